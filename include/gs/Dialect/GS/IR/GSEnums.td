@@ -1,0 +1,18 @@
+//===- GSEnums.td - GradientStabilizer enums ---------------*- tablegen -*-===//
+
+#ifndef GS_ENUMS_TD
+#define GS_ENUMS_TD
+
+include "mlir/IR/EnumAttr.td"
+
+def GS_NonFinitePolicy : I32EnumAttr<"NonFinitePolicy",
+    "what a parameter whose gradient norm is NaN or Inf gets", [
+  I32EnumAttrCase<"Skip", 0, "skip">,
+  I32EnumAttrCase<"Zero", 1, "zero">,
+  I32EnumAttrCase<"Passthrough", 2, "passthrough">
+]> {
+  let cppNamespace = "::mlir::gs";
+  let genSpecializedAttr = 0;
+}
+
+#endif // GS_ENUMS_TD

@@ -1,0 +1,262 @@
+//===- GSOps.td - GradientStabilizer operations ------------*- tablegen -*-===//
+
+#ifndef GS_OPS_TD
+#define GS_OPS_TD
+
+include "gs/Dialect/GS/IR/GSAttrs.td"
+include "mlir/Interfaces/InferTypeOpInterface.td"
+include "mlir/Interfaces/SideEffectInterfaces.td"
+
+//===----------------------------------------------------------------------===//
+// Type constraints
+//===----------------------------------------------------------------------===//
+
+// Parameters, gradients and moments: statically shaped, f32 / f16 / bf16.
+def GS_FloatTensor : StaticShapeTensorOf<[F32, F16, BF16]>;
+
+// A tensor of one fixed shape and element type (GS state, scalars), so the
+// assembly format can infer it.
+class GS_FixedTensor<string eltPred, string eltType, string shape,
+                     string desc>
+    : Type<And<[
+        CPred<"::llvm::isa<::mlir::RankedTensorType>($_self)">,
+        CPred<"::llvm::cast<::mlir::RankedTensorType>($_self).getShape() == "
+              "::llvm::ArrayRef<int64_t>({" # shape # "})">,
+        CPred<"::llvm::cast<::mlir::RankedTensorType>($_self)"
+              ".getElementType()." # eltPred>]>,
+      desc, "::mlir::RankedTensorType">,
+      BuildableType<"::mlir::RankedTensorType::get(::llvm::ArrayRef<int64_t>({"
+                    # shape # "}), $_builder.get" # eltType # "Type())">;
+
+def GS_StatsTensor
+    : GS_FixedTensor<"isF64()", "F64", "2", "tensor<2xf64> ([m, v])">;
+def GS_CountsTensor : GS_FixedTensor<"isSignlessInteger(64)", "I64", "2",
+                                     "tensor<2xi64> ([k, skipped])">;
+def GS_StepTensor : GS_FixedTensor<"isSignlessInteger(64)", "I64", "",
+                                   "tensor<i64> (step count)">;
+def GS_ScalarF32Tensor
+    : GS_FixedTensor<"isF32()", "F32", "", "tensor<f32>">;
+
+def GS_GroupStatsTensor : 2DTensorOf<[F64]>;
+def GS_GroupCountsTensor : 2DTensorOf<[I64]>;
+def GS_GroupStepsTensor : 1DTensorOf<[I64]>;
+
+class GS_Op<string mnemonic, list<Trait> traits = []>
+    : Op<GS_Dialect, mnemonic, traits>;
+
+//===----------------------------------------------------------------------===//
+// gs.grad_norm
+//===----------------------------------------------------------------------===//
+
+def GS_GradNormOp : GS_Op<"grad_norm", [Pure]> {
+  let summary = "L2 norm of a gradient tensor, in f64";
+  let description = [{
+    Computes `||grad||_2` as an f64. Lowerings accumulate it so that it
+    neither overflows nor underflows for any finite input (every element at
+    the largest f32, or at 1e-30); the relative error is at most 1e-6. A NaN
+    or Inf element gives a NaN or Inf norm.
+
+    The op is pure: two norms of the same gradient are one after CSE.
+
+    ```mlir
+    %n = gs.grad_norm %g : tensor<1024x768xbf16>
+    ```
+  }];
+  let arguments = (ins GS_FloatTensor:$grad);
+  let results = (outs F64:$norm);
+  let assemblyFormat = "$grad attr-dict `:` type($grad)";
+  let hasFolder = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// gs.stabilize
+//===----------------------------------------------------------------------===//
+
+def GS_StabilizeOp : GS_Op<"stabilize", [
+    Pure, AllTypesMatch<["grad", "stabilized"]>]> {
+  let summary = "GradientStabilizer transform of one gradient tensor";
+  let description = [{
+    Rescales `grad` to the stabilized magnitude, keeping its direction, and
+    returns the new GS state. `norm` is `||grad||_2` (from `gs.grad_norm`).
+    With `n = norm`:
+
+    - `n` NaN or Inf: `skipped += 1`, `m, v, k` unchanged; `stabilized` is
+      `grad` (`skip`, `passthrough`) or zero (`zero`); `step_ok` is false
+      under `skip`, telling the optimizer not to step.
+    - `n == 0`: `skipped += 1`, `stabilized = grad`, state otherwise
+      unchanged.
+    - otherwise `k += 1`, `m = gamma1*m + (1-gamma1)*n`,
+      `v = gamma2*v + (1-gamma2)*n*n`, `c = mh / (sqrt(vh) + eps)` with the
+      bias-corrected `mh, vh`, and `stabilized = grad * (c/n)`.
+
+    Scalar arithmetic is f64; the product is done in f32, the factor `c/n`
+    rounded once to f32; the result is rounded to `grad`'s element type.
+
+    ```mlir
+    %n = gs.grad_norm %g : tensor<64xf32>
+    %gt, %stats1, %counts1, %ok = gs.stabilize #gs.stabilizer<gamma1 = 5.0e-01>
+        %g, %n, %stats, %counts : tensor<64xf32>
+    ```
+  }];
+  let arguments = (ins GS_FloatTensor:$grad, F64:$norm,
+                       GS_StatsTensor:$stats, GS_CountsTensor:$counts,
+                       OptionalAttr<GS_StabilizerAttr>:$config);
+  let results = (outs GS_FloatTensor:$stabilized, GS_StatsTensor:$new_stats,
+                      GS_CountsTensor:$new_counts, I1:$step_ok);
+  let assemblyFormat = [{
+    (qualified($config)^)? $grad `,` $norm `,` $stats `,` $counts attr-dict
+    `:` type($grad)
+  }];
+  let hasVerifier = 1;
+  let extraClassDeclaration = [{
+    /// The configuration, with the spec's defaults when none is given.
+    StabilizerAttr getStabilizer();
+  }];
+}
+
+//===----------------------------------------------------------------------===//
+// gs.optimizer_step
+//===----------------------------------------------------------------------===//
+
+def GS_OptimizerStepOp : GS_Op<"optimizer_step", [
+    Pure, AttrSizedOperandSegments,
+    AllTypesMatch<["param", "grad", "new_param"]>,
+    DeclareOpInterfaceMethods<InferTypeOpInterface>]> {
+  let summary = "one optimizer step of one parameter tensor";
+  let description = [{
+    Applies the update of `optimizer` (an attribute implementing
+    `OptimizerAttrInterface`: `#gs.sgd`, `#gs.adam`, `#gs.adamw`, `#gs.lion`)
+    to `param` with gradient `grad`. `moments` are the optimizer's state
+    tensors in the order the attribute names them, each of the parameter's
+    type. `step` is the optimizer's step count (PyTorch's `state['step']`)
+    before this step; the new count is `step + 1`. `lr` and `weight_decay`
+    are run-time values, so schedulers need no recompilation.
+
+    When `enabled` is given and false (see `gs.stabilize`'s `step_ok`),
+    everything is returned unchanged and the step count does not advance.
+
+    Element arithmetic is f32; f16 / bf16 values are widened and the results
+    rounded back.
+
+    ```mlir
+    %p1, %m1:2, %t1 = gs.optimizer_step #gs.adamw<>
+        param(%p : tensor<64xf32>) grad(%g)
+        moments(%exp_avg, %exp_avg_sq : tensor<64xf32>, tensor<64xf32>)
+        step(%t) lr(%lr) weight_decay(%wd)
+    ```
+  }];
+  let arguments = (ins GS_OptimizerAttrInterface:$optimizer,
+                       GS_FloatTensor:$param, GS_FloatTensor:$grad,
+                       Variadic<GS_FloatTensor>:$moments,
+                       GS_StepTensor:$step, F64:$lr, F64:$weight_decay,
+                       Optional<I1>:$enabled);
+  let results = (outs GS_FloatTensor:$new_param,
+                      Variadic<GS_FloatTensor>:$new_moments,
+                      GS_StepTensor:$new_step);
+  let assemblyFormat = [{
+    qualified($optimizer) `param` `(` $param `:` type($param) `)` `grad` `(` $grad `)`
+    (`moments` `(` $moments^ `:` type($moments) `)`)?
+    `step` `(` $step `)` `lr` `(` $lr `)` `weight_decay` `(` $weight_decay `)`
+    (`enabled` `(` $enabled^ `)`)? attr-dict
+  }];
+  let hasVerifier = 1;
+  let hasFolder = 1;
+  let hasCanonicalizer = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// gs.group_step
+//===----------------------------------------------------------------------===//
+
+def GS_GroupStepOp : GS_Op<"group_step", [
+    Pure, AttrSizedOperandSegments,
+    DeclareOpInterfaceMethods<InferTypeOpInterface>]> {
+  let summary = "fused stabilize-then-optimize step of a parameter group";
+  let description = [{
+    One training step for N parameter tensors that share an optimizer, its
+    hyperparameters and `lr` / `weight_decay` (a PyTorch param group): for
+    each tensor, the gradient norm, the GS transform (`gs.stabilize`) and the
+    optimizer update (`gs.optimizer_step`), fused. This is the op the CPU and
+    GPU kernels are generated from.
+
+    Operands, with M the optimizer's number of moments:
+
+    | operand | type | contents |
+    |---|---|---|
+    | `params` | N tensors | parameters |
+    | `grads` | N tensors, each its parameter's type | gradients |
+    | `moments` | N*M tensors, each its parameter's type | parameter-major: the M moments of param 0, then of param 1, ... |
+    | `stats` | `tensor<Nx2xf64>` | row i: `[m, v]` of param i |
+    | `counts` | `tensor<Nx2xi64>` | row i: `[k, skipped]` of param i |
+    | `steps` | `tensor<Nxi64>` | optimizer step count of param i |
+    | `lr`, `weight_decay` | f64 | run-time hyperparameters |
+    | `inv_scale` (optional) | `tensor<f32>` | reciprocal of the loss scale |
+    | `found_inf` (optional) | `tensor<f32>` | nonzero: skip the whole step |
+
+    Results: the new params, then the new moments (same order), then the new
+    stats, counts and steps.
+
+    Mixed precision (spec section 4): gradients are used as
+    `grad * inv_scale`. The whole step is skipped (everything returned
+    unchanged, no counter advances) when `found_inf` is nonzero or, when
+    `inv_scale` is given, when any gradient holds a NaN or Inf, as
+    `torch.amp.GradScaler` does. Without `inv_scale` a non-finite gradient
+    affects only its own parameter, as `on_nonfinite` says.
+
+    ```mlir
+    %r:7 = gs.group_step #gs.adamw<>
+        params(%p0, %p1 : tensor<64xf32>, tensor<8x8xbf16>)
+        grads(%g0, %g1 : tensor<64xf32>, tensor<8x8xbf16>)
+        moments(%a0, %b0, %a1, %b1 : tensor<64xf32>, tensor<64xf32>,
+                                     tensor<8x8xbf16>, tensor<8x8xbf16>)
+        stats(%stats : tensor<2x2xf64>) counts(%counts : tensor<2x2xi64>)
+        steps(%steps : tensor<2xi64>) lr(%lr) weight_decay(%wd)
+    ```
+  }];
+  let arguments = (ins GS_OptimizerAttrInterface:$optimizer,
+                       OptionalAttr<GS_StabilizerAttr>:$config,
+                       Variadic<GS_FloatTensor>:$params,
+                       Variadic<GS_FloatTensor>:$grads,
+                       Variadic<GS_FloatTensor>:$moments,
+                       GS_GroupStatsTensor:$stats,
+                       GS_GroupCountsTensor:$counts,
+                       GS_GroupStepsTensor:$steps,
+                       F64:$lr, F64:$weight_decay,
+                       Optional<GS_ScalarF32Tensor>:$inv_scale,
+                       Optional<GS_ScalarF32Tensor>:$found_inf);
+  let results = (outs Variadic<GS_FloatTensor>:$new_tensors,
+                      GS_GroupStatsTensor:$new_stats,
+                      GS_GroupCountsTensor:$new_counts,
+                      GS_GroupStepsTensor:$new_steps);
+  let assemblyFormat = [{
+    qualified($optimizer) (`config` qualified($config)^)?
+    `params` `(` $params `:` type($params) `)`
+    `grads` `(` $grads `:` type($grads) `)`
+    (`moments` `(` $moments^ `:` type($moments) `)`)?
+    `stats` `(` $stats `:` type($stats) `)`
+    `counts` `(` $counts `:` type($counts) `)`
+    `steps` `(` $steps `:` type($steps) `)`
+    `lr` `(` $lr `)` `weight_decay` `(` $weight_decay `)`
+    (`inv_scale` `(` $inv_scale^ `)`)? (`found_inf` `(` $found_inf^ `)`)?
+    attr-dict
+  }];
+  let hasVerifier = 1;
+  let extraClassDeclaration = [{
+    /// The configuration, with the spec's defaults when none is given.
+    StabilizerAttr getStabilizer();
+    /// Number of parameter tensors in the group.
+    unsigned getNumParams() { return getParams().size(); }
+    /// The new parameters (the first N results).
+    ::mlir::ResultRange getNewParams() {
+      return getNewTensors().take_front(getNumParams());
+    }
+    /// The new moments, parameter-major (the results after the params).
+    ::mlir::ResultRange getNewMoments() {
+      return getNewTensors().drop_front(getNumParams());
+    }
+    /// The moments of parameter `i`.
+    ::mlir::OperandRange getMomentsOf(unsigned i);
+  }];
+}
+
+#endif // GS_OPS_TD

@@ -1,0 +1,190 @@
+//===- GSOps.cpp - GradientStabilizer operations --------------------------===//
+
+#include "gs/Dialect/GS/IR/GSOps.h"
+
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/BuiltinAttributes.h"
+#include "mlir/IR/OpImplementation.h"
+
+#include <cmath>
+
+using namespace mlir;
+using namespace mlir::gs;
+
+#define GET_OP_CLASSES
+#include "gs/Dialect/GS/IR/GSOps.cpp.inc"
+
+/// Warns when the configuration has no uniform bound (spec section 1).
+static void warnIfUnbounded(Operation *op, StabilizerAttr config) {
+  if (config.hasUniformBound())
+    return;
+  op->emitWarning() << "gamma1^2 >= gamma2 ("
+                    << config.getGamma1().convertToDouble() << "^2 >= "
+                    << config.getGamma2().convertToDouble()
+                    << "): the stabilized gradient norm has no uniform bound";
+}
+
+/// Checks that each moment of a parameter has the parameter's type.
+static LogicalResult verifyMoments(Operation *op,
+                                   OptimizerAttrInterface optimizer,
+                                   Type paramType, ValueRange moments,
+                                   StringRef paramName) {
+  SmallVector<StringRef> names = optimizer.getMomentNames();
+  for (auto [name, moment] : llvm::zip_equal(names, moments)) {
+    if (moment.getType() != paramType)
+      return op->emitOpError()
+             << "moment '" << name << "' of " << paramName << " has type "
+             << moment.getType() << " but the parameter has type "
+             << paramType;
+  }
+  return success();
+}
+
+/// Describes the moments an optimizer expects, e.g. "2 (exp_avg, exp_avg_sq)".
+static std::string describeMoments(OptimizerAttrInterface optimizer) {
+  SmallVector<StringRef> names = optimizer.getMomentNames();
+  std::string text = std::to_string(names.size());
+  if (!names.empty())
+    text += " (" + llvm::join(names, ", ") + ")";
+  return text;
+}
+
+//===----------------------------------------------------------------------===//
+// GradNormOp
+//===----------------------------------------------------------------------===//
+
+OpFoldResult GradNormOp::fold(FoldAdaptor adaptor) {
+  // The norm of a splat constant is |x| * sqrt(numel).
+  auto splat = dyn_cast_if_present<SplatElementsAttr>(adaptor.getGrad());
+  if (!splat)
+    return {};
+  double x = splat.getSplatValue<APFloat>().convertToDouble();
+  double numel = static_cast<double>(getGrad().getType().getNumElements());
+  return FloatAttr::get(Float64Type::get(getContext()),
+                        std::fabs(x) * std::sqrt(numel));
+}
+
+//===----------------------------------------------------------------------===//
+// StabilizeOp
+//===----------------------------------------------------------------------===//
+
+StabilizerAttr StabilizeOp::getStabilizer() {
+  if (StabilizerAttr config = getConfigAttr())
+    return config;
+  return StabilizerAttr::getDefault(getContext());
+}
+
+LogicalResult StabilizeOp::verify() {
+  warnIfUnbounded(*this, getStabilizer());
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// OptimizerStepOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult OptimizerStepOp::inferReturnTypes(
+    MLIRContext *, std::optional<Location>, ValueRange operands,
+    DictionaryAttr attributes, OpaqueProperties properties, RegionRange regions,
+    SmallVectorImpl<Type> &inferredReturnTypes) {
+  Adaptor adaptor(operands, attributes, properties, regions);
+  inferredReturnTypes.push_back(adaptor.getParam().getType());
+  llvm::append_range(inferredReturnTypes, adaptor.getMoments().getTypes());
+  inferredReturnTypes.push_back(adaptor.getStep().getType());
+  return success();
+}
+
+LogicalResult OptimizerStepOp::verify() {
+  OptimizerAttrInterface optimizer = getOptimizer();
+  if (getMoments().size() != optimizer.getNumMoments())
+    return emitOpError() << "optimizer " << optimizer << " keeps "
+                         << describeMoments(optimizer)
+                         << " moments per parameter, got "
+                         << getMoments().size();
+  return verifyMoments(*this, optimizer, getParam().getType(), getMoments(),
+                       "the parameter");
+}
+
+//===----------------------------------------------------------------------===//
+// GroupStepOp
+//===----------------------------------------------------------------------===//
+
+StabilizerAttr GroupStepOp::getStabilizer() {
+  if (StabilizerAttr config = getConfigAttr())
+    return config;
+  return StabilizerAttr::getDefault(getContext());
+}
+
+OperandRange GroupStepOp::getMomentsOf(unsigned i) {
+  unsigned numMoments = getOptimizer().getNumMoments();
+  return getMoments().slice(i * numMoments, numMoments);
+}
+
+LogicalResult GroupStepOp::inferReturnTypes(
+    MLIRContext *, std::optional<Location>, ValueRange operands,
+    DictionaryAttr attributes, OpaqueProperties properties, RegionRange regions,
+    SmallVectorImpl<Type> &inferredReturnTypes) {
+  Adaptor adaptor(operands, attributes, properties, regions);
+  llvm::append_range(inferredReturnTypes, adaptor.getParams().getTypes());
+  llvm::append_range(inferredReturnTypes, adaptor.getMoments().getTypes());
+  inferredReturnTypes.push_back(adaptor.getStats().getType());
+  inferredReturnTypes.push_back(adaptor.getCounts().getType());
+  inferredReturnTypes.push_back(adaptor.getSteps().getType());
+  return success();
+}
+
+/// Checks that a state operand is `tensor<{shape}x{elementType}>`.
+static LogicalResult verifyStateType(Operation *op, StringRef name, Value value,
+                                     ArrayRef<int64_t> shape, Type elementType,
+                                     StringRef layout) {
+  auto expected = RankedTensorType::get(shape, elementType);
+  if (value.getType() == expected)
+    return success();
+  return op->emitOpError() << "expects " << name << " of type " << expected
+                           << " (" << layout << "), got " << value.getType();
+}
+
+LogicalResult GroupStepOp::verify() {
+  int64_t n = getParams().size();
+  if (n == 0)
+    return emitOpError() << "expects at least one parameter";
+  if (static_cast<int64_t>(getGrads().size()) != n)
+    return emitOpError() << "expects one gradient per parameter: got " << n
+                         << " parameters and " << getGrads().size()
+                         << " gradients";
+
+  OptimizerAttrInterface optimizer = getOptimizer();
+  int64_t numMoments = optimizer.getNumMoments();
+  if (static_cast<int64_t>(getMoments().size()) != n * numMoments)
+    return emitOpError() << "optimizer " << optimizer << " keeps "
+                         << describeMoments(optimizer)
+                         << " moments per parameter: expects "
+                         << n * numMoments << " moments for " << n
+                         << " parameters, got " << getMoments().size();
+
+  for (int64_t i = 0; i < n; ++i) {
+    Type paramType = getParams()[i].getType();
+    Type gradType = getGrads()[i].getType();
+    std::string paramName = "parameter #" + std::to_string(i);
+    if (gradType != paramType)
+      return emitOpError() << "gradient #" << i << " has type " << gradType
+                           << " but " << paramName << " has type "
+                           << paramType;
+    if (failed(verifyMoments(*this, optimizer, paramType, getMomentsOf(i),
+                             paramName)))
+      return failure();
+  }
+
+  Builder b(getContext());
+  if (failed(verifyStateType(*this, "stats", getStats(), {n, 2}, b.getF64Type(),
+                             "one [m, v] row per parameter")) ||
+      failed(verifyStateType(*this, "counts", getCounts(), {n, 2},
+                             b.getI64Type(),
+                             "one [k, skipped] row per parameter")) ||
+      failed(verifyStateType(*this, "steps", getSteps(), {n}, b.getI64Type(),
+                             "one optimizer step count per parameter")))
+    return failure();
+
+  warnIfUnbounded(*this, getStabilizer());
+  return success();
+}
