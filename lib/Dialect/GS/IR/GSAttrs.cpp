@@ -14,7 +14,11 @@
 #include "mlir/IR/TypeUtilities.h"
 #include "llvm/ADT/TypeSwitch.h"
 
+#include "llvm/Support/Format.h"
+#include "llvm/Support/FormatVariadic.h"
+
 #include <cmath>
+#include <cstdlib>
 
 using namespace mlir;
 using namespace mlir::gs;
@@ -43,6 +47,27 @@ FailureOr<APFloat> mlir::gs::parseF64Parameter(AsmParser &parser) {
   return APFloat(value);
 }
 
+std::string mlir::gs::formatF64(double value) {
+  std::string text;
+  for (int precision = 1; precision <= 17; ++precision) {
+    text = llvm::formatv("{0}", llvm::format("%.*g", precision, value)).str();
+    if (std::strtod(text.c_str(), nullptr) == value)
+      break;
+  }
+  return text;
+}
+
+void mlir::gs::printF64Parameter(AsmPrinter &printer, const APFloat &value) {
+  double x = value.convertToDouble();
+  std::string text = formatF64(x);
+  // MLIR float literals need a '.' before any exponent.
+  if (std::isfinite(x) && text.find('.') == std::string::npos) {
+    size_t exponent = text.find('e');
+    text.insert(exponent == std::string::npos ? text.size() : exponent, ".0");
+  }
+  printer << text;
+}
+
 FailureOr<bool> mlir::gs::parseBoolParameter(AsmParser &parser) {
   if (succeeded(parser.parseOptionalKeyword("true")))
     return true;
@@ -65,8 +90,10 @@ checkRange(function_ref<InFlightDiagnostic()> emitError, StringRef what,
   bool ok = value >= lo && (closedAbove ? value <= hi : value < hi);
   if (ok)
     return success();
-  return emitError() << what << " '" << name << "' must be in [" << lo << ", "
-                     << hi << (closedAbove ? "]" : ")") << ", got " << value;
+  return emitError() << what << " '" << name << "' must be in ["
+                     << formatF64(lo) << ", " << formatF64(hi)
+                     << (closedAbove ? "]" : ")") << ", got "
+                     << formatF64(value);
 }
 
 static LogicalResult
@@ -76,7 +103,7 @@ checkNonNegative(function_ref<InFlightDiagnostic()> emitError, StringRef what,
   if (value >= 0 && std::isfinite(value))
     return success();
   return emitError() << what << " '" << name
-                     << "' must be finite and >= 0, got " << value;
+                     << "' must be finite and >= 0, got " << formatF64(value);
 }
 
 LogicalResult StabilizerAttr::verify(function_ref<InFlightDiagnostic()> emitError,

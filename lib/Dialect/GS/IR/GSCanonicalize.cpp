@@ -116,7 +116,7 @@ struct FuseStabilizeIntoGroupStep : OpRewritePattern<OptimizerStepOp> {
     Value counts = expandToGroupOfOne(rewriter, loc, stabilize.getCounts());
     Value steps = expandToGroupOfOne(rewriter, loc, step.getStep());
     auto group = GroupStepOp::create(
-        rewriter, loc, step.getOptimizer(), config,
+        rewriter, loc, step.getOptimizer(), stabilize.getConfigAttr(),
         ValueRange{step.getParam()}, ValueRange{stabilize.getGrad()},
         step.getMoments(), stats, counts, steps, step.getLr(),
         step.getWeightDecay(), /*inv_scale=*/Value(), /*found_inf=*/Value());

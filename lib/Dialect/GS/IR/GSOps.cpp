@@ -19,8 +19,9 @@ static void warnIfUnbounded(Operation *op, StabilizerAttr config) {
   if (config.hasUniformBound())
     return;
   op->emitWarning() << "gamma1^2 >= gamma2 ("
-                    << config.getGamma1().convertToDouble() << "^2 >= "
-                    << config.getGamma2().convertToDouble()
+                    << formatF64(config.getGamma1().convertToDouble())
+                    << "^2 >= "
+                    << formatF64(config.getGamma2().convertToDouble())
                     << "): the stabilized gradient norm has no uniform bound";
 }
 

@@ -44,6 +44,12 @@ Value buildFloatConstant(OpBuilder &builder, Location loc, Type type,
 
 /// Parses a hyperparameter written as a float or integer literal.
 FailureOr<llvm::APFloat> parseF64Parameter(AsmParser &parser);
+/// Formats `value` in the shortest form that parses back to the same f64
+/// (0.999, 1e-08): for diagnostics.
+std::string formatF64(double value);
+/// Prints a hyperparameter as `formatF64` does, as an MLIR float literal
+/// (0.999, 1.0e-08).
+void printF64Parameter(AsmPrinter &printer, const llvm::APFloat &value);
 /// Parses `true` or `false`.
 FailureOr<bool> parseBoolParameter(AsmParser &parser);
 } // namespace mlir::gs

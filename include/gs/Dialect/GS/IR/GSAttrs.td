@@ -14,7 +14,7 @@ class GS_F64Parameter<string default, string desc>
     : APFloatParameter<desc> {
   let defaultValue = "::llvm::APFloat(" # default # ")";
   let parser = "::mlir::gs::parseF64Parameter($_parser)";
-  let printer = "$_printer.printFloat($_self)";
+  let printer = "::mlir::gs::printF64Parameter($_printer, $_self)";
 }
 
 class GS_BoolParameter<string default, string desc>
@@ -48,7 +48,7 @@ def GS_StabilizerAttr : GS_Attr<"Stabilizer", "stabilizer"> {
 
     ```mlir
     #gs.stabilizer<>                               // gamma1 = 0.6, gamma2 = 0.999
-    #gs.stabilizer<gamma1 = 5.0e-01, bias_correction = false,
+    #gs.stabilizer<gamma1 = 0.5, bias_correction = false,
                    on_nonfinite = zero>
     ```
 
@@ -105,7 +105,7 @@ def GS_SGDAttr : GS_OptimizerAttr<"SGD", "sgd"> {
     Moments: `momentum_buffer` when `momentum != 0`, else none.
 
     ```mlir
-    #gs.sgd<momentum = 9.0e-01, nesterov = true>
+    #gs.sgd<momentum = 0.9, nesterov = true>
     ```
   }];
   let parameters = (ins
@@ -135,7 +135,7 @@ def GS_AdamAttr : GS_AdamAttrBase<"Adam", "adam"> {
     Moments: `exp_avg`, `exp_avg_sq`, and `max_exp_avg_sq` with `amsgrad`.
 
     ```mlir
-    #gs.adam<beta2 = 9.500000e-01, amsgrad = true>
+    #gs.adam<beta2 = 0.95, amsgrad = true>
     ```
   }];
 }
@@ -163,7 +163,7 @@ def GS_LionAttr : GS_OptimizerAttr<"Lion", "lion"> {
     Moments: `exp_avg`.
 
     ```mlir
-    #gs.lion<beta1 = 9.500000e-01, beta2 = 9.800000e-01>
+    #gs.lion<beta1 = 0.95, beta2 = 0.98>
     ```
   }];
   let parameters = (ins

@@ -6,7 +6,7 @@
 include "mlir/IR/EnumAttr.td"
 
 def GS_NonFinitePolicy : I32EnumAttr<"NonFinitePolicy",
-    "what a parameter whose gradient norm is NaN or Inf gets", [
+    "non-finite gradient policy", [
   I32EnumAttrCase<"Skip", 0, "skip">,
   I32EnumAttrCase<"Zero", 1, "zero">,
   I32EnumAttrCase<"Passthrough", 2, "passthrough">

@@ -94,7 +94,7 @@ def GS_StabilizeOp : GS_Op<"stabilize", [
 
     ```mlir
     %n = gs.grad_norm %g : tensor<64xf32>
-    %gt, %stats1, %counts1, %ok = gs.stabilize #gs.stabilizer<gamma1 = 5.0e-01>
+    %gt, %stats1, %counts1, %ok = gs.stabilize #gs.stabilizer<gamma1 = 0.5>
         %g, %n, %stats, %counts : tensor<64xf32>
     ```
   }];

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Sets everything up (packages, build) and runs the main job: gs-opt on an
+# example optimizer step, first folding the per-tensor ops into the fused
+# gs.group_step, then lowering that to LLVM for the CPU.
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+"$root/scripts/setup.sh"
+gs_opt=${GS_BUILD_DIR:-$root/build}/bin/gs-opt
+example=$root/examples/adamw_step.mlir
+
+echo
+echo "== $example: per-tensor grad_norm -> stabilize -> optimizer_step"
+echo "== gs-opt -canonicalize: each chain becomes one fused gs.group_step"
+"$gs_opt" "$example" -canonicalize
