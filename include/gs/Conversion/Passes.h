@@ -1,0 +1,13 @@
+//===- Passes.h - gs conversion passes --------------------------*- C++ -*-===//
+
+#ifndef GS_CONVERSION_PASSES_H
+#define GS_CONVERSION_PASSES_H
+
+#include "gs/Conversion/GSToLoops/GSToLoops.h"
+
+namespace mlir::gs {
+#define GEN_PASS_REGISTRATION
+#include "gs/Conversion/Passes.h.inc"
+} // namespace mlir::gs
+
+#endif // GS_CONVERSION_PASSES_H

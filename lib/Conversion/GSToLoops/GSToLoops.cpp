@@ -1,0 +1,303 @@
+//===- GSToLoops.cpp - Lower gs ops to vectorized loops on tensors --------===//
+//
+// Each gs op becomes upstream IR on tensors: the norm and element-wise passes
+// of VectorLoops.h, the GS scalar math of StabilizerAttr::buildUpdate and the
+// optimizer update of OptimizerAttrInterface, with the scalar state read and
+// written through tensor.extract / tensor.insert.
+//
+//===----------------------------------------------------------------------===//
+
+#include "gs/Conversion/GSToLoops/GSToLoops.h"
+
+#include "VectorLoops.h"
+#include "gs/Dialect/GS/IR/GSOps.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "mlir/Transforms/DialectConversion.h"
+
+namespace mlir::gs {
+#define GEN_PASS_DEF_CONVERTGSTOLOOPS
+#include "gs/Conversion/Passes.h.inc"
+} // namespace mlir::gs
+
+using namespace mlir;
+using namespace mlir::gs;
+
+namespace {
+/// Reads and writes one row of scalar state held in a small tensor.
+struct StateAccess {
+  OpBuilder &b;
+  Location loc;
+
+  Value index(int64_t i) { return arith::ConstantIndexOp::create(b, loc, i); }
+  Value get(Value tensor, ArrayRef<int64_t> position) {
+    SmallVector<Value> indices;
+    for (int64_t i : position)
+      indices.push_back(index(i));
+    return tensor::ExtractOp::create(b, loc, tensor, indices);
+  }
+  Value set(Value tensor, ArrayRef<int64_t> position, Value value) {
+    SmallVector<Value> indices;
+    for (int64_t i : position)
+      indices.push_back(index(i));
+    return tensor::InsertOp::create(b, loc, value, tensor, indices);
+  }
+};
+
+/// Emits the optimizer step of one tensor, guarded by `enabled`: the step's
+/// scalars, then the element-wise pass over grad, param and moments with the
+/// gradient multiplied by `factor` (f64; 1 for an unstabilized gradient) and
+/// replaced by zeros where `zeroGrad` (optional) is set. Returns the new
+/// param and moments and the new step count.
+struct OptimizerStepEmitter {
+  OptimizerAttrInterface optimizer;
+  unsigned width;
+
+  std::pair<SmallVector<Value>, Value>
+  emit(OpBuilder &b, Location loc, Value grad, Value param, ValueRange moments,
+       Value step, Value lr, Value weightDecay, Value factor, Value zeroGrad,
+       Value enabled) const {
+    Value one = arith::ConstantIntOp::create(b, loc, b.getI64Type(), 1);
+    Value nextStep = arith::AddIOp::create(b, loc, step, one);
+    Value newStep = arith::SelectOp::create(b, loc, enabled, nextStep, step);
+
+    SmallVector<Value> updates = {param};
+    llvm::append_range(updates, moments);
+    auto ifOp = scf::IfOp::create(
+        b, loc, enabled,
+        [&](OpBuilder &tb, Location l) {
+          VectorType computeType = getComputeType(tb.getContext(), width);
+          SmallVector<Value> scalars;
+          for (Value scalar : optimizer.buildStepScalars(tb, l, nextStep, lr,
+                                                         weightDecay))
+            scalars.push_back(splatAsF32(tb, l, scalar, computeType));
+          Value factorV = splatAsF32(tb, l, factor, computeType);
+          Value zero = buildFloatConstant(tb, l, computeType, 0.0);
+          SmallVector<Value> results = buildElementwiseLoop(
+              tb, l, ValueRange{grad}, updates, width,
+              [&](OpBuilder &eb, Location el, ValueRange inputs,
+                  ValueRange current) {
+                Value g = arith::MulFOp::create(eb, el, inputs[0], factorV);
+                if (zeroGrad)
+                  g = arith::SelectOp::create(eb, el, zeroGrad, zero, g);
+                return optimizer.buildElementUpdate(
+                    eb, el, scalars, current[0], g, current.drop_front());
+              });
+          scf::YieldOp::create(tb, l, results);
+        },
+        [&](OpBuilder &eb, Location l) {
+          scf::YieldOp::create(eb, l, updates);
+        });
+    SmallVector<Value> tensors(ifOp.getResults().begin(),
+                               ifOp.getResults().end());
+    return {tensors, newStep};
+  }
+};
+
+struct GradNormLowering : OpConversionPattern<GradNormOp> {
+  GradNormLowering(MLIRContext *context, unsigned width)
+      : OpConversionPattern(context), width(width) {}
+  LogicalResult
+  matchAndRewrite(GradNormOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    rewriter.replaceOp(op, buildNormLoop(rewriter, op.getLoc(),
+                                         adaptor.getGrad(), 2 * width));
+    return success();
+  }
+  unsigned width;
+};
+
+struct StabilizeLowering : OpConversionPattern<StabilizeOp> {
+  StabilizeLowering(MLIRContext *context, unsigned width)
+      : OpConversionPattern(context), width(width) {}
+  LogicalResult
+  matchAndRewrite(StabilizeOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    StateAccess state{rewriter, loc};
+    Value stats = adaptor.getStats(), counts = adaptor.getCounts();
+    StabilizerUpdate update = op.getStabilizer().buildUpdate(
+        rewriter, loc, adaptor.getNorm(), state.get(stats, {0}),
+        state.get(stats, {1}), state.get(counts, {0}), state.get(counts, {1}));
+
+    VectorType computeType = getComputeType(getContext(), width);
+    Value factorV = splatAsF32(rewriter, loc, update.factor, computeType);
+    Value zero = buildFloatConstant(rewriter, loc, computeType, 0.0);
+    Value zeroGrad = update.zeroGrad;
+    // The stabilized gradient overwrites a copy-on-write value of `grad`;
+    // bufferization reuses grad's buffer when nothing reads it afterwards.
+    Value stabilized =
+        buildElementwiseLoop(
+            rewriter, loc, ValueRange{}, ValueRange{adaptor.getGrad()}, width,
+            [&](OpBuilder &b, Location l, ValueRange, ValueRange current) {
+              Value g = arith::MulFOp::create(b, l, current[0], factorV);
+              if (zeroGrad)
+                g = arith::SelectOp::create(b, l, zeroGrad, zero, g);
+              return SmallVector<Value>{g};
+            })
+            .front();
+
+    stats = state.set(stats, {0}, update.m);
+    stats = state.set(stats, {1}, update.v);
+    counts = state.set(counts, {0}, update.k);
+    counts = state.set(counts, {1}, update.skipped);
+    rewriter.replaceOp(op, {stabilized, stats, counts, update.stepOk});
+    return success();
+  }
+  unsigned width;
+};
+
+struct OptimizerStepLowering : OpConversionPattern<OptimizerStepOp> {
+  OptimizerStepLowering(MLIRContext *context, unsigned width)
+      : OpConversionPattern(context), width(width) {}
+  LogicalResult
+  matchAndRewrite(OptimizerStepOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    StateAccess state{rewriter, loc};
+    Value enabled = adaptor.getEnabled();
+    if (!enabled)
+      enabled = arith::ConstantIntOp::create(rewriter, loc,
+                                             rewriter.getI1Type(), 1);
+    Value one = buildFloatConstant(rewriter, loc, rewriter.getF64Type(), 1.0);
+    OptimizerStepEmitter emitter{op.getOptimizer(), width};
+    auto [tensors, newStep] = emitter.emit(
+        rewriter, loc, adaptor.getGrad(), adaptor.getParam(),
+        adaptor.getMoments(), state.get(adaptor.getStep(), {}),
+        adaptor.getLr(), adaptor.getWeightDecay(), one, /*zeroGrad=*/Value(),
+        enabled);
+    tensors.push_back(state.set(adaptor.getStep(), {}, newStep));
+    rewriter.replaceOp(op, tensors);
+    return success();
+  }
+  unsigned width;
+};
+
+struct GroupStepLowering : OpConversionPattern<GroupStepOp> {
+  GroupStepLowering(MLIRContext *context, unsigned width)
+      : OpConversionPattern(context), width(width) {}
+
+  LogicalResult
+  matchAndRewrite(GroupStepOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    StateAccess state{rewriter, loc};
+    Type f64 = rewriter.getF64Type();
+    StabilizerAttr config = op.getStabilizer();
+    unsigned n = op.getNumParams();
+    unsigned numMoments = op.getOptimizer().getNumMoments();
+
+    // Pass 1: every gradient's norm, of the unscaled gradient.
+    Value invScale;
+    if (adaptor.getInvScale())
+      invScale = arith::ExtFOp::create(rewriter, loc, f64,
+                                       state.get(adaptor.getInvScale(), {}));
+    SmallVector<Value> norms;
+    for (Value grad : adaptor.getGrads()) {
+      Value norm = buildNormLoop(rewriter, loc, grad, 2 * width);
+      if (invScale)
+        norm = arith::MulFOp::create(rewriter, loc, norm, invScale);
+      norms.push_back(norm);
+    }
+
+    // The whole step is skipped on found_inf, or with a loss scale on any
+    // non-finite gradient (spec section 4).
+    Value skipAll =
+        arith::ConstantIntOp::create(rewriter, loc, rewriter.getI1Type(), 0);
+    if (Value foundInf = adaptor.getFoundInf()) {
+      Value zero =
+          buildFloatConstant(rewriter, loc, rewriter.getF32Type(), 0.0);
+      skipAll = arith::CmpFOp::create(rewriter, loc,
+                                      arith::CmpFPredicate::UNE,
+                                      state.get(foundInf, {}), zero);
+    }
+    if (invScale) {
+      Value inf = buildFloatConstant(rewriter, loc, f64, INFINITY);
+      for (Value norm : norms) {
+        Value absNorm = math::AbsFOp::create(rewriter, loc, norm);
+        Value nonFinite = arith::CmpFOp::create(
+            rewriter, loc, arith::CmpFPredicate::UGE, absNorm, inf);
+        skipAll = arith::OrIOp::create(rewriter, loc, skipAll, nonFinite);
+      }
+    }
+    Value runStep = arith::XOrIOp::create(
+        rewriter, loc, skipAll,
+        arith::ConstantIntOp::create(rewriter, loc, rewriter.getI1Type(), 1));
+
+    // Per tensor: GS scalar math, then pass 2, the fused update.
+    Value stats = adaptor.getStats(), counts = adaptor.getCounts(),
+          steps = adaptor.getSteps();
+    SmallVector<Value> newParams, newMoments;
+    OptimizerStepEmitter emitter{op.getOptimizer(), width};
+    for (unsigned i = 0; i < n; ++i) {
+      int64_t row = i;
+      StabilizerUpdate update = config.buildUpdate(
+          rewriter, loc, norms[i], state.get(stats, {row, 0}),
+          state.get(stats, {row, 1}), state.get(counts, {row, 0}),
+          state.get(counts, {row, 1}));
+      auto keepIfSkipped = [&](Value updated, Value old) -> Value {
+        return arith::SelectOp::create(rewriter, loc, runStep, updated, old);
+      };
+      Value factor = update.factor;
+      if (invScale)
+        factor = arith::MulFOp::create(rewriter, loc, factor, invScale);
+      Value enabled =
+          arith::AndIOp::create(rewriter, loc, update.stepOk, runStep);
+      auto [tensors, newStep] = emitter.emit(
+          rewriter, loc, adaptor.getGrads()[i], adaptor.getParams()[i],
+          adaptor.getMoments().slice(i * numMoments, numMoments),
+          state.get(steps, {row}), adaptor.getLr(), adaptor.getWeightDecay(),
+          factor, update.zeroGrad, enabled);
+      newParams.push_back(tensors.front());
+      llvm::append_range(newMoments, ArrayRef(tensors).drop_front());
+
+      Value oldM = state.get(stats, {row, 0}), oldV = state.get(stats, {row, 1});
+      Value oldK = state.get(counts, {row, 0}),
+            oldSkipped = state.get(counts, {row, 1});
+      stats = state.set(stats, {row, 0}, keepIfSkipped(update.m, oldM));
+      stats = state.set(stats, {row, 1}, keepIfSkipped(update.v, oldV));
+      counts = state.set(counts, {row, 0}, keepIfSkipped(update.k, oldK));
+      counts = state.set(counts, {row, 1},
+                         keepIfSkipped(update.skipped, oldSkipped));
+      steps = state.set(steps, {row}, newStep);
+    }
+
+    SmallVector<Value> results = newParams;
+    llvm::append_range(results, newMoments);
+    results.append({stats, counts, steps});
+    rewriter.replaceOp(op, results);
+    return success();
+  }
+  unsigned width;
+};
+
+struct ConvertGSToLoopsPass
+    : gs::impl::ConvertGSToLoopsBase<ConvertGSToLoopsPass> {
+  using Base::Base;
+  void runOnOperation() override {
+    if (vectorWidth == 0) {
+      getOperation()->emitError("convert-gs-to-loops: vector-width must be "
+                                "at least 1");
+      return signalPassFailure();
+    }
+    RewritePatternSet patterns(&getContext());
+    populateGSToLoopsConversionPatterns(patterns, vectorWidth);
+    ConversionTarget target(getContext());
+    target.addIllegalDialect<GSDialect>();
+    target.markUnknownOpDynamicallyLegal([](Operation *) { return true; });
+    if (failed(applyPartialConversion(getOperation(), target,
+                                      std::move(patterns))))
+      signalPassFailure();
+  }
+};
+} // namespace
+
+void mlir::gs::populateGSToLoopsConversionPatterns(RewritePatternSet &patterns,
+                                                   unsigned vectorWidth) {
+  patterns.add<GradNormLowering, StabilizeLowering, OptimizerStepLowering,
+               GroupStepLowering>(patterns.getContext(), vectorWidth);
+}

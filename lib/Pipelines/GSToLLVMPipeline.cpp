@@ -1,0 +1,81 @@
+//===- GSToLLVMPipeline.cpp - gs to LLVM for the CPU ----------------------===//
+
+#include "gs/Conversion/Passes.h"
+#include "gs/Pipelines/Pipelines.h"
+
+#include "mlir/Conversion/Passes.h"
+#include "mlir/Dialect/Arith/Transforms/Passes.h"
+#include "mlir/Dialect/Bufferization/Pipelines/Passes.h"
+#include "mlir/Dialect/Bufferization/Transforms/Passes.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/MemRef/Transforms/Passes.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Pass/PassRegistry.h"
+#include "mlir/Transforms/Passes.h"
+
+using namespace mlir;
+
+/// gs ops become loops on tensors, so the rest of the pipeline sees only
+/// upstream dialects.
+static void buildGSLoops(OpPassManager &pm,
+                         const gs::GSToLLVMPipelineOptions &options) {
+  gs::ConvertGSToLoopsOptions loopOptions;
+  loopOptions.vectorWidth = options.vectorWidth;
+  pm.addPass(gs::createConvertGSToLoops(loopOptions));
+  pm.addPass(createCanonicalizerPass());
+  pm.addPass(createCSEPass());
+}
+
+/// Tensors become the caller's buffers, updated in place.
+static void buildBufferization(OpPassManager &pm) {
+  bufferization::OneShotBufferizePassOptions bufferizeOptions;
+  bufferizeOptions.bufferizeFunctionBoundaries = true;
+  bufferizeOptions.functionBoundaryTypeConversion =
+      bufferization::LayoutMapOption::IdentityLayoutMap;
+  pm.addPass(bufferization::createOneShotBufferizePass(bufferizeOptions));
+  // A result that aliases an argument is the in-place update of that
+  // argument: callers already hold it.
+  pm.addPass(bufferization::createDropEquivalentBufferResultsPass());
+  bufferization::BufferDeallocationPipelineOptions deallocOptions;
+  bufferization::buildBufferDeallocationPipeline(pm, deallocOptions);
+  pm.addPass(createCanonicalizerPass());
+}
+
+/// Every remaining dialect to LLVM.
+static void buildLowerToLLVM(OpPassManager &pm,
+                             const gs::GSToLLVMPipelineOptions &options) {
+  pm.addPass(createConvertVectorToSCFPass());
+  pm.addPass(createLowerAffinePass());
+  pm.addPass(memref::createExpandStridedMetadataPass());
+  // bf16 has no native conversions on most CPUs: expand them to integer ops.
+  arith::ArithExpandOpsPassOptions expandOptions;
+  expandOptions.includeBf16 = true;
+  pm.addPass(arith::createArithExpandOpsPass(expandOptions));
+  pm.addPass(createSCFToControlFlowPass());
+  pm.addPass(createConvertVectorToLLVMPass());
+  pm.addPass(createFinalizeMemRefToLLVMConversionPass());
+  pm.addPass(createConvertMathToLLVMPass());
+  pm.addPass(createArithToLLVMConversionPass());
+  pm.addPass(createConvertIndexToLLVMPass());
+  ConvertFuncToLLVMPassOptions funcOptions;
+  funcOptions.useBarePtrCallConv = options.barePtrABI;
+  pm.addPass(createConvertFuncToLLVMPass(funcOptions));
+  pm.addPass(createConvertControlFlowToLLVMPass());
+  pm.addPass(createReconcileUnrealizedCastsPass());
+  pm.addPass(createCanonicalizerPass());
+}
+
+void gs::buildGSToLLVMPipeline(OpPassManager &pm,
+                               const GSToLLVMPipelineOptions &options) {
+  buildGSLoops(pm, options);
+  buildBufferization(pm);
+  buildLowerToLLVM(pm, options);
+}
+
+void gs::registerGSPipelines() {
+  PassPipelineRegistration<GSToLLVMPipelineOptions>(
+      "gs-to-llvm",
+      "Lower gs ops to the LLVM dialect for the CPU: vectorized two-pass "
+      "loops, in-place bufferization, LLVM conversion",
+      buildGSToLLVMPipeline);
+}
