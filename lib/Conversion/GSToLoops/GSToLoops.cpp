@@ -72,8 +72,8 @@ struct OptimizerStepEmitter {
         [&](OpBuilder &tb, Location l) {
           VectorType computeType = getComputeType(tb.getContext(), width);
           SmallVector<Value> scalars;
-          for (Value scalar : optimizer.buildStepScalars(tb, l, nextStep, lr,
-                                                         weightDecay))
+          for (Value scalar :
+               optimizer.buildStepScalars(tb, l, nextStep, lr, weightDecay))
             scalars.push_back(splatAsF32(tb, l, scalar, computeType));
           Value factorV = splatAsF32(tb, l, factor, computeType);
           Value zero = buildFloatConstant(tb, l, computeType, 0.0);
@@ -84,8 +84,8 @@ struct OptimizerStepEmitter {
                 Value g = arith::MulFOp::create(eb, el, inputs[0], factorV);
                 if (zeroGrad)
                   g = arith::SelectOp::create(eb, el, zeroGrad, zero, g);
-                return optimizer.buildElementUpdate(
-                    eb, el, scalars, current[0], g, current.drop_front());
+                return optimizer.buildElementUpdate(eb, el, scalars, current[0],
+                                                    g, current.drop_front());
               });
           scf::YieldOp::create(tb, l, results);
         },
@@ -104,8 +104,8 @@ struct GradNormLowering : OpConversionPattern<GradNormOp> {
   LogicalResult
   matchAndRewrite(GradNormOp op, OpAdaptor adaptor,
                   ConversionPatternRewriter &rewriter) const override {
-    rewriter.replaceOp(op, buildNormLoop(rewriter, op.getLoc(),
-                                         adaptor.getGrad(), 2 * width));
+    rewriter.replaceOp(
+        op, buildNormLoop(rewriter, op.getLoc(), adaptor.getGrad(), 2 * width));
     return success();
   }
   unsigned width;
@@ -161,15 +161,14 @@ struct OptimizerStepLowering : OpConversionPattern<OptimizerStepOp> {
     StateAccess state{rewriter, loc};
     Value enabled = adaptor.getEnabled();
     if (!enabled)
-      enabled = arith::ConstantIntOp::create(rewriter, loc,
-                                             rewriter.getI1Type(), 1);
+      enabled =
+          arith::ConstantIntOp::create(rewriter, loc, rewriter.getI1Type(), 1);
     Value one = buildFloatConstant(rewriter, loc, rewriter.getF64Type(), 1.0);
     OptimizerStepEmitter emitter{op.getOptimizer(), width};
     auto [tensors, newStep] = emitter.emit(
         rewriter, loc, adaptor.getGrad(), adaptor.getParam(),
-        adaptor.getMoments(), state.get(adaptor.getStep(), {}),
-        adaptor.getLr(), adaptor.getWeightDecay(), one, /*zeroGrad=*/Value(),
-        enabled);
+        adaptor.getMoments(), state.get(adaptor.getStep(), {}), adaptor.getLr(),
+        adaptor.getWeightDecay(), one, /*zeroGrad=*/Value(), enabled);
     tensors.push_back(state.set(adaptor.getStep(), {}, newStep));
     rewriter.replaceOp(op, tensors);
     return success();
@@ -211,8 +210,7 @@ struct GroupStepLowering : OpConversionPattern<GroupStepOp> {
     if (Value foundInf = adaptor.getFoundInf()) {
       Value zero =
           buildFloatConstant(rewriter, loc, rewriter.getF32Type(), 0.0);
-      skipAll = arith::CmpFOp::create(rewriter, loc,
-                                      arith::CmpFPredicate::UNE,
+      skipAll = arith::CmpFOp::create(rewriter, loc, arith::CmpFPredicate::UNE,
                                       state.get(foundInf, {}), zero);
     }
     if (invScale) {
@@ -255,7 +253,8 @@ struct GroupStepLowering : OpConversionPattern<GroupStepOp> {
       newParams.push_back(tensors.front());
       llvm::append_range(newMoments, ArrayRef(tensors).drop_front());
 
-      Value oldM = state.get(stats, {row, 0}), oldV = state.get(stats, {row, 1});
+      Value oldM = state.get(stats, {row, 0}),
+            oldV = state.get(stats, {row, 1});
       Value oldK = state.get(counts, {row, 0}),
             oldSkipped = state.get(counts, {row, 1});
       stats = state.set(stats, {row, 0}, keepIfSkipped(update.m, oldM));

@@ -107,8 +107,8 @@ Value mlir::gs::buildNormLoop(OpBuilder &b, Location loc, Value tensor,
   int64_t mainEnd = n - n % width;
   if (mainEnd > 0) {
     auto loop = scf::ForOp::create(
-        b, loc, index(b, loc, 0), index(b, loc, mainEnd),
-        index(b, loc, width), ValueRange{acc},
+        b, loc, index(b, loc, 0), index(b, loc, mainEnd), index(b, loc, width),
+        ValueRange{acc},
         [&](OpBuilder &ib, Location l, Value iv, ValueRange args) {
           scf::YieldOp::create(ib, l, accumulate(ib, l, args[0], iv, true));
         });
@@ -116,8 +116,8 @@ Value mlir::gs::buildNormLoop(OpBuilder &b, Location loc, Value tensor,
   }
   if (mainEnd < n)
     acc = accumulate(b, loc, acc, index(b, loc, mainEnd), false);
-  Value sumSq = vector::ReductionOp::create(b, loc, vector::CombiningKind::ADD,
-                                            acc);
+  Value sumSq =
+      vector::ReductionOp::create(b, loc, vector::CombiningKind::ADD, acc);
   return math::SqrtOp::create(b, loc, sumSq);
 }
 
@@ -131,8 +131,8 @@ SmallVector<Value> mlir::gs::buildElementwiseLoop(OpBuilder &b, Location loc,
     flatInputs.push_back(flatten(b, loc, input));
   for (Value update : updates)
     flatUpdates.push_back(flatten(b, loc, update));
-  int64_t n = cast<RankedTensorType>(flatUpdates.front().getType())
-                  .getNumElements();
+  int64_t n =
+      cast<RankedTensorType>(flatUpdates.front().getType()).getNumElements();
   VectorType computeType = getComputeType(b.getContext(), width);
 
   // Reads every operand at `offset`, applies `body`, writes the updates.
@@ -142,27 +142,24 @@ SmallVector<Value> mlir::gs::buildElementwiseLoop(OpBuilder &b, Location loc,
     for (Value flat : flatInputs) {
       auto type = computeType.clone(
           cast<RankedTensorType>(flat.getType()).getElementType());
-      inputValues.push_back(
-          convert(ib, l, read(ib, l, flat, offset, type, inBounds),
-                  ib.getF32Type()));
+      inputValues.push_back(convert(
+          ib, l, read(ib, l, flat, offset, type, inBounds), ib.getF32Type()));
     }
     for (Value flat : current) {
       auto type = computeType.clone(
           cast<RankedTensorType>(flat.getType()).getElementType());
-      updateValues.push_back(
-          convert(ib, l, read(ib, l, flat, offset, type, inBounds),
-                  ib.getF32Type()));
+      updateValues.push_back(convert(
+          ib, l, read(ib, l, flat, offset, type, inBounds), ib.getF32Type()));
     }
     SmallVector<Value> results = body(ib, l, inputValues, updateValues);
     SmallVector<Value> written;
     for (auto [value, flat] : llvm::zip_equal(results, current)) {
-      Type elementType = cast<RankedTensorType>(flat.getType()).getElementType();
-      written.push_back(
-          vector::TransferWriteOp::create(ib, l,
-                                          convert(ib, l, value, elementType),
-                                          flat, offset,
-                                          ArrayRef<bool>{inBounds})
-              .getResult());
+      Type elementType =
+          cast<RankedTensorType>(flat.getType()).getElementType();
+      written.push_back(vector::TransferWriteOp::create(
+                            ib, l, convert(ib, l, value, elementType), flat,
+                            offset, ArrayRef<bool>{inBounds})
+                            .getResult());
     }
     return written;
   };
@@ -171,9 +168,8 @@ SmallVector<Value> mlir::gs::buildElementwiseLoop(OpBuilder &b, Location loc,
   int64_t mainEnd = n - n % width;
   if (mainEnd > 0) {
     auto loop = scf::ForOp::create(
-        b, loc, index(b, loc, 0), index(b, loc, mainEnd),
-        index(b, loc, width), current,
-        [&](OpBuilder &ib, Location l, Value iv, ValueRange args) {
+        b, loc, index(b, loc, 0), index(b, loc, mainEnd), index(b, loc, width),
+        current, [&](OpBuilder &ib, Location l, Value iv, ValueRange args) {
           scf::YieldOp::create(ib, l, step(ib, l, iv, args, true));
         });
     current.assign(loop.getResults().begin(), loop.getResults().end());
@@ -186,7 +182,7 @@ SmallVector<Value> mlir::gs::buildElementwiseLoop(OpBuilder &b, Location loc,
 
   SmallVector<Value> results;
   for (auto [flat, original] : llvm::zip_equal(current, updates))
-    results.push_back(unflatten(
-        b, loc, flat, cast<RankedTensorType>(original.getType())));
+    results.push_back(
+        unflatten(b, loc, flat, cast<RankedTensorType>(original.getType())));
   return results;
 }

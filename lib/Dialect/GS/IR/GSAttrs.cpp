@@ -82,10 +82,10 @@ FailureOr<bool> mlir::gs::parseBoolParameter(AsmParser &parser) {
 //===----------------------------------------------------------------------===//
 
 /// Checks `lo <= value < hi` (or `<= hi` when `closedAbove`).
-static LogicalResult
-checkRange(function_ref<InFlightDiagnostic()> emitError, StringRef what,
-           StringRef name, const APFloat &apValue, double lo, double hi,
-           bool closedAbove = false) {
+static LogicalResult checkRange(function_ref<InFlightDiagnostic()> emitError,
+                                StringRef what, StringRef name,
+                                const APFloat &apValue, double lo, double hi,
+                                bool closedAbove = false) {
   double value = apValue.convertToDouble();
   bool ok = value >= lo && (closedAbove ? value <= hi : value < hi);
   if (ok)
@@ -106,9 +106,10 @@ checkNonNegative(function_ref<InFlightDiagnostic()> emitError, StringRef what,
                      << "' must be finite and >= 0, got " << formatF64(value);
 }
 
-LogicalResult StabilizerAttr::verify(function_ref<InFlightDiagnostic()> emitError,
-                                     APFloat gamma1, APFloat gamma2, APFloat eps,
-                                     bool, NonFinitePolicy) {
+LogicalResult
+StabilizerAttr::verify(function_ref<InFlightDiagnostic()> emitError,
+                       APFloat gamma1, APFloat gamma2, APFloat eps, bool,
+                       NonFinitePolicy) {
   const char *what = "stabilizer";
   if (failed(checkRange(emitError, what, "gamma1", gamma1, 0, 1)) ||
       failed(checkRange(emitError, what, "gamma2", gamma2, 0, 1)) ||
@@ -138,8 +139,8 @@ LogicalResult SGDAttr::verify(function_ref<InFlightDiagnostic()> emitError,
 }
 
 static LogicalResult verifyAdam(function_ref<InFlightDiagnostic()> emitError,
-                                const char *what, const APFloat &beta1, const APFloat &beta2,
-                                const APFloat &eps) {
+                                const char *what, const APFloat &beta1,
+                                const APFloat &beta2, const APFloat &eps) {
   if (failed(checkRange(emitError, what, "beta1", beta1, 0, 1)) ||
       failed(checkRange(emitError, what, "beta2", beta2, 0, 1)) ||
       failed(checkNonNegative(emitError, what, "eps", eps)))
@@ -148,12 +149,14 @@ static LogicalResult verifyAdam(function_ref<InFlightDiagnostic()> emitError,
 }
 
 LogicalResult AdamAttr::verify(function_ref<InFlightDiagnostic()> emitError,
-                               APFloat beta1, APFloat beta2, APFloat eps, bool) {
+                               APFloat beta1, APFloat beta2, APFloat eps,
+                               bool) {
   return verifyAdam(emitError, "adam", beta1, beta2, eps);
 }
 
 LogicalResult AdamWAttr::verify(function_ref<InFlightDiagnostic()> emitError,
-                                APFloat beta1, APFloat beta2, APFloat eps, bool) {
+                                APFloat beta1, APFloat beta2, APFloat eps,
+                                bool) {
   return verifyAdam(emitError, "adamw", beta1, beta2, eps);
 }
 
@@ -225,8 +228,8 @@ StabilizerUpdate StabilizerAttr::buildUpdate(OpBuilder &b, Location loc,
   Value absNorm = math::AbsFOp::create(b, loc, norm);
   Value finite = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OLT,
                                        absNorm, cst(INFINITY));
-  Value positive = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OGT,
-                                         norm, cst(0.0));
+  Value positive =
+      arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OGT, norm, cst(0.0));
   Value apply = arith::AndIOp::create(b, loc, finite, positive);
 
   // The applied update. Computed unconditionally (selects below discard it
@@ -241,15 +244,16 @@ StabilizerUpdate StabilizerAttr::buildUpdate(OpBuilder &b, Location loc,
       arith::MulFOp::create(b, loc, cst(1.0 - gamma2), normSq));
   Value mHat = m1, vHat = v1;
   if (getBiasCorrection()) {
-    Value bc1 = arith::SubFOp::create(b, loc, cst(1.0),
-                                      buildPowI(b, loc, gamma1, k1));
-    Value bc2 = arith::SubFOp::create(b, loc, cst(1.0),
-                                      buildPowI(b, loc, gamma2, k1));
+    Value bc1 =
+        arith::SubFOp::create(b, loc, cst(1.0), buildPowI(b, loc, gamma1, k1));
+    Value bc2 =
+        arith::SubFOp::create(b, loc, cst(1.0), buildPowI(b, loc, gamma2, k1));
     mHat = arith::DivFOp::create(b, loc, m1, bc1);
     vHat = arith::DivFOp::create(b, loc, v1, bc2);
   }
-  Value denom = arith::AddFOp::create(
-      b, loc, math::SqrtOp::create(b, loc, vHat), cst(getEps().convertToDouble()));
+  Value denom =
+      arith::AddFOp::create(b, loc, math::SqrtOp::create(b, loc, vHat),
+                            cst(getEps().convertToDouble()));
   Value magnitude = arith::DivFOp::create(b, loc, mHat, denom);
   Value appliedFactor = arith::DivFOp::create(b, loc, magnitude, norm);
 

@@ -42,8 +42,7 @@ struct DropAlwaysEnabled : OpRewritePattern<OptimizerStepOp> {
 };
 
 /// Adds a leading unit dimension: tensor<2xf64> -> tensor<1x2xf64>.
-Value expandToGroupOfOne(PatternRewriter &rewriter, Location loc,
-                         Value value) {
+Value expandToGroupOfOne(PatternRewriter &rewriter, Location loc, Value value) {
   auto type = cast<RankedTensorType>(value.getType());
   SmallVector<int64_t> shape = {1};
   llvm::append_range(shape, type.getShape());
@@ -89,8 +88,8 @@ struct FuseStabilizeIntoGroupStep : OpRewritePattern<OptimizerStepOp> {
     if (!stabilize)
       return rewriter.notifyMatchFailure(step, "gradient is not stabilized");
     if (!stabilize.getStabilized().hasOneUse())
-      return rewriter.notifyMatchFailure(
-          step, "stabilized gradient has other uses");
+      return rewriter.notifyMatchFailure(step,
+                                         "stabilized gradient has other uses");
     // The fused op computes the norm of the gradient itself.
     auto norm = stabilize.getNorm().getDefiningOp<GradNormOp>();
     if (!norm || norm.getGrad() != stabilize.getGrad())
@@ -107,8 +106,8 @@ struct FuseStabilizeIntoGroupStep : OpRewritePattern<OptimizerStepOp> {
       return rewriter.notifyMatchFailure(step, "step_ok has other uses");
     if (!allUsesAfter(stabilize.getNewStats(), step) ||
         !allUsesAfter(stabilize.getNewCounts(), step))
-      return rewriter.notifyMatchFailure(step,
-                                         "new GS state is used before the step");
+      return rewriter.notifyMatchFailure(
+          step, "new GS state is used before the step");
 
     Location loc = rewriter.getFusedLoc({stabilize.getLoc(), step.getLoc()});
     rewriter.setInsertionPoint(step);
@@ -123,8 +122,8 @@ struct FuseStabilizeIntoGroupStep : OpRewritePattern<OptimizerStepOp> {
 
     SmallVector<Value> stepResults = {group.getNewParams()[0]};
     llvm::append_range(stepResults, group.getNewMoments());
-    stepResults.push_back(collapseGroupOfOne(
-        rewriter, loc, group.getNewSteps(), step.getNewStep().getType()));
+    stepResults.push_back(collapseGroupOfOne(rewriter, loc, group.getNewSteps(),
+                                             step.getNewStep().getType()));
     Value newStats = collapseGroupOfOne(rewriter, loc, group.getNewStats(),
                                         stabilize.getNewStats().getType());
     Value newCounts = collapseGroupOfOne(rewriter, loc, group.getNewCounts(),

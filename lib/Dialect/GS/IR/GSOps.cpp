@@ -35,8 +35,7 @@ static LogicalResult verifyMoments(Operation *op,
     if (moment.getType() != paramType)
       return op->emitOpError()
              << "moment '" << name << "' of " << paramName << " has type "
-             << moment.getType() << " but the parameter has type "
-             << paramType;
+             << moment.getType() << " but the parameter has type " << paramType;
   }
   return success();
 }
@@ -121,10 +120,11 @@ OperandRange GroupStepOp::getMomentsOf(unsigned i) {
   return getMoments().slice(i * numMoments, numMoments);
 }
 
-LogicalResult GroupStepOp::inferReturnTypes(
-    MLIRContext *, std::optional<Location>, ValueRange operands,
-    DictionaryAttr attributes, OpaqueProperties properties, RegionRange regions,
-    SmallVectorImpl<Type> &inferredReturnTypes) {
+LogicalResult
+GroupStepOp::inferReturnTypes(MLIRContext *, std::optional<Location>,
+                              ValueRange operands, DictionaryAttr attributes,
+                              OpaqueProperties properties, RegionRange regions,
+                              SmallVectorImpl<Type> &inferredReturnTypes) {
   Adaptor adaptor(operands, attributes, properties, regions);
   llvm::append_range(inferredReturnTypes, adaptor.getParams().getTypes());
   llvm::append_range(inferredReturnTypes, adaptor.getMoments().getTypes());
@@ -159,9 +159,9 @@ LogicalResult GroupStepOp::verify() {
   if (static_cast<int64_t>(getMoments().size()) != n * numMoments)
     return emitOpError() << "optimizer " << optimizer << " keeps "
                          << describeMoments(optimizer)
-                         << " moments per parameter: expects "
-                         << n * numMoments << " moments for " << n
-                         << " parameters, got " << getMoments().size();
+                         << " moments per parameter: expects " << n * numMoments
+                         << " moments for " << n << " parameters, got "
+                         << getMoments().size();
 
   for (int64_t i = 0; i < n; ++i) {
     Type paramType = getParams()[i].getType();
@@ -169,8 +169,7 @@ LogicalResult GroupStepOp::verify() {
     std::string paramName = "parameter #" + std::to_string(i);
     if (gradType != paramType)
       return emitOpError() << "gradient #" << i << " has type " << gradType
-                           << " but " << paramName << " has type "
-                           << paramType;
+                           << " but " << paramName << " has type " << paramType;
     if (failed(verifyMoments(*this, optimizer, paramType, getMomentsOf(i),
                              paramName)))
       return failure();

@@ -56,12 +56,13 @@ SmallVector<Value> SGDAttr::buildStepScalars(OpBuilder &builder, Location loc,
   // b = a*b + c*d with (a, c) = (0, 1) on the first step (b = d), else
   // (momentum, 1 - dampening).
   Value one = arith::ConstantIntOp::create(builder, loc, step.getType(), 1);
-  Value first = arith::CmpIOp::create(builder, loc, arith::CmpIPredicate::eq,
-                                      step, one);
+  Value first =
+      arith::CmpIOp::create(builder, loc, arith::CmpIPredicate::eq, step, one);
   Value a = arith::SelectOp::create(builder, loc, first, e.f64(0.0),
                                     e.f64(getMomentum().convertToDouble()));
-  Value c = arith::SelectOp::create(builder, loc, first, e.f64(1.0),
-                                    e.f64(1.0 - getDampening().convertToDouble()));
+  Value c =
+      arith::SelectOp::create(builder, loc, first, e.f64(1.0),
+                              e.f64(1.0 - getDampening().convertToDouble()));
   return {lr, weightDecay, a, c, e.f64(getMomentum().convertToDouble())};
 }
 
@@ -96,15 +97,16 @@ static SmallVector<Value> adamScalars(Emitter &e, double beta1, double beta2,
                                       double eps, Value step, Value lr) {
   Value stepSize = e.div(lr, e.biasCorrection(beta1, step));
   Value bc2Sqrt = e.sqrt(e.biasCorrection(beta2, step));
-  return {e.f64(beta1), e.f64(1.0 - beta1), e.f64(beta2), e.f64(1.0 - beta2),
-          stepSize,     bc2Sqrt,            e.f64(eps)};
+  return {e.f64(beta1),       e.f64(1.0 - beta1), e.f64(beta2),
+          e.f64(1.0 - beta2), stepSize,           bc2Sqrt,
+          e.f64(eps)};
 }
 
 /// The Adam moment and parameter update on `d`, as torch.optim.Adam.
 static SmallVector<Value> adamUpdate(Emitter &e, ValueRange s, bool amsgrad,
                                      Value param, Value d, ValueRange moments) {
-  Value beta1 = s[0], oneMinusBeta1 = s[1], beta2 = s[2],
-        oneMinusBeta2 = s[3], stepSize = s[4], bc2Sqrt = s[5], eps = s[6];
+  Value beta1 = s[0], oneMinusBeta1 = s[1], beta2 = s[2], oneMinusBeta2 = s[3],
+        stepSize = s[4], bc2Sqrt = s[5], eps = s[6];
   Value expAvg = e.axpby(beta1, moments[0], oneMinusBeta1, d);
   Value expAvgSq = e.axpby(beta2, moments[1], oneMinusBeta2, e.mul(d, d));
   Value second = expAvgSq;
@@ -127,7 +129,8 @@ SmallVector<Value> AdamAttr::buildStepScalars(OpBuilder &builder, Location loc,
                                               Value weightDecay) const {
   Emitter e{builder, loc};
   SmallVector<Value> scalars =
-      adamScalars(e, getBeta1().convertToDouble(), getBeta2().convertToDouble(), getEps().convertToDouble(), step, lr);
+      adamScalars(e, getBeta1().convertToDouble(), getBeta2().convertToDouble(),
+                  getEps().convertToDouble(), step, lr);
   scalars.push_back(weightDecay);
   return scalars;
 }
@@ -145,13 +148,13 @@ SmallVector<StringRef> AdamWAttr::getMomentNames() const {
   return adamMomentNames(getAmsgrad());
 }
 
-SmallVector<Value> AdamWAttr::buildStepScalars(OpBuilder &builder,
-                                               Location loc, Value step,
-                                               Value lr,
+SmallVector<Value> AdamWAttr::buildStepScalars(OpBuilder &builder, Location loc,
+                                               Value step, Value lr,
                                                Value weightDecay) const {
   Emitter e{builder, loc};
   SmallVector<Value> scalars =
-      adamScalars(e, getBeta1().convertToDouble(), getBeta2().convertToDouble(), getEps().convertToDouble(), step, lr);
+      adamScalars(e, getBeta1().convertToDouble(), getBeta2().convertToDouble(),
+                  getEps().convertToDouble(), step, lr);
   scalars.push_back(e.sub(e.f64(1.0), e.mul(lr, weightDecay)));
   return scalars;
 }
@@ -195,10 +198,10 @@ SmallVector<Value> LionAttr::buildElementUpdate(OpBuilder &builder,
   // sign(mix): +-1, and mix itself for zeros and NaN.
   Type type = mix.getType();
   Value zero = buildFloatConstant(builder, loc, type, 0.0);
-  Value positive = arith::CmpFOp::create(builder, loc,
-                                         arith::CmpFPredicate::OGT, mix, zero);
-  Value negative = arith::CmpFOp::create(builder, loc,
-                                         arith::CmpFPredicate::OLT, mix, zero);
+  Value positive =
+      arith::CmpFOp::create(builder, loc, arith::CmpFPredicate::OGT, mix, zero);
+  Value negative =
+      arith::CmpFOp::create(builder, loc, arith::CmpFPredicate::OLT, mix, zero);
   Value sign = arith::SelectOp::create(
       builder, loc, positive, buildFloatConstant(builder, loc, type, 1.0),
       arith::SelectOp::create(builder, loc, negative,
