@@ -34,8 +34,18 @@ tools = [
 ]
 llvm_config.add_tool_substitutions(tools, tool_dirs)
 
-# Python tests import the in-tree package.
-config.environment["PYTHONPATH"] = os.path.join(config.gs_src_root, "python")
+# Python tests import the in-tree package and the execution harness, use this
+# build's gs-opt, and cache compiled steps inside the build tree.
+config.environment["PYTHONPATH"] = os.pathsep.join([
+    os.path.join(config.gs_src_root, "python"),
+    os.path.join(config.gs_src_root, "test", "Execution", "Inputs"),
+])
+config.environment["GS_OPT"] = os.path.join(config.gs_tools_dir, "gs-opt")
+config.environment["GS_CACHE_DIR"] = os.path.join(config.gs_obj_root, "gs-cache")
+config.substitutions.append(
+    ("%mlir_runner_libs",
+     ",".join(os.path.join(config.mlir_lib_dir, lib) for lib in
+              ["libmlir_runner_utils.so", "libmlir_c_runner_utils.so"])))
 
 # Features for optional external tools: tests that need them are skipped
 # where they are missing.

@@ -1,0 +1,255 @@
+"""Compiles a GradientStabilizer step for one parameter group and runs it.
+
+The step is an MLIR module with one in-place entry point::
+
+    func.func @gs_step(params..., grads..., moments..., stats, counts, steps,
+                       lr: f64, weight_decay: f64 [, inv_scale] [, found_inf])
+
+built around ``gs.group_step``. ``gs-opt --gs-to-llvm=bare-ptr-abi=1`` lowers
+it, ``mlir-translate`` and ``clang`` make a shared object, and the entry point
+is called through ctypes with the buffers' addresses: every tensor is updated
+in place, nothing is copied.
+
+Compiled objects are cached on disk by the hash of the module text and the
+tool versions, so a shape / dtype / optimizer combination compiles once.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+LLVM_BIN = Path("/usr/lib/llvm-22/bin")
+
+# MLIR element type of each supported dtype name.
+ELEMENT_TYPES = {"f32": "f32", "f16": "f16", "bf16": "bf16"}
+
+
+class CompilerError(RuntimeError):
+    """A step could not be compiled; the message holds the tool's output."""
+
+
+def _find_tool(name: str, env: str, candidates: Sequence[Path]) -> str:
+    override = os.environ.get(env)
+    if override:
+        if not Path(override).is_file():
+            raise CompilerError(f"{env}={override} does not exist")
+        return override
+    for candidate in candidates:
+        if candidate.is_file():
+            return str(candidate)
+    found = shutil.which(name)
+    if found:
+        return found
+    raise CompilerError(
+        f"cannot find {name}: build the project (scripts/setup.sh) or set {env}")
+
+
+def gs_opt() -> str:
+    repo = Path(__file__).resolve().parents[2]
+    return _find_tool("gs-opt", "GS_OPT", [repo / "build" / "bin" / "gs-opt"])
+
+
+def _mlir_translate() -> str:
+    return _find_tool("mlir-translate", "GS_MLIR_TRANSLATE",
+                      [LLVM_BIN / "mlir-translate"])
+
+
+def _clang() -> str:
+    return _find_tool("clang-22", "GS_CLANG", [LLVM_BIN / "clang"])
+
+
+@dataclass(frozen=True)
+class StepSignature:
+    """What a compiled step is specialized for."""
+
+    shapes: tuple            # one shape (tuple of ints) per parameter
+    dtypes: tuple            # one of ELEMENT_TYPES per parameter
+    optimizer: str           # an optimizer attribute, e.g. "#gs.adamw<>"
+    num_moments: int         # moments per parameter of that optimizer
+    stabilizer: str = "#gs.stabilizer<>"
+    inv_scale: bool = False
+    found_inf: bool = False
+
+    def __post_init__(self):
+        if not self.shapes:
+            raise ValueError("a step needs at least one parameter")
+        if len(self.shapes) != len(self.dtypes):
+            raise ValueError("shapes and dtypes differ in length")
+        for dtype in self.dtypes:
+            if dtype not in ELEMENT_TYPES:
+                raise ValueError(f"unsupported dtype {dtype!r}; expected one of "
+                                 f"{sorted(ELEMENT_TYPES)}")
+
+
+def mlir_float(x: float) -> str:
+    """`x` as an MLIR float literal (which needs a '.' before any exponent)."""
+    text = repr(float(x))
+    if "e" in text and "." not in text:
+        text = text.replace("e", ".0e", 1)
+    return text
+
+
+def stabilizer_attr(gamma1: float, gamma2: float, eps: float,
+                    bias_correction: bool, on_nonfinite: str) -> str:
+    """The #gs.stabilizer attribute of a GradientStabilizer configuration."""
+    return (f"#gs.stabilizer<gamma1 = {mlir_float(gamma1)}, "
+            f"gamma2 = {mlir_float(gamma2)}, eps = {mlir_float(eps)}, "
+            f"bias_correction = {'true' if bias_correction else 'false'}, "
+            f"on_nonfinite = {on_nonfinite}>")
+
+
+def _tensor(shape, element: str) -> str:
+    dims = "x".join(str(d) for d in shape)
+    return f"{dims}x{element}" if shape else element
+
+
+def emit_step_module(sig: StepSignature) -> str:
+    """Returns the MLIR text of the in-place entry point for `sig`."""
+    n = len(sig.shapes)
+    types = [_tensor(s, ELEMENT_TYPES[d]) for s, d in zip(sig.shapes, sig.dtypes)]
+    moment_types = [t for t in types for _ in range(sig.num_moments)]
+    args, body, results = [], [], []
+
+    def buffer(name, ty, writable):
+        args.append(f"%{name}: memref<{ty}>")
+        mode = " writable" if writable else ""
+        body.append(f"  %t_{name} = bufferization.to_tensor %{name} restrict{mode}"
+                    f" : memref<{ty}> to tensor<{ty}>")
+        if writable:
+            results.append((name, ty))
+        return f"%t_{name}"
+
+    params = [buffer(f"p{i}", t, True) for i, t in enumerate(types)]
+    grads = [buffer(f"g{i}", t, False) for i, t in enumerate(types)]
+    moments = [buffer(f"m{i}", t, True) for i, t in enumerate(moment_types)]
+    stats = buffer("stats", f"{n}x2xf64", True)
+    counts = buffer("counts", f"{n}x2xi64", True)
+    steps = buffer("steps", f"{n}xi64", True)
+    args += ["%lr: f64", "%wd: f64"]
+    extra = ""
+    if sig.inv_scale:
+        extra += f" inv_scale({buffer('inv_scale', 'f32', False)})"
+    if sig.found_inf:
+        extra += f" found_inf({buffer('found_inf', 'f32', False)})"
+
+    def group(name, values, tys):
+        if not values:
+            return ""
+        return f" {name}({', '.join(values)} : {', '.join(f'tensor<{t}>' for t in tys)})"
+
+    count = len(results)
+    body.append(
+        f"  %r:{count} = gs.group_step {sig.optimizer} config {sig.stabilizer}"
+        + group("params", params, types) + group("grads", grads, types)
+        + group("moments", moments, moment_types)
+        + f" stats({stats} : tensor<{n}x2xf64>) counts({counts} : tensor<{n}x2xi64>)"
+        + f" steps({steps} : tensor<{n}xi64>) lr(%lr) weight_decay(%wd)" + extra)
+    for i, (name, ty) in enumerate(results):
+        body.append(f"  bufferization.materialize_in_destination %r#{i} in restrict"
+                    f" writable %{name} : (tensor<{ty}>, memref<{ty}>) -> ()")
+    return ("func.func @gs_step(" + ", ".join(args) + ") {\n"
+            + "\n".join(body) + "\n  return\n}\n")
+
+
+def _run(cmd, stdin: bytes | None = None) -> bytes:
+    try:
+        proc = subprocess.run(cmd, input=stdin, capture_output=True, check=False)
+    except OSError as error:
+        raise CompilerError(f"cannot run {cmd[0]}: {error}") from error
+    if proc.returncode != 0:
+        raise CompilerError(f"{' '.join(map(str, cmd))} failed:\n"
+                            + proc.stderr.decode(errors="replace"))
+    return proc.stdout
+
+
+def _cache_dir() -> Path:
+    root = os.environ.get("GS_CACHE_DIR")
+    if root:
+        path = Path(root)
+    else:
+        base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+        path = Path(base) / "gradient_stabilizer"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def compile_module(module: str, vector_width: int = 8) -> Path:
+    """Lowers `module` to a shared object (cached) and returns its path."""
+    tools = [gs_opt(), _mlir_translate(), _clang()]
+    key = hashlib.sha256()
+    key.update(module.encode())
+    key.update(str(vector_width).encode())
+    for tool in tools:
+        stat = Path(tool).stat()
+        key.update(f"{tool}:{stat.st_mtime_ns}:{stat.st_size}".encode())
+    target = _cache_dir() / f"gs_step_{key.hexdigest()[:24]}.so"
+    if target.exists():
+        return target
+
+    llvm_dialect = _run([tools[0], f"--gs-to-llvm=vector-width={vector_width} bare-ptr-abi=1"],
+                        module.encode())
+    llvm_ir = _run([tools[1], "--mlir-to-llvmir"], llvm_dialect)
+    with tempfile.NamedTemporaryFile(dir=target.parent, suffix=".so",
+                                     delete=False) as tmp:
+        partial = Path(tmp.name)
+    try:
+        _run([tools[2], "-O3", "-march=native", "-shared", "-fPIC", "-x", "ir",
+              "-", "-o", str(partial)], llvm_ir)
+        partial.replace(target)  # atomic: concurrent compiles are safe
+    finally:
+        partial.unlink(missing_ok=True)
+    return target
+
+
+class CompiledStep:
+    """A compiled step for one `StepSignature`, callable on buffers."""
+
+    def __init__(self, sig: StepSignature, vector_width: int = 8):
+        self.signature = sig
+        self.module = emit_step_module(sig)
+        self.library_path = compile_module(self.module, vector_width)
+        self._library = ctypes.CDLL(str(self.library_path))
+        self._function = self._library.gs_step
+        n = len(sig.shapes)
+        pointers = n * (2 + sig.num_moments) + 3
+        argtypes = [ctypes.c_void_p] * pointers + [ctypes.c_double] * 2
+        argtypes += [ctypes.c_void_p] * (int(sig.inv_scale) + int(sig.found_inf))
+        self._function.argtypes = argtypes
+        self._function.restype = None
+
+    def __call__(self, params, grads, moments, stats, counts, steps, lr, weight_decay,
+                 inv_scale=None, found_inf=None):
+        """Runs one step in place. Every buffer is given by its address (an int)
+        and must be contiguous, of the signature's shape and dtype; the caller
+        keeps the buffers alive during the call."""
+        sig = self.signature
+        n = len(sig.shapes)
+        if len(params) != n or len(grads) != n or len(moments) != n * sig.num_moments:
+            raise ValueError(f"expected {n} params, {n} grads and "
+                             f"{n * sig.num_moments} moments")
+        if (inv_scale is None) == sig.inv_scale or (found_inf is None) == sig.found_inf:
+            raise ValueError("inv_scale / found_inf do not match the compiled signature")
+        args = [*params, *grads, *moments, stats, counts, steps, float(lr),
+                float(weight_decay)]
+        if sig.inv_scale:
+            args.append(inv_scale)
+        if sig.found_inf:
+            args.append(found_inf)
+        self._function(*args)
+
+
+def address(array: np.ndarray) -> int:
+    """The data address of a C-contiguous NumPy array."""
+    if not array.flags.c_contiguous:
+        raise ValueError("buffers must be C-contiguous")
+    return array.ctypes.data
