@@ -55,8 +55,10 @@ def _find_tool(name: str, env: str, candidates: Sequence[Path]) -> str:
 
 
 def gs_opt() -> str:
-    repo = Path(__file__).resolve().parents[2]
-    return _find_tool("gs-opt", "GS_OPT", [repo / "build" / "bin" / "gs-opt"])
+    package = Path(__file__).resolve().parent
+    # An installed package carries its gs-opt; a checkout uses build/.
+    return _find_tool("gs-opt", "GS_OPT", [package / "bin" / "gs-opt",
+                                           package.parents[1] / "build" / "bin" / "gs-opt"])
 
 
 def _mlir_translate() -> str:

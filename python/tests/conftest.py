@@ -1,8 +1,10 @@
-"""Make ``import gradient_stabilizer`` work from a source checkout (no install)."""
+"""Makes the in-tree package importable and keeps compiled steps in the build
+tree, so the tests run from a checkout without installing anything."""
 
+import os
 import sys
 from pathlib import Path
 
-_PYTHON_DIR = str(Path(__file__).resolve().parents[1])
-if _PYTHON_DIR not in sys.path:
-    sys.path.insert(0, _PYTHON_DIR)
+PYTHON_DIR = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(PYTHON_DIR))
+os.environ.setdefault("GS_CACHE_DIR", str(PYTHON_DIR.parent / "build" / "gs-cache"))
