@@ -12,3 +12,11 @@ echo
 echo "== $example: per-tensor grad_norm -> stabilize -> optimizer_step"
 echo "== gs-opt -canonicalize: each chain becomes one fused gs.group_step"
 "$gs_opt" "$example" -canonicalize
+
+echo
+echo "== gs-opt -canonicalize --gs-to-llvm: the fused step as LLVM dialect (first lines)"
+lowered=$(mktemp)
+trap 'rm -f "$lowered"' EXIT
+"$gs_opt" "$example" -canonicalize --gs-to-llvm >"$lowered"
+head -n 25 "$lowered"
+echo "... ($(wc -l <"$lowered") lines)"

@@ -28,6 +28,7 @@ config.environment["FILECHECK_OPTS"] = "--enable-var-scope"
 tool_dirs = [config.gs_tools_dir, config.llvm_tools_dir]
 tools = [
     "gs-opt",
+    "gs-capi-test",
     "mlir-runner",
     "mlir-translate",
     ToolSubst("%python", config.python_executable, unresolved="fatal"),

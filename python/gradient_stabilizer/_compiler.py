@@ -5,13 +5,18 @@ The step is an MLIR module with one in-place entry point::
     func.func @gs_step(params..., grads..., moments..., stats, counts, steps,
                        lr: f64, weight_decay: f64 [, inv_scale] [, found_inf])
 
-built around ``gs.group_step``. ``gs-opt --gs-to-llvm=bare-ptr-abi=1`` lowers
-it, ``mlir-translate`` and ``clang`` make a shared object, and the entry point
-is called through ctypes with the buffers' addresses: every tensor is updated
-in place, nothing is copied.
+built around ``gs.group_step``, lowered by the ``gs-to-llvm`` pipeline with
+bare-pointer arguments, and called through ctypes with the buffers'
+addresses: every tensor is updated in place, nothing is copied.
 
-Compiled objects are cached on disk by the hash of the module text and the
-tool versions, so a shape / dtype / optimizer combination compiles once.
+Two ways to compile, picked by GS_COMPILER (default "auto": the first that
+is available):
+
+* "jit": in process, through the C API (libGSCAPI.so) and MLIR's
+  ExecutionEngine; needs nothing but the library.
+* "toolchain": ``gs-opt``, ``mlir-translate`` and ``clang`` make a shared
+  object, cached on disk by the hash of the module and the tools, so a
+  shape / dtype / optimizer combination compiles once per machine.
 """
 
 from __future__ import annotations
@@ -213,21 +218,101 @@ def compile_module(module: str, vector_width: int = 8) -> Path:
     return target
 
 
+class _CAPI:
+    """ctypes binding of include/gs-c/GS.h."""
+
+    def __init__(self, path: str):
+        lib = ctypes.CDLL(path)
+        vp, cp = ctypes.c_void_p, ctypes.c_char_p
+        for name, restype, argtypes in [
+                ("gsContextCreate", vp, []), ("gsContextDestroy", None, [vp]),
+                ("gsContextGetLastError", cp, [vp]),
+                ("gsModuleParse", vp, [vp, cp, ctypes.c_size_t]),
+                ("gsModuleDestroy", None, [vp]),
+                ("gsModuleRunPipeline", ctypes.c_int, [vp, cp]),
+                ("gsExecutableCreate", vp, [vp, ctypes.c_int]),
+                ("gsExecutableDestroy", None, [vp]),
+                ("gsExecutableLookup", vp, [vp, cp])]:
+            function = getattr(lib, name)
+            function.restype, function.argtypes = restype, argtypes
+        self.lib = lib
+        self.context = lib.gsContextCreate()
+
+    def error(self, what: str) -> CompilerError:
+        message = self.lib.gsContextGetLastError(self.context).decode(errors="replace")
+        return CompilerError(f"{what}: {message}")
+
+    def jit(self, module: str, pipeline: str, opt_level: int = 3):
+        """Returns (executable handle, this binding) for `module` lowered by
+        `pipeline`."""
+        text = module.encode()
+        handle = self.lib.gsModuleParse(self.context, text, len(text))
+        if not handle:
+            raise self.error("cannot parse the step module")
+        try:
+            if self.lib.gsModuleRunPipeline(handle, pipeline.encode()) != 0:
+                raise self.error("cannot lower the step module")
+            executable = self.lib.gsExecutableCreate(handle, opt_level)
+            if not executable:
+                raise self.error("cannot JIT-compile the step module")
+            return executable
+        finally:
+            self.lib.gsModuleDestroy(handle)
+
+
+_capi_instance = None
+
+
+def capi() -> _CAPI:
+    """The process-wide C API binding (loaded on first use)."""
+    global _capi_instance
+    if _capi_instance is None:
+        package = Path(__file__).resolve().parent
+        path = _find_tool("libGSCAPI.so", "GS_CAPI_LIB", [
+            package / "lib" / "libGSCAPI.so",
+            package.parents[1] / "build" / "lib" / "libGSCAPI.so"])
+        try:
+            _capi_instance = _CAPI(path)
+        except OSError as error:
+            raise CompilerError(f"cannot load {path}: {error}") from error
+    return _capi_instance
+
+
 class CompiledStep:
     """A compiled step for one `StepSignature`, callable on buffers."""
 
     def __init__(self, sig: StepSignature, vector_width: int = 8):
         self.signature = sig
         self.module = emit_step_module(sig)
-        self.library_path = compile_module(self.module, vector_width)
-        self._library = ctypes.CDLL(str(self.library_path))
-        self._function = self._library.gs_step
         n = len(sig.shapes)
         pointers = n * (2 + sig.num_moments) + 3
         argtypes = [ctypes.c_void_p] * pointers + [ctypes.c_double] * 2
         argtypes += [ctypes.c_void_p] * (int(sig.inv_scale) + int(sig.found_inf))
-        self._function.argtypes = argtypes
-        self._function.restype = None
+        mode = os.environ.get("GS_COMPILER", "auto")
+        if mode not in ("auto", "jit", "toolchain"):
+            raise CompilerError(f"GS_COMPILER must be auto, jit or toolchain, got {mode!r}")
+        address, self.compiler = None, "toolchain"
+        if mode != "toolchain":
+            try:
+                binding = capi()
+                self._executable = binding.jit(
+                    self.module, f"gs-to-llvm{{vector-width={vector_width} bare-ptr-abi=1}}")
+                self._binding = binding
+                address = binding.lib.gsExecutableLookup(self._executable, b"gs_step")
+                self.compiler = "jit"
+            except CompilerError:
+                if mode == "jit":
+                    raise
+        if address is None:
+            self.library_path = compile_module(self.module, vector_width)
+            self._library = ctypes.CDLL(str(self.library_path))
+            address = ctypes.cast(self._library.gs_step, ctypes.c_void_p).value
+        self._function = ctypes.CFUNCTYPE(None, *argtypes)(address)
+
+    def __del__(self):
+        executable = getattr(self, "_executable", None)
+        if executable:
+            self._binding.lib.gsExecutableDestroy(executable)
 
     def __call__(self, params, grads, moments, stats, counts, steps, lr, weight_decay,
                  inv_scale=None, found_inf=None):
