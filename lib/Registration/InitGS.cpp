@@ -5,6 +5,7 @@
 #include "gs/Conversion/Passes.h"
 #include "gs/Dialect/GS/IR/GSDialect.h"
 #include "gs/Pipelines/Pipelines.h"
+#include "gs/Pipelines/InjectPipeline.h"
 
 #include "mlir/Dialect/Arith/Transforms/BufferizableOpInterfaceImpl.h"
 #include "mlir/Dialect/Bufferization/Transforms/FuncBufferizableOpInterfaceImpl.h"
@@ -63,6 +64,7 @@ void gs::registerGSDialects(DialectRegistry &registry) {
 void gs::registerGSPasses() {
   registerGSConversionPasses();
   registerGSPipelines();
+  registerGSInjectionPipeline();
 
   // Upstream passes a gs pipeline is made of, so `gs-opt` can replay any of
   // its stages by name.

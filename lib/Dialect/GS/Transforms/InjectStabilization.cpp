@@ -1,0 +1,323 @@
+//===- InjectStabilization.cpp - Stabilize optimizer updates --------------===//
+//
+// Raises the optimizer updates found by the recognizers to
+// gs.grad_norm + gs.stabilize + gs.optimizer_step and threads the GS state
+// through the function signature. Recognition runs on every result first and
+// rewrites happen afterwards, so an update is either rewritten whole or left
+// exactly as it was.
+//
+//===----------------------------------------------------------------------===//
+
+#include "OptimizerRecognizers.h"
+
+#include "gs/Dialect/GS/IR/GSDialect.h"
+#include "gs/Dialect/GS/IR/GSOps.h"
+#include "gs/Dialect/GS/Transforms/Passes.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/IR/SymbolTable.h"
+#include "mlir/Transforms/RegionUtils.h"
+#include "llvm/ADT/SetVector.h"
+
+namespace mlir::gs {
+#define GEN_PASS_DEF_GSINJECTSTABILIZATION
+#include "gs/Dialect/GS/Transforms/Passes.h.inc"
+} // namespace mlir::gs
+
+using namespace mlir;
+using namespace mlir::gs;
+using namespace mlir::gs::matchers;
+
+namespace {
+struct InjectStabilization
+    : gs::impl::GSInjectStabilizationBase<InjectStabilization> {
+  using Base::Base;
+
+  void runOnOperation() override;
+
+private:
+  void processFunction(func::FuncOp func, StabilizerAttr config);
+  LogicalResult isSelected(func::FuncOp func, Value grad, std::string &why);
+  void remark(Operation *op, const Twine &message) {
+    if (explain)
+      op->emitRemark() << message;
+  }
+};
+} // namespace
+
+/// The op a remark about result `index` is attached to.
+static Operation *anchorOf(func::ReturnOp ret, unsigned index) {
+  if (Operation *def = ret.getOperand(index).getDefiningOp())
+    return def;
+  return ret;
+}
+
+/// A function name of an argument: its `gs.name` attribute, else its name
+/// location.
+static std::optional<StringRef> argumentName(func::FuncOp func,
+                                             BlockArgument arg) {
+  if (auto name =
+          func.getArgAttrOfType<StringAttr>(arg.getArgNumber(), "gs.name"))
+    return name.getValue();
+  if (auto loc = dyn_cast<NameLoc>(arg.getLoc()))
+    return loc.getName().getValue();
+  return std::nullopt;
+}
+
+LogicalResult InjectStabilization::isSelected(func::FuncOp func, Value grad,
+                                              std::string &why) {
+  if (gradNames.empty() && gradAttr.empty())
+    return success();
+  auto arg = dyn_cast<BlockArgument>(grad);
+  if (!arg) {
+    why = "its gradient is not a function argument, so it cannot be "
+          "selected by name or attribute";
+    return failure();
+  }
+  if (!gradAttr.empty() && !func.getArgAttr(arg.getArgNumber(), gradAttr)) {
+    why = ("gradient argument #" + Twine(arg.getArgNumber()) +
+           " does not carry '" + gradAttr + "'")
+              .str();
+    return failure();
+  }
+  if (!gradNames.empty()) {
+    std::optional<StringRef> name = argumentName(func, arg);
+    if (!name || !llvm::is_contained(gradNames, *name)) {
+      why = ("gradient argument #" + Twine(arg.getArgNumber()) +
+             " is not among grad-names")
+                .str();
+      return failure();
+    }
+  }
+  return success();
+}
+
+/// The source's step counter as the gs step operand: the count before this
+/// step, in a tensor<i64>.
+static Value buildStepTensor(OpBuilder &b, Location loc,
+                             const StepCounter &step) {
+  Value count = step.counter;
+  if (isa<RankedTensorType>(count.getType()))
+    count = tensor::ExtractOp::create(b, loc, count, ValueRange{});
+  Type i64 = b.getI64Type();
+  if (isa<FloatType>(count.getType()))
+    count = arith::FPToSIOp::create(b, loc, i64, count);
+  else if (count.getType().isIndex())
+    count = arith::IndexCastOp::create(b, loc, i64, count);
+  else if (count.getType().getIntOrFloatBitWidth() < 64)
+    count = arith::ExtSIOp::create(b, loc, i64, count);
+  else if (count.getType().getIntOrFloatBitWidth() > 64)
+    count = arith::TruncIOp::create(b, loc, i64, count);
+  if (step.countsAfterStep)
+    count = arith::SubIOp::create(b, loc, count,
+                                  arith::ConstantIntOp::create(b, loc, i64, 1));
+  return tensor::FromElementsOp::create(b, loc, RankedTensorType::get({}, i64),
+                                        ValueRange{count});
+}
+
+/// `grad * factor` as a new tensor, for clip=keep.
+static Value buildClippedGrad(OpBuilder &b, Location loc, Value grad,
+                              Value factor) {
+  auto type = cast<RankedTensorType>(grad.getType());
+  Value scalar = arith::TruncFOp::create(b, loc, type.getElementType(), factor);
+  Value empty =
+      tensor::EmptyOp::create(b, loc, type.getShape(), type.getElementType());
+  Value fill = linalg::FillOp::create(b, loc, scalar, empty).getResult(0);
+  return linalg::MulOp::create(b, loc, ValueRange{grad, fill},
+                               ValueRange{empty})
+      .getResult(0);
+}
+
+void InjectStabilization::processFunction(func::FuncOp func,
+                                          StabilizerAttr config) {
+  if (func.isExternal())
+    return;
+  if (!func.getBody().hasOneBlock()) {
+    remark(func, "not rewritten: the function has more than one block");
+    return;
+  }
+  if (!SymbolTable::symbolKnownUseEmpty(func, getOperation())) {
+    remark(func, "not rewritten: the function has uses, so its signature "
+                 "cannot change");
+    return;
+  }
+  auto ret = dyn_cast<func::ReturnOp>(func.getBody().front().getTerminator());
+  if (!ret)
+    return;
+
+  // Recognize first, rewrite afterwards.
+  SmallVector<RecognizedUpdate, 2> updates;
+  SmallVector<unsigned> claimed;
+  DenseMap<unsigned, std::string> reasons;
+  for (unsigned i = 0, e = ret.getNumOperands(); i < e; ++i) {
+    if (llvm::is_contained(claimed, i))
+      continue;
+    std::string reason;
+    FailureOr<RecognizedUpdate> update =
+        recognizeUpdate(func, i, claimed, reason);
+    if (failed(update)) {
+      reasons[i] = reason;
+      continue;
+    }
+    if (failed(isSelected(func, update->grad, reason))) {
+      reasons[i] = reason;
+      continue;
+    }
+    if (!update->clipFactors.empty() && clip == "keep" &&
+        !llvm::all_of(update->clipFactors,
+                      [](Value f) { return isUniform(f); })) {
+      reasons[i] = "the clip factor cannot be kept";
+      continue;
+    }
+    claimed.push_back(i);
+    llvm::append_range(claimed, update->momentResults);
+    updates.push_back(std::move(*update));
+  }
+  for (auto &[index, reason] : reasons) {
+    if (llvm::is_contained(claimed, index))
+      continue;
+    auto type = dyn_cast<RankedTensorType>(ret.getOperand(index).getType());
+    if (!type || type.getRank() == 0 || !isa<FloatType>(type.getElementType()))
+      continue;
+    remark(anchorOf(ret, index),
+           "result #" + Twine(index) + " not rewritten: " + reason);
+  }
+  if (updates.empty())
+    return;
+
+  // The old update computations, erased below once nothing uses them.
+  SetVector<Operation *> oldOps;
+  SmallVector<Value> worklist;
+  for (const RecognizedUpdate &u : updates) {
+    worklist.push_back(ret.getOperand(u.paramResult));
+    for (unsigned r : u.momentResults)
+      worklist.push_back(ret.getOperand(r));
+  }
+  while (!worklist.empty()) {
+    Operation *op = worklist.pop_back_val().getDefiningOp();
+    if (!op || !oldOps.insert(op))
+      continue;
+    llvm::append_range(worklist, op->getOperands());
+  }
+
+  MLIRContext *ctx = &getContext();
+  OpBuilder b(ret);
+  auto statsType = RankedTensorType::get({2}, b.getF64Type());
+  auto countsType = RankedTensorType::get({2}, b.getI64Type());
+  auto stepType = RankedTensorType::get({}, b.getI64Type());
+  SmallVector<Value> newResults;
+  SmallVector<DictionaryAttr> newResultAttrs;
+  // Updates in the order of their parameters' results.
+  llvm::sort(updates, [](const RecognizedUpdate &a, const RecognizedUpdate &b) {
+    return a.paramResult < b.paramResult;
+  });
+  for (const RecognizedUpdate &u : updates) {
+    Location loc = anchorOf(ret, u.paramResult)->getLoc();
+    auto stateAttrs = [&](StringRef kind) {
+      return b.getDictionaryAttr(
+          {b.getNamedAttr("gs.state", b.getStringAttr(kind)),
+           b.getNamedAttr("gs.param",
+                          b.getI64IntegerAttr(u.param.getArgNumber()))});
+    };
+    auto addState = [&](Type type, StringRef kind) {
+      unsigned index = func.getNumArguments();
+      (void)func.insertArgument(index, type, stateAttrs(kind), loc);
+      return func.getArgument(index);
+    };
+    Value stats = addState(statsType, "stats");
+    Value counts = addState(countsType, "counts");
+    bool sgdMomentum = isa<SGDAttr>(u.optimizer) && !u.moments.empty();
+    Value stepArg = sgdMomentum ? addState(stepType, "step") : Value();
+
+    Value grad = u.grad;
+    if (!u.clipFactors.empty() && clip == "keep") {
+      Product factor;
+      factor.num = u.clipFactors;
+      grad = buildClippedGrad(b, loc, grad, materializeF64(b, loc, factor));
+    }
+    Value lr = materializeF64(b, loc, u.lr);
+    Value wd = materializeF64(b, loc, u.weightDecay);
+    Value step;
+    if (u.step && u.step->counter)
+      step = buildStepTensor(b, loc, *u.step);
+    else if (stepArg)
+      step = stepArg;
+    else // The optimizer ignores its step count.
+      step = arith::ConstantOp::create(
+          b, loc, DenseElementsAttr::get(stepType, b.getI64IntegerAttr(0)));
+
+    auto norm = GradNormOp::create(b, loc, grad);
+    auto stabilize = StabilizeOp::create(
+        b, loc, grad, norm, stats, counts,
+        config == StabilizerAttr::getDefault(ctx) ? StabilizerAttr() : config);
+    SmallVector<Value> moments(u.moments.begin(), u.moments.end());
+    auto optStep = OptimizerStepOp::create(
+        b, loc, cast<OptimizerAttrInterface>(u.optimizer), u.param,
+        stabilize.getStabilized(), moments, step, lr, wd,
+        stabilize.getStepOk());
+
+    ret.setOperand(u.paramResult, optStep.getNewParam());
+    for (auto [r, value] :
+         llvm::zip_equal(u.momentResults, optStep.getNewMoments()))
+      ret.setOperand(r, value);
+    newResults.push_back(stabilize.getNewStats());
+    newResultAttrs.push_back(stateAttrs("stats"));
+    newResults.push_back(stabilize.getNewCounts());
+    newResultAttrs.push_back(stateAttrs("counts"));
+    if (stepArg) {
+      newResults.push_back(optStep.getNewStep());
+      newResultAttrs.push_back(stateAttrs("step"));
+    }
+  }
+  for (auto [value, attrs] : llvm::zip_equal(newResults, newResultAttrs)) {
+    unsigned index = func.getNumResults();
+    (void)func.insertResult(index, value.getType(), attrs);
+    ret->insertOperands(index, value);
+  }
+
+  // Erase what only the old updates used, newest first.
+  bool changed = true;
+  while (changed) {
+    changed = false;
+    for (Operation *op : llvm::reverse(oldOps)) {
+      if (op && isOpTriviallyDead(op)) {
+        oldOps.remove(op);
+        op->erase();
+        changed = true;
+        break;
+      }
+    }
+  }
+}
+
+void InjectStabilization::runOnOperation() {
+  if (clip != "replace" && clip != "keep") {
+    getOperation().emitError() << "gs-inject-stabilization: clip must be "
+                                  "'replace' or 'keep', got '"
+                               << clip << "'";
+    return signalPassFailure();
+  }
+  std::optional<NonFinitePolicy> policy = symbolizeNonFinitePolicy(onNonfinite);
+  if (!policy) {
+    getOperation().emitError()
+        << "gs-inject-stabilization: on-nonfinite must be 'skip', 'zero' or "
+           "'passthrough', got '"
+        << onNonfinite << "'";
+    return signalPassFailure();
+  }
+  auto emitError = [&] { return getOperation().emitError(); };
+  bool correct = biasCorrection;
+  if (failed(StabilizerAttr::verify(emitError, APFloat(gamma1), APFloat(gamma2),
+                                    APFloat(eps), correct, *policy)))
+    return signalPassFailure();
+  auto config =
+      StabilizerAttr::get(&getContext(), APFloat(gamma1), APFloat(gamma2),
+                          APFloat(eps), correct, *policy);
+
+  SmallVector<func::FuncOp> funcs(getOperation().getOps<func::FuncOp>());
+  for (func::FuncOp func : funcs)
+    processFunction(func, config);
+}

@@ -1,0 +1,54 @@
+//===- OptimizerRecognizers.h - Optimizer updates in upstream IR -*- C++ -*-=//
+//
+// Structural matchers that recognize the optimizer updates graph compilers
+// emit (SGD, SGD with momentum / Nesterov, Adam, AdamW, Lion), starting from
+// the new parameter value a function returns and walking its use-def graph
+// through the element-wise view.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef GS_LIB_DIALECT_GS_TRANSFORMS_OPTIMIZERRECOGNIZERS_H
+#define GS_LIB_DIALECT_GS_TRANSFORMS_OPTIMIZERRECOGNIZERS_H
+
+#include "ElementwiseView.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+
+namespace mlir::gs::matchers {
+
+/// The optimizer's step count as the source IR keeps it: a scalar or 0-d
+/// tensor leaf that is the count before the step (`t` in `pow(beta, t + 1)`)
+/// or after it (`t` in `pow(beta, t)`).
+struct StepCounter {
+  Value counter;
+  bool countsAfterStep = false;
+};
+
+/// One recognized update of one parameter tensor.
+struct RecognizedUpdate {
+  /// Optimizer attribute (implements OptimizerAttrInterface).
+  Attribute optimizer;
+  BlockArgument param;
+  unsigned paramResult = 0;
+  /// The raw gradient: a function argument or the result of an op that is
+  /// not element-wise.
+  Value grad;
+  /// Uniform factors of a clip-by-norm applied to `grad` (empty: no clip).
+  SmallVector<Value> clipFactors;
+  SmallVector<BlockArgument> moments;
+  SmallVector<unsigned> momentResults;
+  Product lr, weightDecay;
+  /// Adam's step counter; absent for the other optimizers.
+  std::optional<StepCounter> step;
+};
+
+/// Recognizes the update returned as result `resultIndex` of `func`. Results
+/// in `claimed` belong to other updates. On failure `reason` says why.
+FailureOr<RecognizedUpdate> recognizeUpdate(func::FuncOp func,
+                                            unsigned resultIndex,
+                                            ArrayRef<unsigned> claimed,
+                                            std::string &reason);
+
+} // namespace mlir::gs::matchers
+
+#endif // GS_LIB_DIALECT_GS_TRANSFORMS_OPTIMIZERRECOGNIZERS_H
