@@ -149,8 +149,8 @@ GSStatus gsModuleRunPipeline(GSModule *module, const char *pipeline) {
   std::string parseErrors;
   llvm::raw_string_ostream os(parseErrors);
   if (failed(parsePassPipeline(text, pm, os))) {
-    module->owner->lastError = "invalid pipeline '" + std::string(pipeline) +
-                               "': " + parseErrors;
+    module->owner->lastError =
+        "invalid pipeline '" + std::string(pipeline) + "': " + parseErrors;
     return GS_FAILURE;
   }
   if (failed(pm.run(*module->module))) {
@@ -165,8 +165,8 @@ GSExecutable *gsExecutableCreate(GSModule *module, int optLevel) {
     return nullptr;
   ErrorCollector errors(module->owner);
   if (optLevel < 0 || optLevel > 3) {
-    module->owner->lastError = "optLevel must be in [0, 3], got " +
-                               std::to_string(optLevel);
+    module->owner->lastError =
+        "optLevel must be in [0, 3], got " + std::to_string(optLevel);
     return nullptr;
   }
   ExecutionEngineOptions options;
@@ -176,9 +176,9 @@ GSExecutable *gsExecutableCreate(GSModule *module, int optLevel) {
   auto engine = ExecutionEngine::create(*module->module, options);
   if (!engine) {
     std::string message;
-    llvm::handleAllErrors(engine.takeError(), [&](const llvm::ErrorInfoBase &e) {
-      message += e.message();
-    });
+    llvm::handleAllErrors(
+        engine.takeError(),
+        [&](const llvm::ErrorInfoBase &e) { message += e.message(); });
     errors.fail("cannot compile the module (is it in the LLVM dialect?): " +
                 message);
     return nullptr;

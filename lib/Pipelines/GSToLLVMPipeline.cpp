@@ -38,6 +38,10 @@ static void buildBufferization(OpPassManager &pm) {
   pm.addPass(bufferization::createDropEquivalentBufferResultsPass());
   bufferization::BufferDeallocationPipelineOptions deallocOptions;
   bufferization::buildBufferDeallocationPipeline(pm, deallocOptions);
+  // A public function that returns its updated tensors hands out owned
+  // buffers: the deallocation pipeline clones them. In-place entry points
+  // (bufferization.materialize_in_destination) have no such copies.
+  pm.addPass(createConvertBufferizationToMemRefPass());
   pm.addPass(createCanonicalizerPass());
 }
 

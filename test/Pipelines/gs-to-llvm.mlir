@@ -13,6 +13,10 @@
 // INPLACE: vector.transfer_write {{.*}} : vector<8xf32>, memref<1000xf32>
 // INPLACE-NOT: memref.alloc
 // INPLACE-NOT: memref.copy
+// The new GS state is written in place too, in vector chunks.
+// INPLACE: vector.transfer_write {{.*}} : vector<4xf64>, memref<4xf64>
+// INPLACE-NOT: memref.alloc
+// INPLACE-NOT: memref.copy
 // INPLACE: return
 
 // CHECK-LABEL: llvm.func @step

@@ -42,10 +42,13 @@
 // The tail of the 21 elements is masked.
 // CHECK:   vector.transfer_write %{{.*}}, %{{.*}}[%{{.*}}] : vector<8xbf16>, tensor<21xbf16>
 // CHECK:   tensor.expand_shape
-// The scalar state of tensor 1 is updated in row 1 of the state tensors.
-// CHECK: tensor.insert %{{.*}} into %{{.*}}[%[[C1:.*]], %{{.*}}] : tensor<2x2xf64>
-// CHECK: tensor.insert %{{.*}} into %{{.*}}[%[[C1]], %{{.*}}] : tensor<2x2xi64>
-// CHECK: tensor.insert %{{.*}} into %{{.*}}[%[[C1]]] : tensor<2xi64>
+// The new scalar state, written over each (flattened) state tensor in
+// vector chunks: [m0, v0, m1, v1], [k0, s0, k1, s1], [t0, t1].
+// CHECK-DAG: %[[SF:.*]] = tensor.collapse_shape %{{.*}} {{\[\[}}0, 1]] : tensor<2x2xf64> into tensor<4xf64>
+// CHECK-DAG: %[[SV:.*]] = vector.from_elements %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} : vector<4xf64>
+// CHECK: vector.transfer_write %[[SV]], %[[SF]][%{{.*}}] {in_bounds = [true]} : vector<4xf64>, tensor<4xf64>
+// CHECK: vector.from_elements %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} : vector<4xi64>
+// CHECK: vector.from_elements %{{.*}}, %{{.*}} : vector<2xi64>
 // CHECK-NOT: tensor.empty
 // CHECK: return
 
