@@ -3,6 +3,7 @@
 #ifndef GS_CONVERSION_PASSES_H
 #define GS_CONVERSION_PASSES_H
 
+#include "gs/Conversion/GSToGPU/GSToGPU.h"
 #include "gs/Conversion/GSToLoops/GSToLoops.h"
 
 namespace mlir::gs {

@@ -42,4 +42,87 @@ def ConvertGSToLoops : Pass<"convert-gs-to-loops"> {
   ];
 }
 
+def ConvertGSToGPU : Pass<"convert-gs-to-gpu", "::mlir::ModuleOp"> {
+  let summary = "Lower gs.group_step to fused GPU kernels";
+  let description = [{
+    Replaces every `gs.group_step` by three kernel launches on the tensors'
+    buffers, whatever the number of tensors in the group:
+
+    1. `norms`: the squared norms of all gradients. The work is split into
+       chunks of `chunk-size` elements over all tensors of the group (a huge
+       tensor gets many chunks, a tiny one a single chunk), visited
+       grid-stride; each block reduces its chunk in registers (f64, 128-bit
+       loads) and shared memory and stores one partial sum per chunk.
+    2. `scalars` (one block): the partial sums of each tensor added in a fixed
+       order, the group-wide `found_inf` decision, the GS scalar math of
+       `#gs.stabilizer` in f64 and the optimizer's step scalars, and the new
+       GS state and step counts.
+    3. `update`: the fused stabilize-then-optimize element update over the
+       same chunks, 128-bit loads and stores where the buffers are 16-byte
+       aligned, element-wise otherwise.
+
+    Nothing is reduced with atomics, so the results are bitwise the same from
+    run to run. Shapes are static, so the chunk layout is a constant table in
+    the kernels' `gpu.module`; partial sums and per-tensor scalars live in
+    device globals of that module: no host allocation and no host
+    synchronization inside a step. Kernels take bare pointers (compile them
+    with `use-bare-ptr-memref-call-conv` and launch them with
+    `kernel-bare-ptr-calling-convention`, as the `gs-to-nvvm` pipeline does).
+
+    The pass works on tensors before bufferization: operands become
+    `bufferization.to_buffer` (parameters, moments and state writable, so
+    one-shot bufferization copies them first if their old value is still
+    read), results `bufferization.to_tensor` of the updated buffers.
+
+    ```mlir
+    %r:7 = gs.group_step #gs.adamw<> params(...) grads(...) ...
+    ```
+    becomes a `gpu.module` with kernels `norms`, `scalars` and `update`, and
+    `gpu.wait async`, three `gpu.launch_func async` and a final `gpu.wait`.
+  }];
+  let options = [
+    Option<"chunkSize", "chunk-size", "unsigned", /*default=*/"16384",
+           "Elements per chunk, the unit of work of one block (a multiple "
+           "of 8)">,
+    Option<"blockSize", "block-size", "unsigned", /*default=*/"256",
+           "Threads per block (a multiple of 32, at most 1024)">,
+    Option<"maxBlocks", "max-blocks", "unsigned", /*default=*/"1024",
+           "Most blocks of the norm and update launches; they loop over "
+           "the chunks grid-stride">,
+    Option<"kernelParamLimit", "kernel-param-limit", "unsigned",
+           /*default=*/"4096",
+           "Most bytes of kernel parameters (8 per buffer); 4096 holds on "
+           "every CUDA GPU, sm_70+ with CUDA 12.1+ allows 32764">,
+  ];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect", "::mlir::bufferization::BufferizationDialect",
+    "::mlir::gpu::GPUDialect", "::mlir::math::MathDialect",
+    "::mlir::memref::MemRefDialect", "::mlir::scf::SCFDialect",
+    "::mlir::vector::VectorDialect"
+  ];
+}
+
+def ConvertKernelMathToIntrinsics
+    : Pass<"convert-kernel-math-to-intrinsics", "::mlir::gpu::GPUModuleOp"> {
+  let summary = "Lower math ops in GPU kernels to LLVM intrinsics";
+  let description = [{
+    Rewrites `math.sqrt` and `math.absf` (f32 / f64, scalars and vectors) in
+    a `gpu.module` into `llvm.call_intrinsic` of `llvm.sqrt.*` and
+    `llvm.fabs.*`. `convert-gpu-to-nvvm` would otherwise turn them into calls
+    to libdevice (`__nv_sqrt`), which only the CUDA toolkit provides; the
+    intrinsics become native, correctly rounded PTX (`sqrt.rn.f64`,
+    `abs.f64`) with or without a toolkit. Run it before
+    `convert-gpu-to-nvvm`.
+
+    ```mlir
+    %s = math.sqrt %x : f64
+    ```
+    becomes
+    ```mlir
+    %s = llvm.call_intrinsic "llvm.sqrt.f64"(%x) : (f64) -> f64
+    ```
+  }];
+  let dependentDialects = ["::mlir::LLVM::LLVMDialect"];
+}
+
 #endif // GS_CONVERSION_PASSES_TD

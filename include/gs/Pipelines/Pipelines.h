@@ -37,6 +37,63 @@ struct GSToLLVMPipelineOptions
 void buildGSToLLVMPipeline(OpPassManager &pm,
                            const GSToLLVMPipelineOptions &options);
 
+/// Options of the NVIDIA GPU pipeline.
+struct GSToNVVMPipelineOptions
+    : public PassPipelineOptions<GSToNVVMPipelineOptions> {
+  PassOptions::Option<std::string> chip{
+      *this, "chip", llvm::cl::desc("GPU architecture: sm_80, sm_90, ..."),
+      llvm::cl::init("sm_80")};
+  PassOptions::Option<std::string> features{
+      *this, "features",
+      llvm::cl::desc("PTX features such as +ptx80; empty: the oldest PTX "
+                     "ISA that supports `chip`"),
+      llvm::cl::init("")};
+  PassOptions::Option<std::string> format{
+      *this, "format",
+      llvm::cl::desc("Kernel binary format: isa (PTX, no CUDA toolkit "
+                     "needed; the driver compiles it at load), bin (cubin, "
+                     "needs ptxas), fatbin (needs ptxas and fatbinary)"),
+      llvm::cl::init("isa")};
+  PassOptions::Option<std::string> toolkit{
+      *this, "toolkit",
+      llvm::cl::desc("CUDA toolkit path for bin / fatbin; empty: search "
+                     "PATH and CUDA_ROOT / CUDA_HOME / CUDA_PATH"),
+      llvm::cl::init("")};
+  PassOptions::Option<unsigned> optLevel{
+      *this, "opt-level", llvm::cl::desc("LLVM optimization level of kernels"),
+      llvm::cl::init(3)};
+  PassOptions::Option<unsigned> chunkSize{
+      *this, "chunk-size", llvm::cl::desc("Elements per chunk of work"),
+      llvm::cl::init(16384)};
+  PassOptions::Option<unsigned> blockSize{*this, "block-size",
+                                          llvm::cl::desc("Threads per block"),
+                                          llvm::cl::init(256)};
+  PassOptions::Option<unsigned> maxBlocks{
+      *this, "max-blocks",
+      llvm::cl::desc("Most blocks of the chunked launches"),
+      llvm::cl::init(1024)};
+  PassOptions::Option<unsigned> kernelParamLimit{
+      *this, "kernel-param-limit",
+      llvm::cl::desc("Most bytes of kernel parameters per launch"),
+      llvm::cl::init(4096)};
+  PassOptions::Option<bool> barePtrABI{
+      *this, "bare-ptr-abi",
+      llvm::cl::desc("Host functions take bare device pointers (static "
+                     "shapes only) instead of memref descriptors"),
+      llvm::cl::init(false)};
+};
+
+/// Lowers gs ops on tensors to the LLVM dialect for the host plus NVVM
+/// kernels embedded as a `gpu.binary`: fused group-step kernels
+/// (convert-gs-to-gpu), in-place bufferization, kernels to NVVM and PTX /
+/// cubin (gpu-module-to-binary), host launches to runtime calls (gpu-to-llvm,
+/// the mgpu* functions of lib/Runtime).
+void buildGSToNVVMPipeline(OpPassManager &pm,
+                           const GSToNVVMPipelineOptions &options);
+
+/// Registers gs-to-nvvm with the global pass registry.
+void registerGSToNVVMPipeline();
+
 /// Registers the gs pipelines with the global pass registry.
 void registerGSPipelines();
 

@@ -1,0 +1,117 @@
+//===- GSToNVVMPipeline.cpp - gs to NVVM kernels and a host that launches ===//
+//
+// Modelled on upstream's gpu-lower-to-nvvm-pipeline: a common stage, the
+// gpu.module stage, then the host stage that serializes the kernels with
+// gpu-module-to-binary. Two differences: the gs kernels and bufferization
+// come first, and math ops in kernels become LLVM intrinsics before
+// convert-gpu-to-nvvm, which would otherwise call libdevice (__nv_sqrt), so
+// the PTX is complete without a CUDA toolkit.
+//
+//===----------------------------------------------------------------------===//
+
+#include "gs/Conversion/Passes.h"
+#include "gs/Pipelines/Pipelines.h"
+
+#include "mlir/Conversion/Passes.h"
+#include "mlir/Dialect/Bufferization/Transforms/Passes.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/GPU/Transforms/Passes.h"
+#include "mlir/Dialect/LLVMIR/Transforms/OptimizeForNVVM.h"
+#include "mlir/Dialect/MemRef/Transforms/Passes.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Pass/PassRegistry.h"
+#include "mlir/Transforms/Passes.h"
+
+using namespace mlir;
+
+/// gs.group_step becomes kernels and launches on tensors' buffers.
+static void buildGSKernels(OpPassManager &pm,
+                           const gs::GSToNVVMPipelineOptions &options) {
+  gs::ConvertGSToGPUOptions gpuOptions;
+  gpuOptions.chunkSize = options.chunkSize;
+  gpuOptions.blockSize = options.blockSize;
+  gpuOptions.maxBlocks = options.maxBlocks;
+  gpuOptions.kernelParamLimit = options.kernelParamLimit;
+  pm.addPass(gs::createConvertGSToGPU(gpuOptions));
+  pm.addPass(createCanonicalizerPass());
+  pm.addPass(createCSEPass());
+}
+
+/// Tensors become the caller's device buffers, updated in place. Unlike the
+/// CPU pipeline there is no deallocation stage: the ownership-based one
+/// rejects GPU launches (unknown side effects), and convert-gs-to-gpu only
+/// accepts steps whose buffers need no copy, so nothing is allocated.
+static void buildBufferization(OpPassManager &pm) {
+  bufferization::OneShotBufferizePassOptions bufferizeOptions;
+  bufferizeOptions.bufferizeFunctionBoundaries = true;
+  bufferizeOptions.functionBoundaryTypeConversion =
+      bufferization::LayoutMapOption::IdentityLayoutMap;
+  pm.addPass(bufferization::createOneShotBufferizePass(bufferizeOptions));
+  pm.addPass(bufferization::createDropEquivalentBufferResultsPass());
+  pm.addPass(createCanonicalizerPass());
+}
+
+/// Host and kernels alike: structured control flow and memref views
+/// lowered, the NVVM target attached to every gpu.module.
+static void buildCommon(OpPassManager &pm,
+                        const gs::GSToNVVMPipelineOptions &options) {
+  pm.addPass(createConvertVectorToSCFPass());
+  pm.addPass(createSCFToControlFlowPass());
+  pm.addPass(memref::createExpandStridedMetadataPass());
+  pm.addPass(createLowerAffinePass());
+  GpuNVVMAttachTargetOptions target;
+  target.chip = options.chip;
+  target.features = options.features;
+  target.optLevel = options.optLevel;
+  pm.addPass(createGpuNVVMAttachTarget(target));
+  pm.addPass(createCanonicalizerPass());
+  pm.addPass(createCSEPass());
+}
+
+/// Kernels to NVVM, with bare pointers for their (static) buffers.
+static void buildKernels(OpPassManager &pm) {
+  OpPassManager &kernels = pm.nest<gpu::GPUModuleOp>();
+  kernels.addPass(createStripDebugInfoPass());
+  kernels.addPass(gs::createConvertKernelMathToIntrinsics());
+  ConvertGpuOpsToNVVMOpsOptions nvvm;
+  nvvm.useBarePtrCallConv = true;
+  kernels.addPass(createConvertGpuOpsToNVVMOps(nvvm));
+  kernels.addPass(LLVM::createNVVMOptimizeForTargetPass());
+  kernels.addPass(createCanonicalizerPass());
+  kernels.addPass(createCSEPass());
+  kernels.addPass(createReconcileUnrealizedCastsPass());
+}
+
+/// Host code to LLVM with mgpu* runtime calls; kernels serialized.
+static void buildHost(OpPassManager &pm,
+                      const gs::GSToNVVMPipelineOptions &options) {
+  GpuToLLVMConversionPassOptions host;
+  host.hostBarePtrCallConv = options.barePtrABI;
+  host.kernelBarePtrCallConv = true;
+  pm.addPass(createGpuToLLVMConversionPass(host));
+  GpuModuleToBinaryPassOptions binary;
+  binary.compilationTarget = options.format;
+  binary.toolkitPath = options.toolkit;
+  pm.addPass(createGpuModuleToBinaryPass(binary));
+  pm.addPass(createConvertMathToLLVMPass());
+  pm.addPass(createCanonicalizerPass());
+  pm.addPass(createCSEPass());
+  pm.addPass(createReconcileUnrealizedCastsPass());
+}
+
+void gs::buildGSToNVVMPipeline(OpPassManager &pm,
+                               const GSToNVVMPipelineOptions &options) {
+  buildGSKernels(pm, options);
+  buildBufferization(pm);
+  buildCommon(pm, options);
+  buildKernels(pm);
+  buildHost(pm, options);
+}
+
+void gs::registerGSToNVVMPipeline() {
+  PassPipelineRegistration<GSToNVVMPipelineOptions>(
+      "gs-to-nvvm",
+      "Lower gs ops to fused NVIDIA GPU kernels (PTX or cubin embedded in the "
+      "module) and host code launching them through the mgpu* runtime",
+      buildGSToNVVMPipeline);
+}

@@ -1,0 +1,58 @@
+// RUN: gs-opt %s --convert-gs-to-gpu --split-input-file --verify-diagnostics
+// RUN: %not gs-opt %s --convert-gs-to-gpu="block-size=100" --split-input-file 2>&1 \
+// RUN:   | FileCheck %s --check-prefix=BLOCK
+// RUN: %not gs-opt %s --convert-gs-to-gpu="chunk-size=12" --split-input-file 2>&1 \
+// RUN:   | FileCheck %s --check-prefix=CHUNK
+
+// BLOCK: error: convert-gs-to-gpu: block-size must be a multiple of 32 in [32, 1024], got 100
+// CHUNK: error: convert-gs-to-gpu: chunk-size must be a positive multiple of 8, got 12
+
+func.func @not_an_argument(%g: tensor<64xf32>, %stats: tensor<1x2xf64>,
+                           %counts: tensor<1x2xi64>, %steps: tensor<1xi64>,
+                           %lr: f64, %wd: f64) -> tensor<64xf32> {
+  %p = arith.constant dense<1.0> : tensor<64xf32>
+  // expected-error @+1 {{operand #0 must be an argument of the enclosing function: on the GPU a step works on the caller's device buffers}}
+  %r:4 = gs.group_step #gs.sgd<>
+      params(%p : tensor<64xf32>) grads(%g : tensor<64xf32>)
+      stats(%stats : tensor<1x2xf64>) counts(%counts : tensor<1x2xi64>)
+      steps(%steps : tensor<1xi64>) lr(%lr) weight_decay(%wd)
+  return %r#0 : tensor<64xf32>
+}
+
+// -----
+
+func.func @param_is_grad(%p: tensor<64xf32>, %stats: tensor<1x2xf64>,
+                         %counts: tensor<1x2xi64>, %steps: tensor<1xi64>,
+                         %lr: f64, %wd: f64) -> tensor<64xf32> {
+  // expected-error @+1 {{updates the buffer of function argument #0 in place, so that argument must have no other use}}
+  %r:4 = gs.group_step #gs.sgd<>
+      params(%p : tensor<64xf32>) grads(%p : tensor<64xf32>)
+      stats(%stats : tensor<1x2xf64>) counts(%counts : tensor<1x2xi64>)
+      steps(%steps : tensor<1xi64>) lr(%lr) weight_decay(%wd)
+  return %r#0 : tensor<64xf32>
+}
+
+// -----
+
+func.func @result_read_on_host(%p: tensor<64xf32>, %g: tensor<64xf32>,
+                               %stats: tensor<1x2xf64>,
+                               %counts: tensor<1x2xi64>,
+                               %steps: tensor<1xi64>, %lr: f64,
+                               %wd: f64) -> f64 {
+  %c0 = arith.constant 0 : index
+  // expected-error @+1 {{result #1 is in device memory: it may only be returned}}
+  %r:4 = gs.group_step #gs.sgd<>
+      params(%p : tensor<64xf32>) grads(%g : tensor<64xf32>)
+      stats(%stats : tensor<1x2xf64>) counts(%counts : tensor<1x2xi64>)
+      steps(%steps : tensor<1xi64>) lr(%lr) weight_decay(%wd)
+  %m = tensor.extract %r#1[%c0, %c0] : tensor<1x2xf64>
+  return %m : f64
+}
+
+// -----
+
+func.func @single_op(%g: tensor<64xf32>) -> f64 {
+  // expected-error @+1 {{'gs.grad_norm' op has no GPU lowering: express it as a gs.group_step (a group of one tensor is fine) or use convert-gs-to-loops}}
+  %n = gs.grad_norm %g : tensor<64xf32>
+  return %n : f64
+}
