@@ -11,6 +11,7 @@
 
 #include "VectorLoops.h"
 #include "gs/Dialect/GS/IR/GSOps.h"
+#include "gs/Dialect/GS/Utils/StepUtils.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Math/IR/Math.h"
@@ -81,22 +82,17 @@ Value writeFlat(OpBuilder &b, Location loc, Value tensor, ValueRange values) {
 }
 
 /// Emits the optimizer step of one tensor, guarded by `enabled`: the step's
-/// scalars, then the element-wise pass over grad, param and moments with the
-/// gradient multiplied by `factor` (f64; 1 for an unstabilized gradient) and
-/// replaced by zeros where `zeroGrad` (optional) is set. Returns the new
-/// param and moments and the new step count.
+/// scalars (for step count `nextStep`), then the element-wise pass over
+/// grad, param and moments with the shared stabilized element update.
+/// Returns the new param and moments.
 struct OptimizerStepEmitter {
   OptimizerAttrInterface optimizer;
   unsigned width;
 
-  std::pair<SmallVector<Value>, Value>
-  emit(OpBuilder &b, Location loc, Value grad, Value param, ValueRange moments,
-       Value step, Value lr, Value weightDecay, Value factor, Value zeroGrad,
-       Value enabled) const {
-    Value one = arith::ConstantIntOp::create(b, loc, b.getI64Type(), 1);
-    Value nextStep = arith::AddIOp::create(b, loc, step, one);
-    Value newStep = arith::SelectOp::create(b, loc, enabled, nextStep, step);
-
+  SmallVector<Value> emit(OpBuilder &b, Location loc, Value grad, Value param,
+                          ValueRange moments, Value nextStep, Value lr,
+                          Value weightDecay, Value factor, Value zeroGrad,
+                          Value enabled) const {
     SmallVector<Value> updates = {param};
     llvm::append_range(updates, moments);
     auto ifOp = scf::IfOp::create(
@@ -108,25 +104,21 @@ struct OptimizerStepEmitter {
                optimizer.buildStepScalars(tb, l, nextStep, lr, weightDecay))
             scalars.push_back(splatAsF32(tb, l, scalar, computeType));
           Value factorV = splatAsF32(tb, l, factor, computeType);
-          Value zero = buildFloatConstant(tb, l, computeType, 0.0);
           SmallVector<Value> results = buildElementwiseLoop(
               tb, l, ValueRange{grad}, updates, width,
               [&](OpBuilder &eb, Location el, ValueRange inputs,
                   ValueRange current) {
-                Value g = arith::MulFOp::create(eb, el, inputs[0], factorV);
-                if (zeroGrad)
-                  g = arith::SelectOp::create(eb, el, zeroGrad, zero, g);
-                return optimizer.buildElementUpdate(eb, el, scalars, current[0],
-                                                    g, current.drop_front());
+                return buildStabilizedElementUpdate(
+                    eb, el, optimizer, scalars, factorV, zeroGrad, current[0],
+                    inputs[0], current.drop_front());
               });
           scf::YieldOp::create(tb, l, results);
         },
         [&](OpBuilder &eb, Location l) {
           scf::YieldOp::create(eb, l, updates);
         });
-    SmallVector<Value> tensors(ifOp.getResults().begin(),
-                               ifOp.getResults().end());
-    return {tensors, newStep};
+    return SmallVector<Value>(ifOp.getResults().begin(),
+                              ifOp.getResults().end());
   }
 };
 
@@ -195,12 +187,19 @@ struct OptimizerStepLowering : OpConversionPattern<OptimizerStepOp> {
     if (!enabled)
       enabled =
           arith::ConstantIntOp::create(rewriter, loc, rewriter.getI1Type(), 1);
-    Value one = buildFloatConstant(rewriter, loc, rewriter.getF64Type(), 1.0);
+    Value factor =
+        buildFloatConstant(rewriter, loc, rewriter.getF64Type(), 1.0);
+    Value step = state.get(adaptor.getStep(), {});
+    Value nextStep = arith::AddIOp::create(
+        rewriter, loc, step,
+        arith::ConstantIntOp::create(rewriter, loc, rewriter.getI64Type(), 1));
     OptimizerStepEmitter emitter{op.getOptimizer(), width};
-    auto [tensors, newStep] = emitter.emit(
+    SmallVector<Value> tensors = emitter.emit(
         rewriter, loc, adaptor.getGrad(), adaptor.getParam(),
-        adaptor.getMoments(), state.get(adaptor.getStep(), {}), adaptor.getLr(),
-        adaptor.getWeightDecay(), one, /*zeroGrad=*/Value(), enabled);
+        adaptor.getMoments(), nextStep, adaptor.getLr(),
+        adaptor.getWeightDecay(), factor, /*zeroGrad=*/Value(), enabled);
+    Value newStep =
+        arith::SelectOp::create(rewriter, loc, enabled, nextStep, step);
     tensors.push_back(state.set(adaptor.getStep(), {}, newStep));
     rewriter.replaceOp(op, tensors);
     return success();
@@ -245,15 +244,10 @@ struct GroupStepLowering : OpConversionPattern<GroupStepOp> {
       skipAll = arith::CmpFOp::create(rewriter, loc, arith::CmpFPredicate::UNE,
                                       state.get(foundInf, {}), zero);
     }
-    if (invScale) {
-      Value inf = buildFloatConstant(rewriter, loc, f64, INFINITY);
-      for (Value norm : norms) {
-        Value absNorm = math::AbsFOp::create(rewriter, loc, norm);
-        Value nonFinite = arith::CmpFOp::create(
-            rewriter, loc, arith::CmpFPredicate::UGE, absNorm, inf);
-        skipAll = arith::OrIOp::create(rewriter, loc, skipAll, nonFinite);
-      }
-    }
+    if (invScale)
+      for (Value norm : norms)
+        skipAll = arith::OrIOp::create(rewriter, loc, skipAll,
+                                       buildIsNonFinite(rewriter, loc, norm));
     Value runStep = arith::XOrIOp::create(
         rewriter, loc, skipAll,
         arith::ConstantIntOp::create(rewriter, loc, rewriter.getI1Type(), 1));
@@ -272,28 +266,20 @@ struct GroupStepLowering : OpConversionPattern<GroupStepOp> {
       Value m = state.get(stats, {row, 0}), v = state.get(stats, {row, 1});
       Value k = state.get(counts, {row, 0}),
             skipped = state.get(counts, {row, 1});
-      StabilizerUpdate update =
-          config.buildUpdate(rewriter, loc, norms[i], m, v, k, skipped);
-      auto keepIfSkipped = [&](Value updated, Value old) -> Value {
-        return arith::SelectOp::create(rewriter, loc, runStep, updated, old);
-      };
-      Value factor = update.factor;
-      if (invScale)
-        factor = arith::MulFOp::create(rewriter, loc, factor, invScale);
-      Value enabled =
-          arith::AndIOp::create(rewriter, loc, update.stepOk, runStep);
-      auto [tensors, newStep] = emitter.emit(
+      Value step = state.get(steps, {row});
+      GroupTensorUpdate update =
+          buildGroupTensorUpdate(rewriter, loc, config, norms[i], invScale,
+                                 runStep, m, v, k, skipped, step);
+      SmallVector<Value> tensors = emitter.emit(
           rewriter, loc, adaptor.getGrads()[i], adaptor.getParams()[i],
-          adaptor.getMoments().slice(i * numMoments, numMoments),
-          state.get(steps, {row}), adaptor.getLr(), adaptor.getWeightDecay(),
-          factor, update.zeroGrad, enabled);
+          adaptor.getMoments().slice(i * numMoments, numMoments), update.step,
+          adaptor.getLr(), adaptor.getWeightDecay(), update.factor,
+          update.zeroGrad, update.enabled);
       newParams.push_back(tensors.front());
       llvm::append_range(newMoments, ArrayRef(tensors).drop_front());
-      statValues.append(
-          {keepIfSkipped(update.m, m), keepIfSkipped(update.v, v)});
-      countValues.append(
-          {keepIfSkipped(update.k, k), keepIfSkipped(update.skipped, skipped)});
-      stepValues.push_back(newStep);
+      statValues.append({update.m, update.v});
+      countValues.append({update.k, update.skipped});
+      stepValues.push_back(update.step);
     }
 
     SmallVector<Value> results = newParams;

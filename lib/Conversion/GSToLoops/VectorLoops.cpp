@@ -2,6 +2,8 @@
 
 #include "VectorLoops.h"
 
+#include "gs/Dialect/GS/Utils/StepUtils.h"
+
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
@@ -62,19 +64,6 @@ static Value read(OpBuilder &b, Location loc, Value flat, Value offset,
                                         ArrayRef<bool>{inBounds});
 }
 
-/// Widens or narrows a float vector to `type`'s element type.
-static Value convert(OpBuilder &b, Location loc, Value value,
-                     Type elementType) {
-  auto type = cast<VectorType>(value.getType());
-  Type from = type.getElementType();
-  if (from == elementType)
-    return value;
-  auto target = type.clone(elementType);
-  if (from.getIntOrFloatBitWidth() < elementType.getIntOrFloatBitWidth())
-    return arith::ExtFOp::create(b, loc, target, value);
-  return arith::TruncFOp::create(b, loc, target, value);
-}
-
 VectorType mlir::gs::getComputeType(MLIRContext *context, unsigned width) {
   return VectorType::get({width}, Float32Type::get(context));
 }
@@ -96,8 +85,8 @@ Value mlir::gs::buildNormLoop(OpBuilder &b, Location loc, Value tensor,
   // acc += widen(x)^2 over one chunk.
   auto accumulate = [&](OpBuilder &ib, Location l, Value acc, Value offset,
                         bool inBounds) -> Value {
-    Value x = convert(ib, l, read(ib, l, flat, offset, loadType, inBounds),
-                      ib.getF64Type());
+    Value x = buildFloatCast(
+        ib, l, read(ib, l, flat, offset, loadType, inBounds), ib.getF64Type());
     return arith::AddFOp::create(ib, l, acc,
                                  arith::MulFOp::create(ib, l, x, x));
   };
@@ -142,13 +131,13 @@ SmallVector<Value> mlir::gs::buildElementwiseLoop(OpBuilder &b, Location loc,
     for (Value flat : flatInputs) {
       auto type = computeType.clone(
           cast<RankedTensorType>(flat.getType()).getElementType());
-      inputValues.push_back(convert(
+      inputValues.push_back(buildFloatCast(
           ib, l, read(ib, l, flat, offset, type, inBounds), ib.getF32Type()));
     }
     for (Value flat : current) {
       auto type = computeType.clone(
           cast<RankedTensorType>(flat.getType()).getElementType());
-      updateValues.push_back(convert(
+      updateValues.push_back(buildFloatCast(
           ib, l, read(ib, l, flat, offset, type, inBounds), ib.getF32Type()));
     }
     SmallVector<Value> results = body(ib, l, inputValues, updateValues);
@@ -157,8 +146,8 @@ SmallVector<Value> mlir::gs::buildElementwiseLoop(OpBuilder &b, Location loc,
       Type elementType =
           cast<RankedTensorType>(flat.getType()).getElementType();
       written.push_back(vector::TransferWriteOp::create(
-                            ib, l, convert(ib, l, value, elementType), flat,
-                            offset, ArrayRef<bool>{inBounds})
+                            ib, l, buildFloatCast(ib, l, value, elementType),
+                            flat, offset, ArrayRef<bool>{inBounds})
                             .getResult());
     }
     return written;

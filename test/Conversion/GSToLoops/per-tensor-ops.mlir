@@ -70,12 +70,12 @@ func.func @stabilize_no_bias_correction(%g: tensor<64xf32>, %n: f64,
 // CHECK-SAME: %[[T:[a-z0-9]+]]: tensor<i64>, %[[LR:[a-z0-9]+]]: f64, %[[WD:[a-z0-9]+]]: f64, %[[OK:[a-z0-9]+]]: i1
 // CHECK: %[[TV:.*]] = tensor.extract %[[T]][] : tensor<i64>
 // CHECK: %[[T1:.*]] = arith.addi %[[TV]], %{{.*}} : i64
-// CHECK: %[[NEW:.*]] = arith.select %[[OK]], %[[T1]], %[[TV]] : i64
 // CHECK: scf.if %[[OK]]
 // CHECK:   scf.for
 // Lion: the sign of the interpolation.
 // CHECK:     arith.cmpf ogt
 // CHECK:     arith.cmpf olt
+// CHECK: %[[NEW:.*]] = arith.select %[[OK]], %[[T1]], %[[TV]] : i64
 // CHECK: tensor.insert %[[NEW]] into %[[T]][] : tensor<i64>
 func.func @optimizer_step(%p: tensor<33xbf16>, %g: tensor<33xbf16>,
                           %m: tensor<33xbf16>, %t: tensor<i64>, %lr: f64,
