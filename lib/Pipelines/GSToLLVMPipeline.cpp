@@ -8,6 +8,7 @@
 #include "mlir/Dialect/Bufferization/Pipelines/Passes.h"
 #include "mlir/Dialect/Bufferization/Transforms/Passes.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Linalg/Passes.h"
 #include "mlir/Dialect/MemRef/Transforms/Passes.h"
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Pass/PassRegistry.h"
@@ -34,7 +35,8 @@ static void buildBufferization(OpPassManager &pm) {
       bufferization::LayoutMapOption::IdentityLayoutMap;
   pm.addPass(bufferization::createOneShotBufferizePass(bufferizeOptions));
   // A result that aliases an argument is the in-place update of that
-  // argument: callers already hold it.
+  // argument: callers already hold it. (Upstream drops such results of
+  // private functions only; public ones keep their signature.)
   pm.addPass(bufferization::createDropEquivalentBufferResultsPass());
   bufferization::BufferDeallocationPipelineOptions deallocOptions;
   bufferization::buildBufferDeallocationPipeline(pm, deallocOptions);
@@ -48,6 +50,8 @@ static void buildBufferization(OpPassManager &pm) {
 /// Every remaining dialect to LLVM.
 static void buildLowerToLLVM(OpPassManager &pm,
                              const gs::GSToLLVMPipelineOptions &options) {
+  // Modules from graph compilers keep their own linalg ops next to gs ops.
+  pm.addNestedPass<func::FuncOp>(createConvertLinalgToLoopsPass());
   pm.addPass(createConvertVectorToSCFPass());
   pm.addPass(createLowerAffinePass());
   pm.addPass(memref::createExpandStridedMetadataPass());

@@ -2,10 +2,6 @@
 // clip_grad_norm_(max_norm=1.0) over two gradients (the clip is replaced),
 // fuse both updates, lower with gs-to-llvm, run one step on the CPU.
 //
-// XFAIL: *
-// gs-to-llvm leaves a bufferization.clone for the returned parameters of
-// @step (results the buffer-deallocation pipeline does not see as
-// equivalent to the arguments), which mlir-runner cannot parse.
 // RUN: gs-opt %s -gs-inject | grep -v '^}$' > %t.mlir
 // RUN: cat %S/Inputs/sgd-clip-main.mlir >> %t.mlir
 // RUN: gs-opt %t.mlir --gs-to-llvm \
