@@ -2,6 +2,7 @@
 compiles and runs a step on its own (its bundled gs-opt)."""
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -15,9 +16,14 @@ PYTHON_DIR = Path(__file__).resolve().parents[1]
                     reason="gs-opt is not built into the package (run the CMake build)")
 def test_offline_pip_install_runs_a_compiled_step(tmp_path):
     target = tmp_path / "site"
+    # setuptools builds in the source folder: install from a copy, so the
+    # checkout stays clean.
+    source = tmp_path / "src"
+    shutil.copytree(PYTHON_DIR, source,
+                    ignore=shutil.ignore_patterns("tests", "__pycache__", "build"))
     subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-index",
                     "--no-build-isolation", "--no-deps", "--target", str(target),
-                    str(PYTHON_DIR)], check=True, cwd=tmp_path)
+                    str(source)], check=True, cwd=tmp_path)
     code = ("import torch, gradient_stabilizer as gs\n"
             "assert gs.__file__.startswith(%r)\n"
             "p = torch.nn.Parameter(torch.ones(3))\n"
