@@ -4,7 +4,12 @@
 //
 //   gs-opt examples/adamw_step.mlir -canonicalize
 //
-// folds each per-tensor chain into a fused gs.group_step.
+// folds each per-tensor chain into a fused gs.group_step, and
+//
+//   gs-opt examples/adamw_step.mlir \
+//     --pass-pipeline='builtin.module(canonicalize,func.func(gs-fuse-updates),canonicalize)'
+//
+// fuses both into one gs.group_step of the two tensors.
 
 func.func @train_step(
     %w: tensor<256x128xf32>, %b: tensor<128xf32>,

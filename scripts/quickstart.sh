@@ -8,15 +8,21 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 gs_opt=${GS_BUILD_DIR:-$root/build}/bin/gs-opt
 example=$root/examples/adamw_step.mlir
 
+fuse='builtin.module(canonicalize,func.func(gs-fuse-updates),canonicalize)'
+
 echo
-echo "== $example: per-tensor grad_norm -> stabilize -> optimizer_step"
-echo "== gs-opt -canonicalize: each chain becomes one fused gs.group_step"
+echo "== $example: per tensor, grad_norm -> stabilize -> optimizer_step"
+echo "== gs-opt -canonicalize: each chain folds into a one-tensor gs.group_step"
 "$gs_opt" "$example" -canonicalize
 
 echo
-echo "== gs-opt -canonicalize --gs-to-llvm: the fused step as LLVM dialect (first lines)"
+echo "== + gs-fuse-updates: both tensors in one fused gs.group_step"
+"$gs_opt" "$example" --pass-pipeline="$fuse"
+
+echo
+echo "== + gs-to-llvm: the fused step as LLVM dialect for the CPU (first lines)"
 lowered=$(mktemp)
 trap 'rm -f "$lowered"' EXIT
-"$gs_opt" "$example" -canonicalize --gs-to-llvm >"$lowered"
+"$gs_opt" "$example" --pass-pipeline="$fuse" | "$gs_opt" --gs-to-llvm >"$lowered"
 head -n 25 "$lowered"
 echo "... ($(wc -l <"$lowered") lines)"
