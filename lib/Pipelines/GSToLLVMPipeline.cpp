@@ -1,5 +1,6 @@
 //===- GSToLLVMPipeline.cpp - gs to LLVM for the CPU ----------------------===//
 
+#include "InPlaceBufferization.h"
 #include "gs/Conversion/Passes.h"
 #include "gs/Pipelines/Pipelines.h"
 
@@ -29,15 +30,7 @@ static void buildGSLoops(OpPassManager &pm,
 
 /// Tensors become the caller's buffers, updated in place.
 static void buildBufferization(OpPassManager &pm) {
-  bufferization::OneShotBufferizePassOptions bufferizeOptions;
-  bufferizeOptions.bufferizeFunctionBoundaries = true;
-  bufferizeOptions.functionBoundaryTypeConversion =
-      bufferization::LayoutMapOption::IdentityLayoutMap;
-  pm.addPass(bufferization::createOneShotBufferizePass(bufferizeOptions));
-  // A result that aliases an argument is the in-place update of that
-  // argument: callers already hold it. (Upstream drops such results of
-  // private functions only; public ones keep their signature.)
-  pm.addPass(bufferization::createDropEquivalentBufferResultsPass());
+  gs::buildInPlaceBufferization(pm);
   bufferization::BufferDeallocationPipelineOptions deallocOptions;
   bufferization::buildBufferDeallocationPipeline(pm, deallocOptions);
   // A public function that returns its updated tensors hands out owned

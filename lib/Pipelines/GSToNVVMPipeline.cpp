@@ -9,6 +9,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "InPlaceBufferization.h"
 #include "gs/Conversion/Passes.h"
 #include "gs/Pipelines/Pipelines.h"
 
@@ -42,12 +43,7 @@ static void buildGSKernels(OpPassManager &pm,
 /// rejects GPU launches (unknown side effects), and convert-gs-to-gpu only
 /// accepts steps whose buffers need no copy, so nothing is allocated.
 static void buildBufferization(OpPassManager &pm) {
-  bufferization::OneShotBufferizePassOptions bufferizeOptions;
-  bufferizeOptions.bufferizeFunctionBoundaries = true;
-  bufferizeOptions.functionBoundaryTypeConversion =
-      bufferization::LayoutMapOption::IdentityLayoutMap;
-  pm.addPass(bufferization::createOneShotBufferizePass(bufferizeOptions));
-  pm.addPass(bufferization::createDropEquivalentBufferResultsPass());
+  gs::buildInPlaceBufferization(pm);
   pm.addPass(createCanonicalizerPass());
 }
 
