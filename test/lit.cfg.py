@@ -21,6 +21,8 @@ config.substitutions.append(("%gs_lib_dir", config.gs_lib_dir))
 
 llvm_config.with_system_environment(["HOME", "INCLUDE", "LIB", "TMP", "TEMP"])
 llvm_config.use_default_substitutions()
+# `not` and `count` are substituted verbatim: they must be on PATH.
+llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
 
 # Every variable FileCheck binds must be checked within its CHECK-LABEL block.
 config.environment["FILECHECK_OPTS"] = "--enable-var-scope"
