@@ -345,9 +345,16 @@ SmallVector<Ema> Recognizer::matchEmas(Value value) {
     if (ema.decay > 0 && ema.decay < 1)
       emas.push_back(ema);
   }
-  llvm::stable_sort(
-      emas, [](const Ema &a, const Ema &b) { return a.decay > b.decay; });
-  return emas;
+  // Larger decay first; candidates with equal decay keep their order.
+  SmallVector<unsigned> order(llvm::seq<unsigned>(0, emas.size()));
+  llvm::sort(order, [&](unsigned a, unsigned b) {
+    return std::make_pair(-emas[a].decay, a) <
+           std::make_pair(-emas[b].decay, b);
+  });
+  SmallVector<Ema> sorted;
+  for (unsigned i : order)
+    sorted.push_back(std::move(emas[i]));
+  return sorted;
 }
 
 LogicalResult Recognizer::matchBiasCorrection(Value value, double &beta,
@@ -820,7 +827,7 @@ FailureOr<RecognizedUpdate> Recognizer::run() {
     }
     LogicalResult matched = failure();
     if (steps.size() != 1) {
-      fail("the update is not p - step with one step term");
+      matched = fail("the update is not p - step with one step term");
     } else if (succeeded(matchDecay(paramTerms))) {
       Product step = steps[0];
       Product stepElem = step.elementPart();
