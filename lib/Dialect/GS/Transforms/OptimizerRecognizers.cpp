@@ -346,7 +346,7 @@ SmallVector<Ema> Recognizer::matchEmas(Value value) {
       emas.push_back(ema);
   }
   // Larger decay first; candidates with equal decay keep their order.
-  SmallVector<unsigned> order(llvm::seq<unsigned>(0, emas.size()));
+  auto order = llvm::to_vector(llvm::seq<unsigned>(0, emas.size()));
   llvm::sort(order, [&](unsigned a, unsigned b) {
     return std::make_pair(-emas[a].decay, a) <
            std::make_pair(-emas[b].decay, b);
