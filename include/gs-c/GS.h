@@ -49,7 +49,8 @@ void gsFree(void *memory);
 GSStatus gsModuleRunPipeline(GSModule *module, const char *pipeline);
 
 /* JIT-compiles a module in the LLVM dialect with LLVM at `optLevel` (0-3) for
- * the host CPU. The module can be destroyed afterwards. NULL on error. */
+ * the host CPU and runs its static constructors (gs-to-nvvm host code loads
+ * its kernels there). The module can be destroyed afterwards. NULL on error. */
 GSExecutable *gsExecutableCreate(GSModule *module, int optLevel);
 void gsExecutableDestroy(GSExecutable *executable);
 

@@ -183,6 +183,9 @@ GSExecutable *gsExecutableCreate(GSModule *module, int optLevel) {
                 message);
     return nullptr;
   }
+  // Run the module's static constructors now (e.g. the GPU kernel loading of
+  // gs-to-nvvm's host code): lookup alone does not.
+  (*engine)->initialize();
   return new GSExecutable{std::move(*engine)};
 }
 

@@ -86,6 +86,7 @@ class StepSignature:
     stabilizer: str = "#gs.stabilizer<>"
     inv_scale: bool = False
     found_inf: bool = False
+    target: str = "cpu"      # "cpu", or the CUDA chip of device buffers ("sm_90")
 
     def __post_init__(self):
         if not self.shapes:
@@ -121,51 +122,82 @@ def _tensor(shape, element: str) -> str:
 
 
 def emit_step_module(sig: StepSignature) -> str:
-    """Returns the MLIR text of the in-place entry point for `sig`."""
+    """Returns the MLIR text of the in-place entry point `gs_step` for `sig`.
+
+    On the CPU the entry wraps its memref arguments as tensors around the
+    gs.group_step and materializes the results back into them. For CUDA the
+    step lives in a private tensor function (the GPU lowering wants the
+    group's operands to be function arguments) that the memref entry calls;
+    both bufferize in place, with no copy."""
     n = len(sig.shapes)
     types = [_tensor(s, ELEMENT_TYPES[d]) for s, d in zip(sig.shapes, sig.dtypes)]
     moment_types = [t for t in types for _ in range(sig.num_moments)]
-    args, body, results = [], [], []
+    # (name, type, writable) of every buffer, in argument order.
+    buffers = ([(f"p{i}", t, True) for i, t in enumerate(types)]
+               + [(f"g{i}", t, False) for i, t in enumerate(types)]
+               + [(f"m{i}", t, True) for i, t in enumerate(moment_types)]
+               + [("stats", f"{n}x2xf64", True), ("counts", f"{n}x2xi64", True),
+                  ("steps", f"{n}xi64", True)])
+    scalars = ["lr", "wd"]
+    extras = [name for name, wanted in (("inv_scale", sig.inv_scale),
+                                        ("found_inf", sig.found_inf)) if wanted]
+    all_buffers = buffers + [(name, "f32", False) for name in extras]
+    results = [(name, ty) for name, ty, writable in buffers if writable]
 
-    def buffer(name, ty, writable):
-        args.append(f"%{name}: memref<{ty}>")
+    def group_step(value):
+        def group(name, names, tys):
+            if not names:
+                return ""
+            return (f" {name}({', '.join(value(x) for x in names)} : "
+                    f"{', '.join(f'tensor<{t}>' for t in tys)})")
+        names = [name for name, _, _ in buffers]
+        return (f"%r:{len(results)} = gs.group_step {sig.optimizer} config {sig.stabilizer}"
+                + group("params", names[:n], types) + group("grads", names[n:2 * n], types)
+                + group("moments", names[2 * n:2 * n + len(moment_types)], moment_types)
+                + f" stats({value('stats')} : tensor<{n}x2xf64>)"
+                + f" counts({value('counts')} : tensor<{n}x2xi64>)"
+                + f" steps({value('steps')} : tensor<{n}xi64>)"
+                + f" lr({value('lr')}) weight_decay({value('wd')})"
+                + "".join(f" {name}({value(name)})" for name in extras))
+
+    # C order: buffers, lr, weight_decay, then inv_scale / found_inf.
+    def ordered(buffer_item, scalar_item):
+        return ([buffer_item(b) for b in buffers] + [scalar_item(x) for x in scalars]
+                + [buffer_item((name, "f32", False)) for name in extras])
+
+    args = ordered(lambda b: f"%{b[0]}: memref<{b[1]}>", lambda x: f"%{x}: f64")
+    body = []
+    for name, ty, writable in all_buffers:
         mode = " writable" if writable else ""
         body.append(f"  %t_{name} = bufferization.to_tensor %{name} restrict{mode}"
                     f" : memref<{ty}> to tensor<{ty}>")
-        if writable:
-            results.append((name, ty))
-        return f"%t_{name}"
-
-    params = [buffer(f"p{i}", t, True) for i, t in enumerate(types)]
-    grads = [buffer(f"g{i}", t, False) for i, t in enumerate(types)]
-    moments = [buffer(f"m{i}", t, True) for i, t in enumerate(moment_types)]
-    stats = buffer("stats", f"{n}x2xf64", True)
-    counts = buffer("counts", f"{n}x2xi64", True)
-    steps = buffer("steps", f"{n}xi64", True)
-    args += ["%lr: f64", "%wd: f64"]
-    extra = ""
-    if sig.inv_scale:
-        extra += f" inv_scale({buffer('inv_scale', 'f32', False)})"
-    if sig.found_inf:
-        extra += f" found_inf({buffer('found_inf', 'f32', False)})"
-
-    def group(name, values, tys):
-        if not values:
-            return ""
-        return f" {name}({', '.join(values)} : {', '.join(f'tensor<{t}>' for t in tys)})"
-
-    count = len(results)
-    body.append(
-        f"  %r:{count} = gs.group_step {sig.optimizer} config {sig.stabilizer}"
-        + group("params", params, types) + group("grads", grads, types)
-        + group("moments", moments, moment_types)
-        + f" stats({stats} : tensor<{n}x2xf64>) counts({counts} : tensor<{n}x2xi64>)"
-        + f" steps({steps} : tensor<{n}xi64>) lr(%lr) weight_decay(%wd)" + extra)
+    result_types = ", ".join(f"tensor<{ty}>" for _, ty in results)
+    text = ""
+    if sig.target == "cpu":
+        body.append("  " + group_step(lambda x: f"%t_{x}" if x not in scalars else f"%{x}"))
+    else:
+        impl_args = ordered(lambda b: f"%{b[0]}: tensor<{b[1]}>", lambda x: f"%{x}: f64")
+        results_list = ", ".join(f"%r#{i}" for i in range(len(results)))
+        text += (f"func.func private @gs_step_impl({', '.join(impl_args)}) -> "
+                 f"({result_types}) {{\n  {group_step(lambda x: '%' + x)}\n"
+                 f"  return {results_list} : {result_types}\n}}\n")
+        operands = ordered(lambda b: f"%t_{b[0]}", lambda x: f"%{x}")
+        operand_types = ordered(lambda b: f"tensor<{b[1]}>", lambda x: "f64")
+        body.append(f"  %r:{len(results)} = func.call @gs_step_impl({', '.join(operands)}) : "
+                    f"({', '.join(operand_types)}) -> ({result_types})")
     for i, (name, ty) in enumerate(results):
         body.append(f"  bufferization.materialize_in_destination %r#{i} in restrict"
                     f" writable %{name} : (tensor<{ty}>, memref<{ty}>) -> ()")
-    return ("func.func @gs_step(" + ", ".join(args) + ") {\n"
+    return (text + "func.func @gs_step(" + ", ".join(args) + ") {\n"
             + "\n".join(body) + "\n  return\n}\n")
+
+
+def pipeline(sig: StepSignature, vector_width: int = 8) -> str:
+    """The textual pipeline that lowers `sig`'s module to LLVM."""
+    if sig.target == "cpu":
+        return f"gs-to-llvm{{vector-width={vector_width} bare-ptr-abi=1}}"
+    # PTX, JIT-compiled by the driver when the module loads: no toolkit needed.
+    return f"gs-to-nvvm{{chip={sig.target} format=isa bare-ptr-abi=1}}"
 
 
 def _run(cmd, stdin: bytes | None = None) -> bytes:
@@ -261,6 +293,27 @@ class _CAPI:
 
 
 _capi_instance = None
+_runtime_instance = None
+
+
+def cuda_runtime() -> ctypes.CDLL:
+    """lib/Runtime's libgs_cuda_runtime.so, loaded globally so JIT-compiled
+    host code resolves the mgpu* functions it calls. It loads without a GPU;
+    failures are reported by gsRuntimeGetLastError."""
+    global _runtime_instance
+    if _runtime_instance is None:
+        package = Path(__file__).resolve().parent
+        path = _find_tool("libgs_cuda_runtime.so", "GS_CUDA_RUNTIME_LIB", [
+            package / "lib" / "libgs_cuda_runtime.so",
+            package.parents[1] / "build" / "lib" / "libgs_cuda_runtime.so"])
+        try:
+            lib = ctypes.CDLL(path, mode=ctypes.RTLD_GLOBAL)
+        except OSError as error:
+            raise CompilerError(f"cannot load {path}: {error}") from error
+        lib.gsRuntimeGetLastError.restype = ctypes.c_char_p
+        lib.gsRuntimeSetStream.argtypes = [ctypes.c_void_p]
+        _runtime_instance = lib
+    return _runtime_instance
 
 
 def capi() -> _CAPI:
@@ -291,12 +344,15 @@ class CompiledStep:
         mode = os.environ.get("GS_COMPILER", "auto")
         if mode not in ("auto", "jit", "toolchain"):
             raise CompilerError(f"GS_COMPILER must be auto, jit or toolchain, got {mode!r}")
+        self._runtime = None
+        if sig.target != "cpu":
+            mode = "jit"  # the host code needs the runtime of this process
+            self._runtime = cuda_runtime()
         address, self.compiler = None, "toolchain"
         if mode != "toolchain":
             try:
                 binding = capi()
-                self._executable = binding.jit(
-                    self.module, f"gs-to-llvm{{vector-width={vector_width} bare-ptr-abi=1}}")
+                self._executable = binding.jit(self.module, pipeline(sig, vector_width))
                 self._binding = binding
                 address = binding.lib.gsExecutableLookup(self._executable, b"gs_step")
                 self.compiler = "jit"
@@ -315,10 +371,13 @@ class CompiledStep:
             self._binding.lib.gsExecutableDestroy(executable)
 
     def __call__(self, params, grads, moments, stats, counts, steps, lr, weight_decay,
-                 inv_scale=None, found_inf=None):
+                 inv_scale=None, found_inf=None, stream=None):
         """Runs one step in place. Every buffer is given by its address (an int)
-        and must be contiguous, of the signature's shape and dtype; the caller
-        keeps the buffers alive during the call."""
+        and must be contiguous, of the signature's shape and dtype, in host
+        memory for the CPU and device memory for CUDA; the caller keeps the
+        buffers alive during the call. For CUDA the kernels are queued on
+        `stream` (a CUstream handle; None: a stream the runtime creates and
+        waits for), and a failure raises RuntimeError with CUDA's message."""
         sig = self.signature
         n = len(sig.shapes)
         if len(params) != n or len(grads) != n or len(moments) != n * sig.num_moments:
@@ -332,7 +391,18 @@ class CompiledStep:
             args.append(inv_scale)
         if sig.found_inf:
             args.append(found_inf)
-        self._function(*args)
+        if self._runtime is None:
+            self._function(*args)
+            return
+        self._runtime.gsRuntimeClearLastError()
+        self._runtime.gsRuntimeSetStream(stream)
+        try:
+            self._function(*args)
+        finally:
+            self._runtime.gsRuntimeSetStream(None)
+        error = self._runtime.gsRuntimeGetLastError()
+        if error:
+            raise RuntimeError(f"GPU step failed: {error.decode(errors='replace')}")
 
 
 def address(array: np.ndarray) -> int:

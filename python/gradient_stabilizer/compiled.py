@@ -1,7 +1,9 @@
-"""The compiled backend: one fused kernel per parameter group and dtype.
+"""The compiled backend: one fused kernel per parameter group, dtype and
+device.
 
-For each param group the parameters with dense CPU gradients are bucketed by
-dtype; each bucket runs one compiled `gs.group_step` in place on the
+For each param group the parameters with dense gradients are bucketed by
+dtype and device (CPU, or a CUDA GPU: kernels queued on PyTorch's current
+stream); each bucket runs one compiled `gs.group_step` in place on the
 parameters, gradients, the inner optimizer's state tensors and the GS state.
 Kernels are specialized on shapes, dtypes and the optimizer's compile-time
 hyperparameters (betas, momentum, ...) and cached; `lr` and `weight_decay`
@@ -52,14 +54,22 @@ def optimizer_spec(optimizer: torch.optim.Optimizer, group: dict) -> Tuple[str, 
                       f"gradient_stabilizer.Lion, not {type(optimizer).__name__}")
 
 
+def target_of(device: torch.device) -> str:
+    """The compiler target of a device: "cpu", or the CUDA chip ("sm_90")."""
+    if device.type == "cpu":
+        return "cpu"
+    if device.type == "cuda" and torch.cuda.is_available():
+        major, minor = torch.cuda.get_device_capability(device)
+        return f"sm_{major}{minor}"
+    raise Unsupported(f"backend='compiled' runs CPU and CUDA tensors, got {device}")
+
+
 def check_supported(optimizer: torch.optim.Optimizer) -> None:
     """Raises Unsupported when any group cannot be compiled."""
     for group in optimizer.param_groups:
         optimizer_spec(optimizer, group)
         for p in group["params"]:
-            if p.device.type != "cpu":
-                raise Unsupported("backend='compiled' runs CPU tensors in this build; "
-                                  f"got a parameter on {p.device}")
+            target_of(p.device)
             if p.dtype not in DTYPES:
                 raise Unsupported(f"backend='compiled' supports float32, float16 and "
                                   f"bfloat16 parameters, got {p.dtype}")
@@ -97,17 +107,18 @@ class CompiledBackend:
         work = []
         for group in optimizer.param_groups:
             attr, moment_names = optimizer_spec(optimizer, group)
-            buckets: Dict[torch.dtype, List[torch.Tensor]] = {}
+            buckets: Dict[tuple, List[torch.Tensor]] = {}
             for p in group["params"]:
                 if p.grad is None:
                     continue  # absent gradients: left alone (spec section 5)
                 self._check_tensors(optimizer, p, moment_names)
-                buckets.setdefault(p.dtype, []).append(p)
-            for dtype, params in buckets.items():
+                buckets.setdefault((p.dtype, p.device), []).append(p)
+            for (dtype, device), params in buckets.items():
                 sig = C.StepSignature(
                     shapes=tuple(tuple(p.shape) for p in params),
                     dtypes=(DTYPES[dtype],) * len(params), optimizer=attr,
-                    num_moments=len(moment_names), stabilizer=stabilizer_attr)
+                    num_moments=len(moment_names), stabilizer=stabilizer_attr,
+                    target=target_of(device))
                 work.append((self._compiled(sig), group, params, moment_names))
         for step, group, params, moment_names in work:
             self._run_bucket(step, optimizer, stabilizer, group, params, moment_names)
@@ -116,9 +127,12 @@ class CompiledBackend:
     def _check_tensors(optimizer, p, moment_names):
         if p.grad.is_sparse:
             raise Unsupported("sparse gradients take the eager path")
-        if p.device.type != "cpu" or p.dtype not in DTYPES:
+        target_of(p.device)
+        if p.dtype not in DTYPES:
             raise Unsupported(f"backend='compiled' runs float32 / float16 / bfloat16 "
-                              f"CPU tensors, got {p.dtype} on {p.device}")
+                              f"tensors, got {p.dtype}")
+        if p.grad.device != p.device:
+            raise Unsupported("a gradient is on another device than its parameter")
         if not p.is_contiguous():
             raise Unsupported("backend='compiled' needs contiguous parameters")
         if p.grad.shape != p.shape or p.grad.dtype != p.dtype:
@@ -133,6 +147,9 @@ class CompiledBackend:
     @staticmethod
     def _run_bucket(step, optimizer, stabilizer, group, params, moment_names):
         n = len(params)
+        device = params[0].device
+        # The GS and step state travel as small tensors on the parameters'
+        # device (for CUDA: one copy in and out per step and group).
         stats = torch.empty((n, 2), dtype=torch.float64)
         counts = torch.empty((n, 2), dtype=torch.int64)
         steps = torch.empty(n, dtype=torch.int64)
@@ -154,8 +171,13 @@ class CompiledBackend:
             grads.append(grad.data_ptr())
         lr = float(group["lr"])
         weight_decay = float(group.get("weight_decay", 0.0))
+        stream = None
+        if device.type == "cuda":
+            stats, counts, steps = (t.to(device) for t in (stats, counts, steps))
+            stream = torch.cuda.current_stream(device).cuda_stream
         step([p.data_ptr() for p in params], grads, moments, stats.data_ptr(),
-             counts.data_ptr(), steps.data_ptr(), lr, weight_decay)
+             counts.data_ptr(), steps.data_ptr(), lr, weight_decay, stream=stream)
+        stats, counts, steps = stats.cpu(), counts.cpu(), steps.cpu()
         for i, p in enumerate(params):
             stabilizer.state[p].update(m=float(stats[i, 0]), v=float(stats[i, 1]),
                                        k=int(counts[i, 0]), skipped=int(counts[i, 1]))
