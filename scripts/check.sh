@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the whole test suite: sets up and builds (as scripts/setup.sh), then the
-# lit suite (FileCheck, diagnostics, execution tests) and the Python tests.
-# Exits non-zero when any test fails.
+# lit suite (FileCheck, diagnostics, execution tests), the Python tests, and
+# the lit suite again on an ASan + UBSan build (scripts/check-sanitized.sh;
+# GS_SKIP_SANITIZED=1 leaves it out). Exits non-zero when any test fails.
 set -uo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build=${GS_BUILD_DIR:-$root/build}
@@ -18,6 +19,12 @@ echo "== lit"
 echo "== pytest"
 (cd "$root/python" && /usr/bin/python3 -m pytest -q -p no:cacheprovider \
   --junitxml "$reports/pytest.xml" tests) || status=1
+
+if [ "${GS_SKIP_SANITIZED:-0}" != 1 ]; then
+  echo "== sanitizers"
+  GS_LIT_XUNIT="$reports/lit-sanitized.xml" "$root/scripts/check-sanitized.sh" ||
+    status=1
+fi
 
 /usr/bin/python3 "$root/scripts/summarize_junit.py" "$reports"/*.xml ||
   status=1

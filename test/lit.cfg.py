@@ -2,6 +2,7 @@
 # lit configuration of the gs regression and execution tests.
 
 import os
+import subprocess
 
 import lit.formats
 from lit.llvm import llvm_config
@@ -27,13 +28,30 @@ llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
 # Every variable FileCheck binds must be checked within its CHECK-LABEL block.
 config.environment["FILECHECK_OPTS"] = "--enable-var-scope"
 
+# A sanitized build (GS_ENABLE_SANITIZERS) instruments this project's code
+# only; libMLIR.so is not. Its inlined copies of LLVM's BumpPtrAllocator
+# poison memory that libMLIR's copies hand out unpoisoned, so manual poisoning
+# is off. Python is not instrumented either: it preloads the ASan runtime to
+# load this build's libGSCAPI.so, and leaks are not checked in it.
+python = config.python_executable
+if config.gs_sanitized:
+    config.environment["ASAN_OPTIONS"] = "allow_user_poisoning=0:detect_leaks=1"
+    config.environment["UBSAN_OPTIONS"] = "print_stacktrace=1:halt_on_error=1"
+    config.environment["GS_CAPI_LIB"] = os.path.join(config.gs_lib_dir,
+                                                     "libGSCAPI.so")
+    runtime = subprocess.run(
+        [config.clang, "-print-file-name=libclang_rt.asan-x86_64.so"],
+        capture_output=True, text=True, check=True).stdout.strip()
+    python = (f"env LD_PRELOAD={runtime} "
+              f"ASAN_OPTIONS=allow_user_poisoning=0:detect_leaks=0 {python}")
+
 tool_dirs = [config.gs_tools_dir, config.llvm_tools_dir]
 tools = [
     "gs-opt",
     "gs-capi-test",
     "mlir-runner",
     "mlir-translate",
-    ToolSubst("%python", config.python_executable, unresolved="fatal"),
+    ToolSubst("%python", python, unresolved="fatal"),
 ]
 llvm_config.add_tool_substitutions(tools, tool_dirs)
 

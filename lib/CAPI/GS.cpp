@@ -103,12 +103,20 @@ const char *gsContextGetLastError(GSContext *context) {
 }
 
 GSModule *gsModuleParse(GSContext *context, const char *text, size_t length) {
-  if (!context || !text)
+  if (!context)
     return nullptr;
   ErrorCollector errors(context);
+  if (!text) {
+    context->lastError = "gsModuleParse: no text given";
+    return nullptr;
+  }
   ParserConfig config(&context->context);
-  OwningOpRef<ModuleOp> module = parseSourceString<ModuleOp>(
-      llvm::StringRef(text, length), config, "<gs input>");
+  // MLIR's lexer may read the byte after the end of its input (an input
+  // ending in the middle of a token), so it gets a NUL-terminated copy: the
+  // caller's `text` need not be terminated.
+  std::string source(text, length);
+  OwningOpRef<ModuleOp> module =
+      parseSourceString<ModuleOp>(source, config, "<gs input>");
   if (!module) {
     errors.fail("cannot parse the module");
     return nullptr;
@@ -133,9 +141,13 @@ char *gsModulePrint(GSModule *module) {
 void gsFree(void *memory) { std::free(memory); }
 
 GSStatus gsModuleRunPipeline(GSModule *module, const char *pipeline) {
-  if (!module || !pipeline)
+  if (!module)
     return GS_FAILURE;
   ErrorCollector errors(module->owner);
+  if (!pipeline) {
+    module->owner->lastError = "gsModuleRunPipeline: no pipeline given";
+    return GS_FAILURE;
+  }
   // The pass manager is anchored on the module: an explicit
   // `builtin.module(...)` around the pipeline is the same pipeline.
   llvm::StringRef text = pipeline;

@@ -4,6 +4,8 @@
 #include "gs/Conversion/Passes.h"
 #include "gs/Pipelines/Pipelines.h"
 
+#include "ModulePipelineRegistration.h"
+
 #include "mlir/Conversion/Passes.h"
 #include "mlir/Dialect/Arith/Transforms/Passes.h"
 #include "mlir/Dialect/Bufferization/Pipelines/Passes.h"
@@ -11,6 +13,7 @@
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/Linalg/Passes.h"
 #include "mlir/Dialect/MemRef/Transforms/Passes.h"
+#include "mlir/IR/BuiltinOps.h"
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Pass/PassRegistry.h"
 #include "mlir/Transforms/Passes.h"
@@ -74,9 +77,16 @@ void gs::buildGSToLLVMPipeline(OpPassManager &pm,
 }
 
 void gs::registerGSPipelines() {
-  PassPipelineRegistration<GSToLLVMPipelineOptions>(
+  registerModulePipeline<GSToLLVMPipelineOptions>(
       "gs-to-llvm",
       "Lower gs ops to the LLVM dialect for the CPU: vectorized two-pass "
       "loops, in-place bufferization, LLVM conversion",
-      buildGSToLLVMPipeline);
+      buildGSToLLVMPipeline, [](const GSToLLVMPipelineOptions &options) {
+        // Wider vectors overflow vector sizes (see kMaxVectorWidth).
+        if (options.vectorWidth >= 1 && options.vectorWidth <= kMaxVectorWidth)
+          return std::string();
+        return "vector-width must be in [1, " +
+               std::to_string(kMaxVectorWidth) + "], got " +
+               std::to_string(options.vectorWidth);
+      });
 }

@@ -10,6 +10,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "InPlaceBufferization.h"
+#include "ModulePipelineRegistration.h"
 #include "gs/Conversion/Passes.h"
 #include "gs/Pipelines/Pipelines.h"
 
@@ -105,7 +106,7 @@ void gs::buildGSToNVVMPipeline(OpPassManager &pm,
 }
 
 void gs::registerGSToNVVMPipeline() {
-  PassPipelineRegistration<GSToNVVMPipelineOptions>(
+  registerModulePipeline<GSToNVVMPipelineOptions>(
       "gs-to-nvvm",
       "Lower gs ops to fused NVIDIA GPU kernels (PTX or cubin embedded in the "
       "module) and host code launching them through the mgpu* runtime",

@@ -130,7 +130,11 @@ def emit_step_module(sig: StepSignature) -> str:
     group's operands to be function arguments) that the memref entry calls;
     both bufferize in place, with no copy."""
     n = len(sig.shapes)
-    types = [_tensor(s, ELEMENT_TYPES[d]) for s, d in zip(sig.shapes, sig.dtypes)]
+    # An empty tensor is passed as 0 elements in one dimension: the bare-pointer
+    # ABI cannot lower memrefs such as memref<3x0xf32> (MLIR leaves the
+    # function unconverted), and the step does not depend on the shape.
+    shapes = [(0,) if 0 in s else s for s in sig.shapes]
+    types = [_tensor(s, ELEMENT_TYPES[d]) for s, d in zip(shapes, sig.dtypes)]
     moment_types = [t for t in types for _ in range(sig.num_moments)]
     # (name, type, writable) of every buffer, in argument order.
     buffers = ([(f"p{i}", t, True) for i, t in enumerate(types)]
@@ -385,12 +389,16 @@ class CompiledStep:
                              f"{n * sig.num_moments} moments")
         if (inv_scale is None) == sig.inv_scale or (found_inf is None) == sig.found_inf:
             raise ValueError("inv_scale / found_inf do not match the compiled signature")
-        args = [*params, *grads, *moments, stats, counts, steps, float(lr),
-                float(weight_decay)]
-        if sig.inv_scale:
-            args.append(inv_scale)
-        if sig.found_inf:
-            args.append(found_inf)
+        buffers = [*params, *grads, *moments, stats, counts, steps]
+        scaling = [b for b, given in ((inv_scale, sig.inv_scale),
+                                      (found_inf, sig.found_inf)) if given]
+        # The kernel dereferences every pointer: a bad one would crash the
+        # process, so anything but a positive integer address is refused.
+        for buffer in buffers + scaling:
+            if isinstance(buffer, bool) or not isinstance(buffer, int) or buffer <= 0:
+                raise ValueError(f"buffers are given by their address (a positive "
+                                 f"int), got {buffer!r}")
+        args = [*buffers, float(lr), float(weight_decay), *scaling]
         if self._runtime is None:
             self._function(*args)
             return

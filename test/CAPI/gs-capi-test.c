@@ -1,13 +1,15 @@
 /* RUN: gs-capi-test 2>&1 | FileCheck %s
  *
  * The C API end to end: errors come back as messages (malformed IR, a
- * verifier error, an unknown pipeline, JIT of an unlowered module, a missing
- * function), and a step lowered with gs-to-llvm runs in process. */
+ * verifier error, an unknown or misplaced pipeline, bad pipeline options,
+ * missing arguments, JIT of an unlowered module, a missing function), and a
+ * step lowered with gs-to-llvm runs in process. */
 
 #include "gs-c/GS.h"
 
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static GSModule *parse(GSContext *ctx, const char *text) {
@@ -37,6 +39,16 @@ static const char *kStep =
     "  return\n"
     "}\n";
 
+/* `text` with its line breaks replaced by spaces, in a static buffer. */
+static const char *oneLine(const char *text) {
+  static char buffer[4096];
+  size_t i = 0;
+  for (; text[i] && i + 1 < sizeof(buffer); ++i)
+    buffer[i] = text[i] == '\n' ? ' ' : text[i];
+  buffer[i] = '\0';
+  return buffer;
+}
+
 typedef void (*StepFn)(float *, float *, double *, int64_t *, int64_t *,
                        double, double);
 
@@ -64,11 +76,50 @@ int main(void) {
    */
   parse(ctx, "func.func private @f() attributes {a = #gs.stabilizer<gamma1 = 2.0>}");
 
+  /* `text` need not be NUL-terminated: the input below ends inside a token
+   * and is followed by unallocated memory (AddressSanitizer builds report a
+   * read past its end; found by gs-fuzz).
+   * CHECK: error: cannot parse the module:
+   */
+  {
+    static const char kTruncated[] = "func.func @f() {\n  u";
+    size_t length = sizeof(kTruncated) - 1;
+    char *unterminated = malloc(length);
+    memcpy(unterminated, kTruncated, length);
+    GSModule *truncated = gsModuleParse(ctx, unterminated, length);
+    if (!truncated)
+      printf("error: %s\n", gsContextGetLastError(ctx));
+    free(unterminated);
+  }
+
   GSModule *module = parse(ctx, kStep);
   /* CHECK: unknown pipeline: 1 invalid pipeline 'gs-to-nowhere': {{.*}}does not refer to a registered pass or pass pipeline
    */
   GSStatus status = gsModuleRunPipeline(module, "gs-to-nowhere");
   printf("unknown pipeline: %d %s\n", status, gsContextGetLastError(ctx));
+
+  /* A pipeline nested where it cannot run, or with options it refuses, is
+   * an error message, not a fatal error that aborts this process.
+   * CHECK: nested: 1 invalid pipeline 'func.func(gs-to-llvm)': {{.*}}gs-to-llvm runs on a builtin.module, not nested on 'func.func'
+   * CHECK: nested upstream: 1 invalid pipeline 'func.func(convert-func-to-llvm)': {{.*}}failed to add `convert-func-to-llvm`
+   * CHECK: width: 1 invalid pipeline 'gs-to-llvm{vector-width=4294967295}': {{.*}}vector-width must be in [1, 256], got 4294967295
+   * CHECK: unbalanced: 1 invalid pipeline 'builtin.module(canonicalize': unbalanced '('
+   * CHECK: no pipeline: 1 gsModuleRunPipeline: no pipeline given
+   * CHECK: no text: 1 gsModuleParse: no text given
+   */
+  status = gsModuleRunPipeline(module, "func.func(gs-to-llvm)");
+  printf("nested: %d %s\n", status, oneLine(gsContextGetLastError(ctx)));
+  status = gsModuleRunPipeline(module, "func.func(convert-func-to-llvm)");
+  printf("nested upstream: %d %s\n", status,
+         oneLine(gsContextGetLastError(ctx)));
+  status = gsModuleRunPipeline(module, "gs-to-llvm{vector-width=4294967295}");
+  printf("width: %d %s\n", status, oneLine(gsContextGetLastError(ctx)));
+  status = gsModuleRunPipeline(module, "builtin.module(canonicalize");
+  printf("unbalanced: %d %s\n", status, gsContextGetLastError(ctx));
+  status = gsModuleRunPipeline(module, NULL);
+  printf("no pipeline: %d %s\n", status, gsContextGetLastError(ctx));
+  printf("no text: %d %s\n", gsModuleParse(ctx, NULL, 0) == NULL,
+         gsContextGetLastError(ctx));
 
   /* CHECK: unlowered: 1 cannot compile the module (is it in the LLVM dialect?): could not convert to LLVM IR:
    */

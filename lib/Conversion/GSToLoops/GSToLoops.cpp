@@ -103,14 +103,19 @@ struct OptimizerStepEmitter {
           for (Value scalar :
                optimizer.buildStepScalars(tb, l, nextStep, lr, weightDecay))
             scalars.push_back(splatAsF32(tb, l, scalar, computeType));
-          Value factorV = splatAsF32(tb, l, factor, computeType);
+          // Split so that c/n beyond f32's range (entirely subnormal
+          // gradients) stays finite; see buildF32FactorPair.
+          auto [pre, main] = buildF32FactorPair(tb, l, factor);
+          Value preV = vector::BroadcastOp::create(tb, l, computeType, pre);
+          Value mainV = vector::BroadcastOp::create(tb, l, computeType, main);
           SmallVector<Value> results = buildElementwiseLoop(
               tb, l, ValueRange{grad}, updates, width,
               [&](OpBuilder &eb, Location el, ValueRange inputs,
                   ValueRange current) {
+                Value grad = arith::MulFOp::create(eb, el, inputs[0], preV);
                 return buildStabilizedElementUpdate(
-                    eb, el, optimizer, scalars, factorV, zeroGrad, current[0],
-                    inputs[0], current.drop_front());
+                    eb, el, optimizer, scalars, mainV, zeroGrad, current[0],
+                    grad, current.drop_front());
               });
           scf::YieldOp::create(tb, l, results);
         },
@@ -149,7 +154,9 @@ struct StabilizeLowering : OpConversionPattern<StabilizeOp> {
         state.get(stats, {1}), state.get(counts, {0}), state.get(counts, {1}));
 
     VectorType computeType = getComputeType(getContext(), width);
-    Value factorV = splatAsF32(rewriter, loc, update.factor, computeType);
+    auto [pre, main] = buildF32FactorPair(rewriter, loc, update.factor);
+    Value preV = vector::BroadcastOp::create(rewriter, loc, computeType, pre);
+    Value mainV = vector::BroadcastOp::create(rewriter, loc, computeType, main);
     Value zero = buildFloatConstant(rewriter, loc, computeType, 0.0);
     Value zeroGrad = update.zeroGrad;
     // The stabilized gradient overwrites a copy-on-write value of `grad`;
@@ -158,7 +165,8 @@ struct StabilizeLowering : OpConversionPattern<StabilizeOp> {
         buildElementwiseLoop(
             rewriter, loc, ValueRange{}, ValueRange{adaptor.getGrad()}, width,
             [&](OpBuilder &b, Location l, ValueRange, ValueRange current) {
-              Value g = arith::MulFOp::create(b, l, current[0], factorV);
+              Value g = arith::MulFOp::create(
+                  b, l, arith::MulFOp::create(b, l, current[0], preV), mainV);
               if (zeroGrad)
                 g = arith::SelectOp::create(b, l, zeroGrad, zero, g);
               return SmallVector<Value>{g};
@@ -297,9 +305,10 @@ struct ConvertGSToLoopsPass
     : gs::impl::ConvertGSToLoopsBase<ConvertGSToLoopsPass> {
   using Base::Base;
   void runOnOperation() override {
-    if (vectorWidth == 0) {
-      getOperation()->emitError("convert-gs-to-loops: vector-width must be "
-                                "at least 1");
+    if (vectorWidth == 0 || vectorWidth > kMaxVectorWidth) {
+      emitError(getOperation()->getLoc())
+          << "convert-gs-to-loops: vector-width must be in [1, "
+          << kMaxVectorWidth << "], got " << vectorWidth.getValue();
       return signalPassFailure();
     }
     RewritePatternSet patterns(&getContext());

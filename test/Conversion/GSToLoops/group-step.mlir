@@ -114,7 +114,8 @@ func.func @sgd_amp(%p: tensor<64xf32>, %g: tensor<64xf32>, %s: tensor<1x2xf64>,
 // NaN elements cannot survive a multiplication by zero.
 // CHECK-LABEL: func @zero_policy
 // CHECK: scf.for
-// CHECK: %[[G:.*]] = arith.mulf %{{.*}}, %{{.*}} : vector<8xf32>
+// CHECK: %[[PRE:.*]] = arith.mulf %{{.*}}, %{{.*}} : vector<8xf32>
+// CHECK: %[[G:.*]] = arith.mulf %[[PRE]], %{{.*}} : vector<8xf32>
 // CHECK: arith.select {{.*}}%[[G]]{{.*}} : vector<8xf32>
 func.func @zero_policy(%p: tensor<16xf32>, %g: tensor<16xf32>,
                        %s: tensor<1x2xf64>, %c: tensor<1x2xi64>,

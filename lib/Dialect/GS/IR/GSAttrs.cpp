@@ -211,6 +211,21 @@ Value mlir::gs::buildPowI(OpBuilder &builder, Location loc, double base,
   return loop.getResult(0);
 }
 
+std::pair<Value, Value> mlir::gs::buildF32FactorPair(OpBuilder &builder,
+                                                     Location loc,
+                                                     Value factor) {
+  Type f64 = builder.getF64Type();
+  Value limit = buildFloatConstant(builder, loc, f64, 0x1p64);
+  Value large = arith::CmpFOp::create(builder, loc, arith::CmpFPredicate::OGT,
+                                      factor, limit);
+  Value pre = arith::SelectOp::create(
+      builder, loc, large, limit, buildFloatConstant(builder, loc, f64, 1.0));
+  Value main = arith::DivFOp::create(builder, loc, factor, pre);
+  Type f32 = builder.getF32Type();
+  return {arith::TruncFOp::create(builder, loc, f32, pre),
+          arith::TruncFOp::create(builder, loc, f32, main)};
+}
+
 //===----------------------------------------------------------------------===//
 // StabilizerAttr: the GS scalar math (spec section 1)
 //===----------------------------------------------------------------------===//

@@ -15,10 +15,13 @@ using namespace mlir::gs;
 #include "gs/Dialect/GS/IR/GSOps.cpp.inc"
 
 /// Warns when the configuration has no uniform bound (spec section 1).
+/// The warning names the location only: Operation::emitWarning would attach
+/// the op, printing the op verifies it, and the verifier would warn again,
+/// recursing until the stack overflows.
 static void warnIfUnbounded(Operation *op, StabilizerAttr config) {
   if (config.hasUniformBound())
     return;
-  op->emitWarning() << "gamma1^2 >= gamma2 ("
+  emitWarning(op->getLoc()) << "gamma1^2 >= gamma2 ("
                     << formatF64(config.getGamma1().convertToDouble())
                     << "^2 >= "
                     << formatF64(config.getGamma2().convertToDouble())

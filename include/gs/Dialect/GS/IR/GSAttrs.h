@@ -37,6 +37,16 @@ struct StabilizerUpdate {
 /// so the same IR lowers for CPUs and GPUs.
 Value buildPowI(OpBuilder &builder, Location loc, double base, Value exponent);
 
+/// Splits the f64 gradient factor `c/n` of a StabilizerUpdate into two f32
+/// scalars `{pre, main}` such that `g * pre * main`, evaluated in f32, is
+/// `g * (c/n)`. One f32 factor cannot hold `c/n` for gradients of norm below
+/// about 5e-38 (c is at most B, about 16): its Inf would turn an entirely
+/// subnormal gradient into Inf and NaN. `pre` is 1, or 2^64 when
+/// `c/n > 2^64`; scaling by either is exact, so every other step rounds
+/// exactly as `g * f32(c/n)` (spec section 1).
+std::pair<Value, Value> buildF32FactorPair(OpBuilder &builder, Location loc,
+                                           Value factor);
+
 /// Emits a constant of `type` (a float type or a vector of one) holding
 /// `value` in every element.
 Value buildFloatConstant(OpBuilder &builder, Location loc, Type type,

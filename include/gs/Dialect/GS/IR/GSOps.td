@@ -90,7 +90,9 @@ def GS_StabilizeOp : GS_Op<"stabilize", [
       bias-corrected `mh, vh`, and `stabilized = grad * (c/n)`.
 
     Scalar arithmetic is f64; the product is done in f32, the factor `c/n`
-    rounded once to f32; the result is rounded to `grad`'s element type.
+    rounded once to f32 (or, where `c/n` exceeds f32's range, as it does for
+    entirely subnormal gradients, split into an exact power of two and the
+    rest); the result is rounded to `grad`'s element type.
 
     ```mlir
     %n = gs.grad_norm %g : tensor<64xf32>

@@ -1,0 +1,184 @@
+"""Every failure of the compiler, the C API binding and the package reaches
+the caller as a Python exception with a message; none aborts the process."""
+
+import subprocess
+import sys
+import textwrap
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+from gradient_stabilizer import GSWrapper
+from gradient_stabilizer import _compiler as C
+
+SIG = C.StepSignature(shapes=((4,),), dtypes=("f32",), optimizer="#gs.sgd<>",
+                      num_moments=0)
+
+
+@pytest.fixture
+def fresh_capi(monkeypatch):
+    """Forgets the process-wide C API binding, so GS_CAPI_LIB is read again."""
+    monkeypatch.setattr(C, "_capi_instance", None)
+
+
+def test_missing_gs_opt_is_a_compiler_error(monkeypatch, tmp_path):
+    monkeypatch.setenv("GS_COMPILER", "toolchain")
+    monkeypatch.setenv("GS_OPT", str(tmp_path / "no-gs-opt"))
+    with pytest.raises(C.CompilerError, match="GS_OPT=.*no-gs-opt does not exist"):
+        C.CompiledStep(SIG)
+
+
+def test_missing_capi_library_is_a_compiler_error(monkeypatch, tmp_path, fresh_capi):
+    monkeypatch.setenv("GS_COMPILER", "jit")
+    monkeypatch.setenv("GS_CAPI_LIB", str(tmp_path / "libGSCAPI.so"))
+    with pytest.raises(C.CompilerError, match="GS_CAPI_LIB=.* does not exist"):
+        C.CompiledStep(SIG)
+
+
+def test_a_file_that_is_no_library_is_a_compiler_error(monkeypatch, tmp_path, fresh_capi):
+    fake = tmp_path / "libGSCAPI.so"
+    fake.write_text("not an ELF file")
+    monkeypatch.setenv("GS_COMPILER", "jit")
+    monkeypatch.setenv("GS_CAPI_LIB", str(fake))
+    with pytest.raises(C.CompilerError, match="cannot load"):
+        C.CompiledStep(SIG)
+
+
+def test_bad_compiler_choice(monkeypatch):
+    monkeypatch.setenv("GS_COMPILER", "gpu")
+    with pytest.raises(C.CompilerError, match="GS_COMPILER must be"):
+        C.CompiledStep(SIG)
+
+
+@pytest.mark.parametrize("compiler", ["jit", "toolchain"])
+def test_invalid_module_reports_the_verifier_message(monkeypatch, compiler):
+    monkeypatch.setenv("GS_COMPILER", compiler)
+    bad = C.StepSignature(shapes=((4,),), dtypes=("f32",),
+                          optimizer="#gs.adam<beta1 = 1.5>", num_moments=2)
+    with pytest.raises(C.CompilerError, match=r"adam 'beta1' must be in \[0, 1\)"):
+        C.CompiledStep(bad)
+
+
+def test_capi_errors_come_back_as_messages():
+    capi = C.capi()
+    with pytest.raises(C.CompilerError, match="cannot parse.*expected"):
+        capi.jit("func.func @f( {", "gs-to-llvm")
+    module = C.emit_step_module(SIG)
+    with pytest.raises(C.CompilerError, match="gs-to-nowhere"):
+        capi.jit(module, "gs-to-nowhere")
+    with pytest.raises(C.CompilerError, match="vector-width"):
+        capi.jit(module, "gs-to-llvm{vector-width=0}")
+    # Not lowered to LLVM: the JIT refuses it with a message.
+    with pytest.raises(C.CompilerError, match="cannot JIT-compile"):
+        capi.jit(module, "canonicalize")
+
+
+# Each snippet runs in its own interpreter: an abort would kill it, and the
+# test would see the signal instead of the message.
+ISOLATED = {
+    "nested module pass": """
+        capi.jit(module, "func.func(gs-to-llvm)")
+    """,
+    "nested module pass in builtin.module": """
+        capi.jit(module, "builtin.module(func.func(convert-func-to-llvm))")
+    """,
+    "pass on an op it cannot run on": """
+        capi.jit(module, "func.func(builtin.module(canonicalize))")
+    """,
+    "unbalanced pipeline": """
+        capi.jit(module, "builtin.module(canonicalize")
+    """,
+    "huge vector width": """
+        capi.jit(module, "gs-to-llvm{vector-width=4294967295}")
+    """,
+}
+
+
+@pytest.mark.parametrize("name", sorted(ISOLATED))
+def test_bad_pipelines_never_abort(name):
+    code = textwrap.dedent("""
+        import sys
+        from gradient_stabilizer import _compiler as C
+        capi = C.capi()
+        module = C.emit_step_module(C.StepSignature(
+            shapes=((4,),), dtypes=("f32",), optimizer="#gs.sgd<>", num_moments=0))
+        try:
+    """) + textwrap.indent(textwrap.dedent(ISOLATED[name]), "    ") + textwrap.dedent("""
+        except C.CompilerError as error:
+            print("error:", error)
+            sys.exit(0)
+        print("no error")
+    """)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=C.Path(__file__).resolve().parents[1], timeout=300)
+    assert proc.returncode == 0, f"{name}: exit {proc.returncode}\n{proc.stderr}"
+    assert proc.stdout.startswith("error: "), proc.stdout
+
+
+def test_wrong_buffers_raise_instead_of_crashing():
+    step = C.CompiledStep(SIG)
+    p, g = np.zeros(4, np.float32), np.ones(4, np.float32)
+    stats, counts, steps = np.zeros((1, 2)), np.zeros((1, 2), np.int64), np.zeros(1, np.int64)
+    good = dict(params=[C.address(p)], grads=[C.address(g)], moments=[],
+                stats=C.address(stats), counts=C.address(counts), steps=C.address(steps),
+                lr=0.1, weight_decay=0.0)
+    with pytest.raises(ValueError, match="expected 1 params"):
+        step(**{**good, "grads": [C.address(g), C.address(g)]})
+    with pytest.raises(ValueError, match="inv_scale"):
+        step(**good, inv_scale=C.address(g))
+    for name, bad in [("params", [0]), ("grads", [None]), ("stats", 0),
+                      ("steps", "0x1234"), ("params", [1.5])]:
+        with pytest.raises(ValueError, match="address"):
+            step(**{**good, name: bad})
+    with pytest.raises(ValueError, match="C-contiguous"):
+        C.address(np.zeros((4, 4))[:, 0])
+    step(**good)
+    assert counts[0, 0] == 1 and np.isfinite(p).all()
+
+
+def model():
+    return torch.nn.Linear(3, 2)
+
+
+def test_compiled_backend_names_unsupported_tensors():
+    net = model().double()
+    with pytest.raises(ValueError, match="float64"):
+        GSWrapper(torch.optim.SGD(net.parameters(), lr=0.1), backend="compiled")
+
+    net = model()
+    opt = GSWrapper(torch.optim.Adam(net.parameters()), backend="compiled")
+    net(torch.randn(4, 3)).sum().backward()
+    weight = net.weight
+    opt.state[weight]["exp_avg"] = torch.zeros(2, 3, dtype=torch.float64)
+    with pytest.raises(ValueError, match="exp_avg"):
+        opt.step()
+
+    net = model()
+    opt = GSWrapper(torch.optim.SGD(net.parameters(), lr=0.1), backend="compiled")
+    net.weight.grad = torch.zeros(3, 2)
+    with pytest.raises(ValueError, match="shape or dtype"):
+        opt.step()
+    net.weight.grad = torch.zeros(2, 3).to_sparse()
+    with pytest.raises(ValueError, match="sparse"):
+        opt.step()
+
+
+def test_compiled_backend_without_compiler(monkeypatch, tmp_path):
+    monkeypatch.setenv("GS_COMPILER", "toolchain")
+    monkeypatch.setenv("GS_OPT", str(tmp_path / "no-gs-opt"))
+    net = model()
+    opt = GSWrapper(torch.optim.SGD(net.parameters(), lr=0.1), backend="compiled")
+    net(torch.randn(4, 3)).sum().backward()
+    with pytest.raises(C.CompilerError, match="GS_OPT"):
+        opt.step()
+    # "auto" falls back to the eager backend, once, with a warning.
+    opt = GSWrapper(torch.optim.SGD(net.parameters(), lr=0.1), backend="auto")
+    before = net.weight.detach().clone()
+    with pytest.warns(UserWarning, match="compiler is unavailable"):
+        opt.step()
+    assert not torch.equal(before, net.weight)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        opt.step()

@@ -1,0 +1,18 @@
+// Bad uses of the CPU pipeline are parse errors with a message, never a fatal
+// error: nested on a function (its passes need the module) or with a vector
+// width that would overflow the vector sizes.
+// RUN: not gs-opt %s --pass-pipeline='builtin.module(func.func(gs-to-llvm))' 2>&1 | FileCheck %s --check-prefix=NESTED
+// RUN: not gs-opt %s --gs-to-llvm=vector-width=4294967295 2>&1 | FileCheck %s --check-prefix=HUGE
+// RUN: not gs-opt %s --gs-to-llvm=vector-width=0 2>&1 | FileCheck %s --check-prefix=ZERO
+// RUN: not gs-opt %s --convert-gs-to-loops=vector-width=2147483648 2>&1 | FileCheck %s --check-prefix=LOOPS
+// RUN: gs-opt %s --gs-to-llvm=vector-width=256 | FileCheck %s --check-prefix=WIDEST
+
+// NESTED: error: gs-to-llvm runs on a builtin.module, not nested on 'func.func'
+// HUGE: error: gs-to-llvm: vector-width must be in [1, 256], got 4294967295
+// ZERO: error: gs-to-llvm: vector-width must be in [1, 256], got 0
+// LOOPS: error: convert-gs-to-loops: vector-width must be in [1, 256], got 2147483648
+// WIDEST: llvm.func @norm
+func.func @norm(%g: tensor<1000xf32>) -> f64 {
+  %n = gs.grad_norm %g : tensor<1000xf32>
+  return %n : f64
+}
