@@ -35,6 +35,7 @@ config.environment["FILECHECK_OPTS"] = "--enable-var-scope"
 # load this build's libGSCAPI.so, and leaks are not checked in it.
 python = config.python_executable
 if config.gs_sanitized:
+    config.available_features.add("sanitized")
     config.environment["ASAN_OPTIONS"] = "allow_user_poisoning=0:detect_leaks=1"
     config.environment["UBSAN_OPTIONS"] = "print_stacktrace=1:halt_on_error=1"
     config.environment["GS_CAPI_LIB"] = os.path.join(config.gs_lib_dir,

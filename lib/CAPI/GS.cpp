@@ -181,9 +181,14 @@ GSExecutable *gsExecutableCreate(GSModule *module, int optLevel) {
         "optLevel must be in [0, 3], got " + std::to_string(optLevel);
     return nullptr;
   }
+  // ExecutionEngineOptions::transformer is a function_ref: the transformer
+  // it refers to must outlive ExecutionEngine::create (the sanitized build
+  // caught a temporary here).
+  std::function<llvm::Error(llvm::Module *)> transformer =
+      makeOptimizingTransformer(optLevel, /*sizeLevel=*/0,
+                                /*targetMachine=*/nullptr);
   ExecutionEngineOptions options;
-  options.transformer = makeOptimizingTransformer(optLevel, /*sizeLevel=*/0,
-                                                  /*targetMachine=*/nullptr);
+  options.transformer = transformer;
   options.jitCodeGenOptLevel = static_cast<llvm::CodeGenOptLevel>(optLevel);
   auto engine = ExecutionEngine::create(*module->module, options);
   if (!engine) {

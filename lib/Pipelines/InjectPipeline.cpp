@@ -2,6 +2,8 @@
 
 #include "gs/Pipelines/InjectPipeline.h"
 
+#include "ModulePipelineRegistration.h"
+
 #include "gs/Dialect/GS/IR/GSDialect.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -69,7 +71,7 @@ struct InjectPipelineCLOptions
 
 void gs::registerGSInjectionPipeline() {
   registerGSTransformsPasses();
-  PassPipelineRegistration<InjectPipelineCLOptions>(
+  registerModulePipeline<InjectPipelineCLOptions>(
       "gs-inject",
       "Find optimizer updates in upstream IR, stabilize their gradients and "
       "fuse them into gs.group_steps",

@@ -1,4 +1,4 @@
-//===- ModulePipelineRegistration.h - Registering module pipelines -*- C++ -*-===//
+//===- ModulePipelineRegistration.h - Module pipelines ----------*- C++ -*-===//
 //
 // PassPipelineRegistration for pipelines that must run on a builtin.module.
 //
@@ -28,16 +28,17 @@ void registerModulePipeline(
   std::string arg = name.str();
   registerPassPipeline(
       name, description,
-      [arg, builder, check](
-          OpPassManager &pm, StringRef optionsText,
-          function_ref<LogicalResult(const Twine &)> errorHandler) {
+      [arg, builder,
+       check](OpPassManager &pm, StringRef optionsText,
+              function_ref<LogicalResult(const Twine &)> errorHandler) {
         Options options;
         if (failed(options.parseFromString(optionsText)))
           return failure();
         StringRef anchor = pm.getOpAnchorName();
         if (anchor != ModuleOp::getOperationName() &&
             anchor != OpPassManager::getAnyOpAnchorName())
-          return errorHandler(arg + " runs on a builtin.module, not nested on '" +
+          return errorHandler(arg +
+                              " runs on a builtin.module, not nested on '" +
                               anchor + "'");
         if (check) {
           std::string message = check(options);

@@ -39,6 +39,10 @@ LLVM_BIN = Path("/usr/lib/llvm-22/bin")
 ELEMENT_TYPES = {"f32": "f32", "f16": "f16", "bf16": "bf16"}
 
 
+# ctypes refuses foreign functions of more arguments (CFUNCTYPE's limit).
+MAX_CTYPES_ARGUMENTS = 1024
+
+
 class CompilerError(RuntimeError):
     """A step could not be compiled; the message holds the tool's output."""
 
@@ -345,6 +349,11 @@ class CompiledStep:
         pointers = n * (2 + sig.num_moments) + 3
         argtypes = [ctypes.c_void_p] * pointers + [ctypes.c_double] * 2
         argtypes += [ctypes.c_void_p] * (int(sig.inv_scale) + int(sig.found_inf))
+        if len(argtypes) > MAX_CTYPES_ARGUMENTS:
+            raise CompilerError(
+                f"a step of {n} tensors with {sig.num_moments} moments each takes "
+                f"{len(argtypes)} arguments; ctypes calls at most "
+                f"{MAX_CTYPES_ARGUMENTS}: split the group")
         mode = os.environ.get("GS_COMPILER", "auto")
         if mode not in ("auto", "jit", "toolchain"):
             raise CompilerError(f"GS_COMPILER must be auto, jit or toolchain, got {mode!r}")

@@ -23,6 +23,10 @@ from .lion import Lion
 DTYPES = {torch.float32: "f32", torch.float16: "f16", torch.bfloat16: "bf16"}
 
 
+# The most tensors one compiled kernel updates.
+MAX_TENSORS_PER_STEP = 128
+
+
 class Unsupported(ValueError):
     """The compiled backend cannot run this optimizer or these tensors."""
 
@@ -113,7 +117,13 @@ class CompiledBackend:
                     continue  # absent gradients: left alone (spec section 5)
                 self._check_tensors(optimizer, p, moment_names)
                 buckets.setdefault((p.dtype, p.device), []).append(p)
-            for (dtype, device), params in buckets.items():
+            # Tensors are independent within a step (no inv_scale here), so a
+            # large bucket runs as several kernels: ctypes calls at most 1024
+            # arguments, and compile time grows faster than the group size.
+            chunks = [((dtype, device), params[i:i + MAX_TENSORS_PER_STEP])
+                      for (dtype, device), params in buckets.items()
+                      for i in range(0, len(params), MAX_TENSORS_PER_STEP)]
+            for (dtype, device), params in chunks:
                 sig = C.StepSignature(
                     shapes=tuple(tuple(p.shape) for p in params),
                     dtypes=(DTYPES[dtype],) * len(params), optimizer=attr,

@@ -26,14 +26,18 @@
 using namespace mlir;
 
 /// The pipelines every input goes through, each on its own clone: the gs
-/// canonicalizations, the CPU lowering alone and the whole CPU pipeline with
-/// non-default options.
+/// canonicalizations, injection and fusion, the CPU and GPU lowerings alone
+/// and the whole CPU pipeline with non-default options. (gs-to-nvvm itself
+/// needs CUDA's ptxas for its last stage; its gs part is convert-gs-to-gpu.)
 static constexpr const char *kPipelines[] = {
     "canonicalize,cse",
+    "gs-inject",
+    "func.func(gs-fuse-updates)",
     "convert-gs-to-loops",
     "convert-gs-to-loops{vector-width=3}",
+    "convert-gs-to-gpu",
     "gs-to-llvm",
-    "canonicalize,gs-to-llvm{vector-width=1 bare-ptr-abi=1}",
+    "gs-inject,canonicalize,gs-to-llvm{vector-width=1 bare-ptr-abi=1}",
 };
 
 static DialectRegistry &getRegistry() {
@@ -55,9 +59,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   // A fresh context per input: no state carries from one input to the next.
   MLIRContext context(getRegistry(), MLIRContext::Threading::DISABLED);
   // Failures are expected and fine: keep their diagnostics off stderr.
-  ScopedDiagnosticHandler swallow(&context, [](Diagnostic &) {
-    return success();
-  });
+  ScopedDiagnosticHandler swallow(&context,
+                                  [](Diagnostic &) { return success(); });
 
   ParserConfig config(&context);
   // NUL-terminated, as gs-opt's files and the C API's copies are: MLIR's

@@ -76,9 +76,11 @@ for opt_name in ["adamw", "sgd_momentum", "lion"]:
 # CHECK: ok empty sgd_momentum
 # CHECK: ok empty lion
 
-# Thousands of tensors in one group: one gs.group_step of 2000 small tensors
-# compiles in acceptable time and matches the reference.
-SHAPES = [(int(rng.integers(1, 40)),) for _ in range(2000)]
+# Many tensors in one group: one gs.group_step of 250 small Adam tensors (the
+# most one ctypes call can pass: 4 pointers each) compiles in acceptable time
+# and matches the reference. Compile time grows faster than the group size
+# (see docs/reliability.md); the package splits larger groups.
+SHAPES = [(int(rng.integers(1, 40)),) for _ in range(250)]
 start = time.perf_counter()
 compiled = H.compile_step(SHAPES, ["f32"] * len(SHAPES), "adam", cfg)
 compile_seconds = time.perf_counter() - start
@@ -86,9 +88,9 @@ group = H.make_group(SHAPES, ["f32"] * len(SHAPES), R.Adam(), rng)
 for k in range(2):
     grads = [rng.standard_normal(s) * 10.0 ** rng.integers(-20, 20) for s in SHAPES]
     H.step(compiled, group, R.Adam(), cfg, grads, 1e-3, 0.0)
-    H.compare(group, 1e-6, f"2000 tensors step {k}")
+    H.compare(group, 1e-6, f"{len(SHAPES)} tensors step {k}")
 print(f"ok group of {len(SHAPES)} tensors, compiled in {compile_seconds:.1f} s")
-# CHECK: ok group of 2000 tensors
+# CHECK: ok group of 250 tensors
 
 # 10^5 steps of the scalar state update, driven through a compiled SGD step on
 # a tiny tensor with lr = 1 and the parameter reset to 0, so the parameter is

@@ -211,9 +211,8 @@ Value mlir::gs::buildPowI(OpBuilder &builder, Location loc, double base,
   return loop.getResult(0);
 }
 
-std::pair<Value, Value> mlir::gs::buildF32FactorPair(OpBuilder &builder,
-                                                     Location loc,
-                                                     Value factor) {
+std::pair<Value, Value>
+mlir::gs::buildF32FactorPair(OpBuilder &builder, Location loc, Value factor) {
   Type f64 = builder.getF64Type();
   Value limit = buildFloatConstant(builder, loc, f64, 0x1p64);
   Value large = arith::CmpFOp::create(builder, loc, arith::CmpFPredicate::OGT,

@@ -21,11 +21,11 @@ using namespace mlir::gs;
 static void warnIfUnbounded(Operation *op, StabilizerAttr config) {
   if (config.hasUniformBound())
     return;
-  emitWarning(op->getLoc()) << "gamma1^2 >= gamma2 ("
-                    << formatF64(config.getGamma1().convertToDouble())
-                    << "^2 >= "
-                    << formatF64(config.getGamma2().convertToDouble())
-                    << "): the stabilized gradient norm has no uniform bound";
+  emitWarning(op->getLoc())
+      << "gamma1^2 >= gamma2 ("
+      << formatF64(config.getGamma1().convertToDouble())
+      << "^2 >= " << formatF64(config.getGamma2().convertToDouble())
+      << "): the stabilized gradient norm has no uniform bound";
 }
 
 /// Checks that each moment of a parameter has the parameter's type.
