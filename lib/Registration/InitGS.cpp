@@ -4,8 +4,8 @@
 
 #include "gs/Conversion/Passes.h"
 #include "gs/Dialect/GS/IR/GSDialect.h"
-#include "gs/Pipelines/Pipelines.h"
 #include "gs/Pipelines/InjectPipeline.h"
+#include "gs/Pipelines/Pipelines.h"
 
 #include "mlir/Dialect/Arith/Transforms/BufferizableOpInterfaceImpl.h"
 #include "mlir/Dialect/Bufferization/Transforms/FuncBufferizableOpInterfaceImpl.h"
