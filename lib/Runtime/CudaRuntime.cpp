@@ -169,13 +169,18 @@ private:
 std::mutex moduleErrorMutex;
 std::string moduleError;
 
+/// A module that could not be loaded: its kernel lookups report why.
+void *rememberModuleError() {
+  std::lock_guard<std::mutex> lock(moduleErrorMutex);
+  moduleError = lastError;
+  return nullptr;
+}
+
 void *finishModuleLoad(ScopedContext &scope, const char *call, CUresult result,
                        CUmodule module) {
   if (scope.check(call, result))
     return module;
-  std::lock_guard<std::mutex> lock(moduleErrorMutex);
-  moduleError = lastError;
-  return nullptr;
+  return rememberModuleError();
 }
 } // namespace
 
@@ -214,11 +219,8 @@ int gsRuntimeSynchronize(void *stream) {
 
 void *mgpuModuleLoad(void *data, size_t /*gpuBlobSize*/) {
   ScopedContext scope;
-  if (!scope) {
-    std::lock_guard<std::mutex> lock(moduleErrorMutex);
-    moduleError = lastError;
-    return nullptr;
-  }
+  if (!scope)
+    return rememberModuleError();
   CUmodule module = nullptr;
   CUresult result = scope.driver.cuModuleLoadData(&module, data);
   return finishModuleLoad(scope, "cuModuleLoadData", result, module);
@@ -226,11 +228,8 @@ void *mgpuModuleLoad(void *data, size_t /*gpuBlobSize*/) {
 
 void *mgpuModuleLoadJIT(void *data, int optLevel) {
   ScopedContext scope;
-  if (!scope) {
-    std::lock_guard<std::mutex> lock(moduleErrorMutex);
-    moduleError = lastError;
-    return nullptr;
-  }
+  if (!scope)
+    return rememberModuleError();
   CUmodule module = nullptr;
   int options[] = {kJitOptimizationLevel};
   void *values[] = {reinterpret_cast<void *>(static_cast<intptr_t>(optLevel))};

@@ -63,11 +63,16 @@ def _find_tool(name: str, env: str, candidates: Sequence[Path]) -> str:
         f"cannot find {name}: build the project (scripts/setup.sh) or set {env}")
 
 
-def gs_opt() -> str:
+def _bundled(folder: str, name: str, env: str) -> str:
+    """A file the build puts in the package (an installed package carries it)
+    or, in a checkout, in build/."""
     package = Path(__file__).resolve().parent
-    # An installed package carries its gs-opt; a checkout uses build/.
-    return _find_tool("gs-opt", "GS_OPT", [package / "bin" / "gs-opt",
-                                           package.parents[1] / "build" / "bin" / "gs-opt"])
+    return _find_tool(name, env, [package / folder / name,
+                                  package.parents[1] / "build" / folder / name])
+
+
+def gs_opt() -> str:
+    return _bundled("bin", "gs-opt", "GS_OPT")
 
 
 def _mlir_translate() -> str:
@@ -310,10 +315,7 @@ def cuda_runtime() -> ctypes.CDLL:
     failures are reported by gsRuntimeGetLastError."""
     global _runtime_instance
     if _runtime_instance is None:
-        package = Path(__file__).resolve().parent
-        path = _find_tool("libgs_cuda_runtime.so", "GS_CUDA_RUNTIME_LIB", [
-            package / "lib" / "libgs_cuda_runtime.so",
-            package.parents[1] / "build" / "lib" / "libgs_cuda_runtime.so"])
+        path = _bundled("lib", "libgs_cuda_runtime.so", "GS_CUDA_RUNTIME_LIB")
         try:
             lib = ctypes.CDLL(path, mode=ctypes.RTLD_GLOBAL)
         except OSError as error:
@@ -328,10 +330,7 @@ def capi() -> _CAPI:
     """The process-wide C API binding (loaded on first use)."""
     global _capi_instance
     if _capi_instance is None:
-        package = Path(__file__).resolve().parent
-        path = _find_tool("libGSCAPI.so", "GS_CAPI_LIB", [
-            package / "lib" / "libGSCAPI.so",
-            package.parents[1] / "build" / "lib" / "libGSCAPI.so"])
+        path = _bundled("lib", "libGSCAPI.so", "GS_CAPI_LIB")
         try:
             _capi_instance = _CAPI(path)
         except OSError as error:
