@@ -145,6 +145,18 @@ struct KernelEmitter {
     return value;
   }
 
+  /// Emits the grid-stride loop over the group's chunks (block b handles
+  /// chunks b, b + gridDim, ...); `body` gets each chunk and its tensor.
+  void forEachChunk(function_ref<void(Value chunk, Value tensor)> body) {
+    Value firstBlock = gpu::BlockIdOp::create(b, loc, gpu::Dimension::x);
+    Value numBlocks = gpu::GridDimOp::create(b, loc, gpu::Dimension::x);
+    forLoop(firstBlock, index(layout.getNumChunks()), numBlocks, {},
+            [&](Value chunk, ValueRange) {
+              body(chunk, findTensor(chunk));
+              return SmallVector<Value>{};
+            });
+  }
+
   /// The tensor that owns `chunk`: the last t with chunkBounds[t] <= chunk
   /// (tensors without elements own no chunk and are skipped that way).
   Value findTensor(Value chunk) {
@@ -376,63 +388,54 @@ static gpu::GPUFuncOp buildNormsKernel(OpBuilder &b, Location loc,
   Value lane = arith::RemUIOp::create(b, loc, tid, e.index(kWarpSize));
   Value warp = arith::DivUIOp::create(b, loc, tid, e.index(kWarpSize));
   Value partials = e.global(kPartials, e.partialsType());
-  Value firstBlock = gpu::BlockIdOp::create(b, loc, gpu::Dimension::x);
-  Value numBlocks = gpu::GridDimOp::create(b, loc, gpu::Dimension::x);
-  e.forLoop(
-      firstBlock, e.index(layout.getNumChunks()), numBlocks, {},
-      [&](Value chunk, ValueRange) {
-        Value tensor = e.findTensor(chunk);
-        Value sum =
-            e.switchOnClass(tensor, f64, [&](int64_t cls) {
-               KernelEmitter::ChunkView view =
-                   e.viewChunk(tensor, chunk, cls, [&](int64_t i) {
-                     return SmallVector<Value>{grads[i]};
-                   });
-               Type elementType = layout.classes[cls];
-               int64_t width = vectorWidth(elementType);
-               auto loadType = VectorType::get({width}, elementType);
-               Value grad = view.buffers.front();
-               // Vector lanes and leftover elements accumulate apart;
-               // squares of f32 values cannot overflow or underflow in f64.
-               Value init[] = {buildFloatConstant(
-                                   b, loc, VectorType::get({width}, f64), 0.0),
-                               buildFloatConstant(b, loc, f64, 0.0)};
-               ValueRange sums = e.chunkLoops(
-                   view.begin, view.end, width, e.allAligned(grad), init,
-                   [&](Value offset, ValueRange acc) {
-                     Value x =
-                         buildFloatCast(b, loc,
-                                        vector::LoadOp::create(
-                                            b, loc, loadType, grad, offset,
+  e.forEachChunk([&](Value chunk, Value tensor) {
+    Value sum =
+        e.switchOnClass(tensor, f64, [&](int64_t cls) {
+           KernelEmitter::ChunkView view =
+               e.viewChunk(tensor, chunk, cls, [&](int64_t i) {
+                 return SmallVector<Value>{grads[i]};
+               });
+           Type elementType = layout.classes[cls];
+           int64_t width = vectorWidth(elementType);
+           auto loadType = VectorType::get({width}, elementType);
+           Value grad = view.buffers.front();
+           // Vector lanes and leftover elements accumulate apart;
+           // squares of f32 values cannot overflow or underflow in f64.
+           Value init[] = {
+               buildFloatConstant(b, loc, VectorType::get({width}, f64), 0.0),
+               buildFloatConstant(b, loc, f64, 0.0)};
+           ValueRange sums = e.chunkLoops(
+               view.begin, view.end, width, e.allAligned(grad), init,
+               [&](Value offset, ValueRange acc) {
+                 Value x = buildFloatCast(
+                     b, loc,
+                     vector::LoadOp::create(b, loc, loadType, grad, offset,
                                             false, llvm::Align(kVectorBytes)),
-                                        f64);
-                     return SmallVector<Value>{e.add(acc[0], e.mul(x, x)),
-                                               acc[1]};
-                   },
-                   [&](Value i, ValueRange acc) {
-                     Value x = buildFloatCast(b, loc, e.load(grad, i), f64);
-                     return SmallVector<Value>{acc[0],
-                                               e.add(acc[1], e.mul(x, x))};
-                   });
-               Value lanes = vector::ReductionOp::create(
-                   b, loc, vector::CombiningKind::ADD, sums[0]);
-               return SmallVector<Value>{e.add(lanes, sums[1])};
-             }).front();
+                     f64);
+                 return SmallVector<Value>{e.add(acc[0], e.mul(x, x)), acc[1]};
+               },
+               [&](Value i, ValueRange acc) {
+                 Value x = buildFloatCast(b, loc, e.load(grad, i), f64);
+                 return SmallVector<Value>{acc[0], e.add(acc[1], e.mul(x, x))};
+               });
+           Value lanes = vector::ReductionOp::create(
+               b, loc, vector::CombiningKind::ADD, sums[0]);
+           return SmallVector<Value>{e.add(lanes, sums[1])};
+         }).front();
 
-        // Block sum: warps by shuffles, then the warps in order.
-        Value warpTotal = e.warpSum(sum);
-        e.ifThen(e.cmp(arith::CmpIPredicate::eq, lane, e.index(0)),
-                 [&] { e.store(warpTotal, shared, warp); });
-        gpu::BarrierOp::create(b, loc);
-        Value total = e.load(shared, e.index(0));
-        for (int64_t w = 1; w < numWarps; ++w)
-          total = e.add(total, e.load(shared, e.index(w)));
-        e.ifThen(e.cmp(arith::CmpIPredicate::eq, tid, e.index(0)),
-                 [&] { e.store(total, partials, chunk); });
-        // `shared` is reused by the next chunk.
-        gpu::BarrierOp::create(b, loc);
-        return SmallVector<Value>{};
-      });
+    // Block sum: warps by shuffles, then the warps in order.
+    Value warpTotal = e.warpSum(sum);
+    e.ifThen(e.cmp(arith::CmpIPredicate::eq, lane, e.index(0)),
+             [&] { e.store(warpTotal, shared, warp); });
+    gpu::BarrierOp::create(b, loc);
+    Value total = e.load(shared, e.index(0));
+    for (int64_t w = 1; w < numWarps; ++w)
+      total = e.add(total, e.load(shared, e.index(w)));
+    e.ifThen(e.cmp(arith::CmpIPredicate::eq, tid, e.index(0)),
+             [&] { e.store(total, partials, chunk); });
+    // `shared` is reused by the next chunk.
+    gpu::BarrierOp::create(b, loc);
+  });
   gpu::ReturnOp::create(b, loc);
   return func;
 }
@@ -588,88 +591,81 @@ static gpu::GPUFuncOp buildUpdateKernel(OpBuilder &b, Location loc,
   };
 
   Value recordBuffer = e.global(kRecords, e.recordsType(records));
-  Value firstBlock = gpu::BlockIdOp::create(b, loc, gpu::Dimension::x);
-  Value numBlocks = gpu::GridDimOp::create(b, loc, gpu::Dimension::x);
-  e.forLoop(
-      firstBlock, e.index(layout.getNumChunks()), numBlocks, {},
-      [&](Value chunk, ValueRange) {
-        Value tensor = e.findTensor(chunk);
-        Value base = e.mul(tensor, e.index(records.size()));
-        auto get = [&](int64_t field) {
-          return e.load(recordBuffer, e.add(base, e.index(field)));
-        };
-        auto isSet = [&](Value value) -> Value {
-          return arith::CmpFOp::create(b, loc, arith::CmpFPredicate::UNE, value,
-                                       e.f32(0.0));
-        };
-        e.ifThen(isSet(get(records.enabled())), [&] {
-          Value factor = get(records.factor());
-          Value zeroGrad =
-              records.hasZeroGrad ? isSet(get(records.zeroGrad())) : Value();
-          SmallVector<Value> scalars;
-          for (int64_t i = 0; i < records.numScalars; ++i)
-            scalars.push_back(get(records.scalar(i)));
+  e.forEachChunk([&](Value chunk, Value tensor) {
+    Value base = e.mul(tensor, e.index(records.size()));
+    auto get = [&](int64_t field) {
+      return e.load(recordBuffer, e.add(base, e.index(field)));
+    };
+    auto isSet = [&](Value value) -> Value {
+      return arith::CmpFOp::create(b, loc, arith::CmpFPredicate::UNE, value,
+                                   e.f32(0.0));
+    };
+    e.ifThen(isSet(get(records.enabled())), [&] {
+      Value factor = get(records.factor());
+      Value zeroGrad =
+          records.hasZeroGrad ? isSet(get(records.zeroGrad())) : Value();
+      SmallVector<Value> scalars;
+      for (int64_t i = 0; i < records.numScalars; ++i)
+        scalars.push_back(get(records.scalar(i)));
 
-          e.switchOnClass(tensor, {}, [&](int64_t cls) {
-            KernelEmitter::ChunkView view =
-                e.viewChunk(tensor, chunk, cls, buffersOf);
-            Type elementType = layout.classes[cls];
-            int64_t width = vectorWidth(elementType);
-            auto loadType = VectorType::get({width}, elementType);
-            auto computeType = VectorType::get({width}, f32);
-            auto splat = [&](Value scalar) -> Value {
-              return vector::BroadcastOp::create(b, loc, computeType, scalar);
-            };
-            SmallVector<Value> vectorScalars =
-                llvm::map_to_vector(scalars, splat);
-            Value vectorFactor = splat(factor);
+      e.switchOnClass(tensor, {}, [&](int64_t cls) {
+        KernelEmitter::ChunkView view =
+            e.viewChunk(tensor, chunk, cls, buffersOf);
+        Type elementType = layout.classes[cls];
+        int64_t width = vectorWidth(elementType);
+        auto loadType = VectorType::get({width}, elementType);
+        auto computeType = VectorType::get({width}, f32);
+        auto splat = [&](Value scalar) -> Value {
+          return vector::BroadcastOp::create(b, loc, computeType, scalar);
+        };
+        SmallVector<Value> vectorScalars = llvm::map_to_vector(scalars, splat);
+        Value vectorFactor = splat(factor);
 
-            // Reads every buffer, updates, writes param and moments.
-            auto step = [&](function_ref<Value(Value)> read,
-                            function_ref<void(Value, Value)> write,
-                            ValueRange stepScalars, Value stepFactor) {
-              SmallVector<Value> values =
-                  llvm::map_to_vector(view.buffers, [&](Value buffer) {
-                    return buildFloatCast(b, loc, read(buffer), f32);
-                  });
-              SmallVector<Value> results = buildStabilizedElementUpdate(
-                  b, loc, op.getOptimizer(), stepScalars, stepFactor, zeroGrad,
-                  values[0], values[1], ArrayRef(values).drop_front(2));
-              write(results[0], view.buffers[0]);
-              for (unsigned m = 0; m < numMoments; ++m)
-                write(results[1 + m], view.buffers[2 + m]);
-            };
-            e.chunkLoops(
-                view.begin, view.end, width, e.allAligned(view.buffers), {},
-                [&](Value offset, ValueRange) {
-                  step(
-                      [&](Value buffer) -> Value {
-                        return vector::LoadOp::create(
-                            b, loc, loadType, buffer, offset, false,
-                            llvm::Align(kVectorBytes));
-                      },
-                      [&](Value value, Value buffer) {
-                        vector::StoreOp::create(
-                            b, loc, buildFloatCast(b, loc, value, elementType),
-                            buffer, offset, false, llvm::Align(kVectorBytes));
-                      },
-                      vectorScalars, vectorFactor);
-                  return SmallVector<Value>{};
-                },
-                [&](Value i, ValueRange) {
-                  step([&](Value buffer) { return e.load(buffer, i); },
-                       [&](Value value, Value buffer) {
-                         e.store(buildFloatCast(b, loc, value, elementType),
-                                 buffer, i);
-                       },
-                       scalars, factor);
-                  return SmallVector<Value>{};
-                });
-            return SmallVector<Value>{};
-          });
-        });
+        // Reads every buffer, updates, writes param and moments.
+        auto step = [&](function_ref<Value(Value)> read,
+                        function_ref<void(Value, Value)> write,
+                        ValueRange stepScalars, Value stepFactor) {
+          SmallVector<Value> values =
+              llvm::map_to_vector(view.buffers, [&](Value buffer) {
+                return buildFloatCast(b, loc, read(buffer), f32);
+              });
+          SmallVector<Value> results = buildStabilizedElementUpdate(
+              b, loc, op.getOptimizer(), stepScalars, stepFactor, zeroGrad,
+              values[0], values[1], ArrayRef(values).drop_front(2));
+          write(results[0], view.buffers[0]);
+          for (unsigned m = 0; m < numMoments; ++m)
+            write(results[1 + m], view.buffers[2 + m]);
+        };
+        e.chunkLoops(
+            view.begin, view.end, width, e.allAligned(view.buffers), {},
+            [&](Value offset, ValueRange) {
+              step(
+                  [&](Value buffer) -> Value {
+                    return vector::LoadOp::create(b, loc, loadType, buffer,
+                                                  offset, false,
+                                                  llvm::Align(kVectorBytes));
+                  },
+                  [&](Value value, Value buffer) {
+                    vector::StoreOp::create(
+                        b, loc, buildFloatCast(b, loc, value, elementType),
+                        buffer, offset, false, llvm::Align(kVectorBytes));
+                  },
+                  vectorScalars, vectorFactor);
+              return SmallVector<Value>{};
+            },
+            [&](Value i, ValueRange) {
+              step([&](Value buffer) { return e.load(buffer, i); },
+                   [&](Value value, Value buffer) {
+                     e.store(buildFloatCast(b, loc, value, elementType), buffer,
+                             i);
+                   },
+                   scalars, factor);
+              return SmallVector<Value>{};
+            });
         return SmallVector<Value>{};
       });
+    });
+  });
   gpu::ReturnOp::create(b, loc);
   return func;
 }

@@ -54,6 +54,20 @@ static bool compatible(GroupStepOp a, GroupStepOp b, bool mixedTypes) {
   return type && type == commonElementType(b);
 }
 
+namespace {
+/// The slice of rows [offset, offset + rows of `type`) of a packed tensor.
+struct RowBlock {
+  SmallVector<OpFoldResult> offsets, sizes, strides;
+  RowBlock(OpBuilder &b, int64_t offset, RankedTensorType type)
+      : offsets(type.getRank(), b.getIndexAttr(0)),
+        strides(type.getRank(), b.getIndexAttr(1)) {
+    offsets[0] = b.getIndexAttr(offset);
+    for (int64_t d : type.getShape())
+      sizes.push_back(b.getIndexAttr(d));
+  }
+};
+} // namespace
+
 /// Stacks the rows of `values` (each with a leading row dimension) into one
 /// tensor.
 static Value packRows(OpBuilder &b, Location loc, ValueRange values) {
@@ -67,14 +81,9 @@ static Value packRows(OpBuilder &b, Location loc, ValueRange values) {
   int64_t offset = 0;
   for (Value v : values) {
     auto type = cast<RankedTensorType>(v.getType());
-    SmallVector<OpFoldResult> offsets(type.getRank(), b.getIndexAttr(0));
-    offsets[0] = b.getIndexAttr(offset);
-    SmallVector<OpFoldResult> sizes;
-    for (int64_t d : type.getShape())
-      sizes.push_back(b.getIndexAttr(d));
-    SmallVector<OpFoldResult> strides(type.getRank(), b.getIndexAttr(1));
-    packed = tensor::InsertSliceOp::create(b, loc, v, packed, offsets, sizes,
-                                           strides);
+    RowBlock block(b, offset, type);
+    packed = tensor::InsertSliceOp::create(b, loc, v, packed, block.offsets,
+                                           block.sizes, block.strides);
     offset += type.getDimSize(0);
   }
   return packed;
@@ -83,14 +92,9 @@ static Value packRows(OpBuilder &b, Location loc, ValueRange values) {
 /// Rows [offset, offset + rows of `type`) of `packed`.
 static Value unpackRows(OpBuilder &b, Location loc, Value packed,
                         int64_t offset, RankedTensorType type) {
-  SmallVector<OpFoldResult> offsets(type.getRank(), b.getIndexAttr(0));
-  offsets[0] = b.getIndexAttr(offset);
-  SmallVector<OpFoldResult> sizes;
-  for (int64_t d : type.getShape())
-    sizes.push_back(b.getIndexAttr(d));
-  SmallVector<OpFoldResult> strides(type.getRank(), b.getIndexAttr(1));
-  return tensor::ExtractSliceOp::create(b, loc, type, packed, offsets, sizes,
-                                        strides);
+  RowBlock block(b, offset, type);
+  return tensor::ExtractSliceOp::create(b, loc, type, packed, block.offsets,
+                                        block.sizes, block.strides);
 }
 
 /// True when `value` is available before `anchor` or is computed by pure ops
