@@ -6,7 +6,6 @@ import subprocess
 
 import lit.formats
 from lit.llvm import llvm_config
-from lit.llvm.subst import ToolSubst
 
 config.name = "GS"
 config.test_format = lit.formats.ShTest(not llvm_config.use_lit_shell)
@@ -40,6 +39,8 @@ if config.gs_sanitized:
     config.environment["UBSAN_OPTIONS"] = "print_stacktrace=1:halt_on_error=1"
     config.environment["GS_CAPI_LIB"] = os.path.join(config.gs_lib_dir,
                                                      "libGSCAPI.so")
+    config.environment["GS_GPU_EMULATOR_LIB"] = os.path.join(
+        config.gs_lib_dir, "libgs_gpu_emulator.so")
     runtime = subprocess.run(
         [config.clang, "-print-file-name=libclang_rt.asan-x86_64.so"],
         capture_output=True, text=True, check=True).stdout.strip()
@@ -52,9 +53,11 @@ tools = [
     "gs-capi-test",
     "mlir-runner",
     "mlir-translate",
-    ToolSubst("%python", python, unresolved="fatal"),
 ]
 llvm_config.add_tool_substitutions(tools, tool_dirs)
+# A plain substitution: under sanitizers it is an `env LD_PRELOAD=...` command
+# line; first, ahead of the default one of use_default_substitutions().
+config.substitutions.insert(0, ("%python", python))
 
 # Python tests import the in-tree package and the execution harness, use this
 # build's gs-opt, and cache compiled steps inside the build tree.

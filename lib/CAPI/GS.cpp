@@ -32,6 +32,9 @@ struct GSContext {
   explicit GSContext(const DialectRegistry &registry)
       : context(registry, MLIRContext::Threading::DISABLED) {
     context.loadAllAvailableDialects();
+    // An error names its op by location; printing the op (a group of
+    // hundreds of tensors) would bury the message.
+    context.printOpOnDiagnostic(false);
   }
 };
 

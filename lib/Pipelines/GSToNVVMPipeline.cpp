@@ -5,7 +5,8 @@
 // gpu-module-to-binary. Two differences: the gs kernels and bufferization
 // come first, and math ops in kernels become LLVM intrinsics before
 // convert-gpu-to-nvvm, which would otherwise call libdevice (__nv_sqrt), so
-// the PTX is complete without a CUDA toolkit.
+// the PTX is complete without a CUDA toolkit. gs-to-gpu-emulator shares every
+// stage but the last, where the kernels join the host for the GPU emulator.
 //
 //===----------------------------------------------------------------------===//
 
@@ -79,17 +80,23 @@ static void buildKernels(OpPassManager &pm) {
   kernels.addPass(createReconcileUnrealizedCastsPass());
 }
 
-/// Host code to LLVM with mgpu* runtime calls; kernels serialized.
+/// Host code to LLVM with mgpu* runtime calls; kernels serialized, or
+/// dissolved into the host for the GPU emulator.
 static void buildHost(OpPassManager &pm,
-                      const gs::GSToNVVMPipelineOptions &options) {
+                      const gs::GSToNVVMPipelineOptions &options,
+                      bool emulate) {
   GpuToLLVMConversionPassOptions host;
   host.hostBarePtrCallConv = options.barePtrABI;
   host.kernelBarePtrCallConv = true;
   pm.addPass(createGpuToLLVMConversionPass(host));
-  GpuModuleToBinaryPassOptions binary;
-  binary.compilationTarget = options.format;
-  binary.toolkitPath = options.toolkit;
-  pm.addPass(createGpuModuleToBinaryPass(binary));
+  if (emulate) {
+    pm.addPass(gs::createConvertNVVMKernelsToEmulator());
+  } else {
+    GpuModuleToBinaryPassOptions binary;
+    binary.compilationTarget = options.format;
+    binary.toolkitPath = options.toolkit;
+    pm.addPass(createGpuModuleToBinaryPass(binary));
+  }
   pm.addPass(createConvertMathToLLVMPass());
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
@@ -102,7 +109,22 @@ void gs::buildGSToNVVMPipeline(OpPassManager &pm,
   buildBufferization(pm);
   buildCommon(pm, options);
   buildKernels(pm);
-  buildHost(pm, options);
+  buildHost(pm, options, /*emulate=*/false);
+}
+
+void gs::buildGSToGPUEmulatorPipeline(
+    OpPassManager &pm, const GSToGPUEmulatorPipelineOptions &options) {
+  GSToNVVMPipelineOptions nvvm;
+  nvvm.chunkSize = options.chunkSize;
+  nvvm.blockSize = options.blockSize;
+  nvvm.maxBlocks = options.maxBlocks;
+  nvvm.kernelParamLimit = options.kernelParamLimit;
+  nvvm.barePtrABI = options.barePtrABI;
+  buildGSKernels(pm, nvvm);
+  buildBufferization(pm);
+  buildCommon(pm, nvvm);
+  buildKernels(pm);
+  buildHost(pm, nvvm, /*emulate=*/true);
 }
 
 void gs::registerGSToNVVMPipeline() {
@@ -111,4 +133,10 @@ void gs::registerGSToNVVMPipeline() {
       "Lower gs ops to fused NVIDIA GPU kernels (PTX or cubin embedded in the "
       "module) and host code launching them through the mgpu* runtime",
       buildGSToNVVMPipeline);
+  registerModulePipeline<GSToGPUEmulatorPipelineOptions>(
+      "gs-to-gpu-emulator",
+      "Lower gs ops like gs-to-nvvm, but run the NVVM kernels on the CPU "
+      "through the GPU emulator (libgs_gpu_emulator), to test them without "
+      "a GPU",
+      buildGSToGPUEmulatorPipeline);
 }

@@ -95,13 +95,19 @@ class StepSignature:
     stabilizer: str = "#gs.stabilizer<>"
     inv_scale: bool = False
     found_inf: bool = False
-    target: str = "cpu"      # "cpu", or the CUDA chip of device buffers ("sm_90")
+    # "cpu"; the CUDA chip of device buffers ("sm_90"); or "gpu-emulator": the
+    # GPU kernels run on the CPU (lib/Runtime/GpuEmulator.cpp), for tests.
+    target: str = "cpu"
+    # Extra gs-to-nvvm / gs-to-gpu-emulator options, e.g. "chunk-size=64".
+    kernel_options: str = ""
 
     def __post_init__(self):
         if not self.shapes:
             raise ValueError("a step needs at least one parameter")
         if len(self.shapes) != len(self.dtypes):
             raise ValueError("shapes and dtypes differ in length")
+        if self.kernel_options and self.target == "cpu":
+            raise ValueError("kernel_options apply to GPU targets only")
         for dtype in self.dtypes:
             if dtype not in ELEMENT_TYPES:
                 raise ValueError(f"unsupported dtype {dtype!r}; expected one of "
@@ -209,8 +215,11 @@ def pipeline(sig: StepSignature, vector_width: int = 8) -> str:
     """The textual pipeline that lowers `sig`'s module to LLVM."""
     if sig.target == "cpu":
         return f"gs-to-llvm{{vector-width={vector_width} bare-ptr-abi=1}}"
+    extra = f" {sig.kernel_options}" if sig.kernel_options else ""
+    if sig.target == "gpu-emulator":
+        return f"gs-to-gpu-emulator{{bare-ptr-abi=1{extra}}}"
     # PTX, JIT-compiled by the driver when the module loads: no toolkit needed.
-    return f"gs-to-nvvm{{chip={sig.target} format=isa bare-ptr-abi=1}}"
+    return f"gs-to-nvvm{{chip={sig.target} format=isa bare-ptr-abi=1{extra}}}"
 
 
 def _run(cmd, stdin: bytes | None = None) -> bytes:
@@ -306,24 +315,55 @@ class _CAPI:
 
 
 _capi_instance = None
-_runtime_instance = None
+_runtimes: dict = {}
 
 
-def cuda_runtime() -> ctypes.CDLL:
-    """lib/Runtime's libgs_cuda_runtime.so, loaded globally so JIT-compiled
-    host code resolves the mgpu* functions it calls. It loads without a GPU;
-    failures are reported by gsRuntimeGetLastError."""
-    global _runtime_instance
-    if _runtime_instance is None:
-        path = _bundled("lib", "libgs_cuda_runtime.so", "GS_CUDA_RUNTIME_LIB")
+class GpuRuntime:
+    """The host runtime that JIT-compiled GPU steps call, loaded globally so
+    that their code resolves its functions: lib/Runtime's CUDA runtime
+    (mgpu* over the driver; loads without a GPU) or the GPU emulator (gsEmu*).
+    Errors are per thread and read after each step."""
+
+    def __init__(self, library: str, env: str, prefix: str):
+        path = _bundled("lib", library, env)
         try:
-            lib = ctypes.CDLL(path, mode=ctypes.RTLD_GLOBAL)
+            self.lib = ctypes.CDLL(path, mode=ctypes.RTLD_GLOBAL)
         except OSError as error:
             raise CompilerError(f"cannot load {path}: {error}") from error
-        lib.gsRuntimeGetLastError.restype = ctypes.c_char_p
-        lib.gsRuntimeSetStream.argtypes = [ctypes.c_void_p]
-        _runtime_instance = lib
-    return _runtime_instance
+        self._get_error = getattr(self.lib, f"{prefix}GetLastError")
+        self._get_error.restype = ctypes.c_char_p
+        self._clear_error = getattr(self.lib, f"{prefix}ClearLastError")
+        self._set_stream = getattr(self.lib, "gsRuntimeSetStream", None)
+        if self._set_stream is not None:
+            self._set_stream.argtypes = [ctypes.c_void_p]
+
+    def clear_error(self) -> None:
+        self._clear_error()
+
+    def last_error(self) -> str | None:
+        error = self._get_error()
+        return error.decode(errors="replace") if error else None
+
+    def set_stream(self, stream) -> None:
+        """Queues this thread's steps on `stream` (the emulator has none)."""
+        if self._set_stream is not None:
+            self._set_stream(stream)
+
+
+def cuda_runtime() -> GpuRuntime:
+    """lib/Runtime's libgs_cuda_runtime.so."""
+    if "cuda" not in _runtimes:
+        _runtimes["cuda"] = GpuRuntime("libgs_cuda_runtime.so", "GS_CUDA_RUNTIME_LIB",
+                                       "gsRuntime")
+    return _runtimes["cuda"]
+
+
+def gpu_emulator() -> GpuRuntime:
+    """lib/Runtime's libgs_gpu_emulator.so."""
+    if "emulator" not in _runtimes:
+        _runtimes["emulator"] = GpuRuntime("libgs_gpu_emulator.so",
+                                           "GS_GPU_EMULATOR_LIB", "gsEmu")
+    return _runtimes["emulator"]
 
 
 def capi() -> _CAPI:
@@ -359,7 +399,8 @@ class CompiledStep:
         self._runtime = None
         if sig.target != "cpu":
             mode = "jit"  # the host code needs the runtime of this process
-            self._runtime = cuda_runtime()
+            self._runtime = (gpu_emulator() if sig.target == "gpu-emulator"
+                             else cuda_runtime())
         address, self.compiler = None, "toolchain"
         if mode != "toolchain":
             try:
@@ -410,19 +451,21 @@ class CompiledStep:
         if self._runtime is None:
             self._function(*args)
             return
-        self._runtime.gsRuntimeClearLastError()
-        self._runtime.gsRuntimeSetStream(stream)
+        self._runtime.clear_error()
+        self._runtime.set_stream(stream)
         try:
             self._function(*args)
         finally:
-            self._runtime.gsRuntimeSetStream(None)
-        error = self._runtime.gsRuntimeGetLastError()
+            self._runtime.set_stream(None)
+        error = self._runtime.last_error()
         if error:
-            raise RuntimeError(f"GPU step failed: {error.decode(errors='replace')}")
+            raise RuntimeError(f"GPU step failed: {error}")
 
 
 def address(array: np.ndarray) -> int:
     """The data address of a C-contiguous NumPy array."""
+    if not isinstance(array, np.ndarray):
+        raise ValueError(f"buffers must be NumPy arrays, got {type(array).__name__}")
     if not array.flags.c_contiguous:
         raise ValueError("buffers must be C-contiguous")
     return array.ctypes.data

@@ -125,4 +125,33 @@ def ConvertKernelMathToIntrinsics
   let dependentDialects = ["::mlir::LLVM::LLVMDialect"];
 }
 
+def ConvertNVVMKernelsToEmulator
+    : Pass<"convert-nvvm-kernels-to-emulator", "::mlir::ModuleOp"> {
+  let summary = "Run NVVM kernels on the host through the GPU emulator";
+  let description = [{
+    Makes code lowered for NVIDIA GPUs run on the CPU, to test kernels on
+    machines without a GPU. Run it where `gpu-module-to-binary` would run:
+    after the kernels are NVVM (`convert-gpu-to-nvvm`) and the host is LLVM
+    (`gpu-to-llvm`).
+
+    - Every `gpu.module` is dissolved into the host module: its globals and
+      kernels are renamed `__gs_emu_<module>_<symbol>`, their address spaces
+      (global, shared) become the host's, and the NVVM special registers,
+      `nvvm.shfl.sync` and `nvvm.barrier0` become calls to the emulator
+      (`libgs_gpu_emulator`, include/gs-c/GpuEmulator.h).
+    - Every `gpu.launch_func` becomes a call to `gsEmuLaunch` with an entry
+      function that unpacks the kernel's parameters, CUDA-style (an array of
+      pointers to the argument values).
+    - The `mgpu*` stream, event and memory functions that `gpu-to-llvm`
+      calls become their `gsEmu*` counterparts.
+
+    The emulator runs each block's threads as fibers that switch at
+    barriers and shuffles, so the kernels' exact LLVM IR runs, synchronizes
+    and reduces as on the GPU; what it cannot check is the PTX code
+    generation and the timing. An NVVM op the emulator has no model of is a
+    diagnostic.
+  }];
+  let dependentDialects = ["::mlir::LLVM::LLVMDialect"];
+}
+
 #endif // GS_CONVERSION_PASSES_TD

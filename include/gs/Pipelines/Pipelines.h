@@ -37,9 +37,35 @@ struct GSToLLVMPipelineOptions
 void buildGSToLLVMPipeline(OpPassManager &pm,
                            const GSToLLVMPipelineOptions &options);
 
+/// The options of the GPU pipelines that shape the kernels and the host ABI,
+/// shared by gs-to-nvvm and gs-to-gpu-emulator.
+template <typename Derived>
+struct GSKernelPipelineOptions : public PassPipelineOptions<Derived> {
+  template <typename T> using Option = mlir::detail::PassOptions::Option<T>;
+  Option<unsigned> chunkSize{*this, "chunk-size",
+                             llvm::cl::desc("Elements per chunk of work"),
+                             llvm::cl::init(16384)};
+  Option<unsigned> blockSize{*this, "block-size",
+                             llvm::cl::desc("Threads per block"),
+                             llvm::cl::init(256)};
+  Option<unsigned> maxBlocks{
+      *this, "max-blocks",
+      llvm::cl::desc("Most blocks of the chunked launches"),
+      llvm::cl::init(1024)};
+  Option<unsigned> kernelParamLimit{
+      *this, "kernel-param-limit",
+      llvm::cl::desc("Most bytes of kernel parameters per launch"),
+      llvm::cl::init(4096)};
+  Option<bool> barePtrABI{
+      *this, "bare-ptr-abi",
+      llvm::cl::desc("Host functions take bare device pointers (static "
+                     "shapes only) instead of memref descriptors"),
+      llvm::cl::init(false)};
+};
+
 /// Options of the NVIDIA GPU pipeline.
 struct GSToNVVMPipelineOptions
-    : public PassPipelineOptions<GSToNVVMPipelineOptions> {
+    : public GSKernelPipelineOptions<GSToNVVMPipelineOptions> {
   PassOptions::Option<std::string> chip{
       *this, "chip", llvm::cl::desc("GPU architecture: sm_80, sm_90, ..."),
       llvm::cl::init("sm_80")};
@@ -62,25 +88,6 @@ struct GSToNVVMPipelineOptions
   PassOptions::Option<unsigned> optLevel{
       *this, "opt-level", llvm::cl::desc("LLVM optimization level of kernels"),
       llvm::cl::init(3)};
-  PassOptions::Option<unsigned> chunkSize{
-      *this, "chunk-size", llvm::cl::desc("Elements per chunk of work"),
-      llvm::cl::init(16384)};
-  PassOptions::Option<unsigned> blockSize{*this, "block-size",
-                                          llvm::cl::desc("Threads per block"),
-                                          llvm::cl::init(256)};
-  PassOptions::Option<unsigned> maxBlocks{
-      *this, "max-blocks",
-      llvm::cl::desc("Most blocks of the chunked launches"),
-      llvm::cl::init(1024)};
-  PassOptions::Option<unsigned> kernelParamLimit{
-      *this, "kernel-param-limit",
-      llvm::cl::desc("Most bytes of kernel parameters per launch"),
-      llvm::cl::init(4096)};
-  PassOptions::Option<bool> barePtrABI{
-      *this, "bare-ptr-abi",
-      llvm::cl::desc("Host functions take bare device pointers (static "
-                     "shapes only) instead of memref descriptors"),
-      llvm::cl::init(false)};
 };
 
 /// Lowers gs ops on tensors to the LLVM dialect for the host plus NVVM
@@ -91,7 +98,19 @@ struct GSToNVVMPipelineOptions
 void buildGSToNVVMPipeline(OpPassManager &pm,
                            const GSToNVVMPipelineOptions &options);
 
-/// Registers gs-to-nvvm with the global pass registry.
+/// Options of the GPU emulator pipeline: those of gs-to-nvvm that shape the
+/// kernels.
+struct GSToGPUEmulatorPipelineOptions
+    : public GSKernelPipelineOptions<GSToGPUEmulatorPipelineOptions> {};
+
+/// gs-to-nvvm up to the NVVM kernels and the LLVM host, then
+/// convert-nvvm-kernels-to-emulator instead of gpu-module-to-binary: the
+/// same kernel IR runs on the CPU, launched through the GPU emulator
+/// (lib/Runtime/GpuEmulator.cpp), on host buffers.
+void buildGSToGPUEmulatorPipeline(
+    OpPassManager &pm, const GSToGPUEmulatorPipelineOptions &options);
+
+/// Registers gs-to-nvvm and gs-to-gpu-emulator with the global pass registry.
 void registerGSToNVVMPipeline();
 
 /// Registers the gs pipelines with the global pass registry.

@@ -58,14 +58,16 @@ GroupLayout::GroupLayout(GroupStepOp op, int64_t chunkSize, int64_t blockSize)
 
 namespace {
 /// The per-tensor record that the scalars kernel leaves for the update
-/// kernel, as f32: [enabled, factor, (zero_grad), optimizer scalars...].
+/// kernel, as f32: [enabled, prefactor, factor, (zero_grad), optimizer
+/// scalars...]; the two factors are buildF32FactorPair's.
 struct RecordLayout {
   bool hasZeroGrad = false;
   int64_t numScalars = 0;
   int64_t enabled() const { return 0; }
-  int64_t factor() const { return 1; }
-  int64_t zeroGrad() const { return 2; }
-  int64_t scalar(int64_t i) const { return (hasZeroGrad ? 3 : 2) + i; }
+  int64_t prefactor() const { return 1; }
+  int64_t factor() const { return 2; }
+  int64_t zeroGrad() const { return 3; }
+  int64_t scalar(int64_t i) const { return (hasZeroGrad ? 4 : 3) + i; }
   int64_t size() const { return scalar(numScalars); }
 };
 
@@ -554,8 +556,11 @@ buildScalarsKernel(OpBuilder &b, Location loc, GroupStepOp op,
           return arith::SelectOp::create(b, loc, bit, e.f32(1.0), e.f32(0.0));
         };
         put(records.enabled(), flagValue(update.enabled));
-        // Rounded once to f32, as every lowering does.
-        put(records.factor(), buildFloatCast(b, loc, update.factor, f32));
+        // Rounded once to f32, as every lowering does, and split so that
+        // c/n beyond f32's range (all-subnormal gradients) stays finite.
+        auto [prefactor, factor] = buildF32FactorPair(b, loc, update.factor);
+        put(records.prefactor(), prefactor);
+        put(records.factor(), factor);
         if (records.hasZeroGrad)
           put(records.zeroGrad(), flagValue(update.zeroGrad));
         for (auto [i, scalar] : llvm::enumerate(scalars))
@@ -601,6 +606,7 @@ static gpu::GPUFuncOp buildUpdateKernel(OpBuilder &b, Location loc,
                                    e.f32(0.0));
     };
     e.ifThen(isSet(get(records.enabled())), [&] {
+      Value prefactor = get(records.prefactor());
       Value factor = get(records.factor());
       Value zeroGrad =
           records.hasZeroGrad ? isSet(get(records.zeroGrad())) : Value();
@@ -619,19 +625,21 @@ static gpu::GPUFuncOp buildUpdateKernel(OpBuilder &b, Location loc,
           return vector::BroadcastOp::create(b, loc, computeType, scalar);
         };
         SmallVector<Value> vectorScalars = llvm::map_to_vector(scalars, splat);
+        Value vectorPrefactor = splat(prefactor);
         Value vectorFactor = splat(factor);
 
         // Reads every buffer, updates, writes param and moments.
         auto step = [&](function_ref<Value(Value)> read,
                         function_ref<void(Value, Value)> write,
-                        ValueRange stepScalars, Value stepFactor) {
+                        ValueRange stepScalars, Value stepPrefactor,
+                        Value stepFactor) {
           SmallVector<Value> values =
               llvm::map_to_vector(view.buffers, [&](Value buffer) {
                 return buildFloatCast(b, loc, read(buffer), f32);
               });
           SmallVector<Value> results = buildStabilizedElementUpdate(
-              b, loc, op.getOptimizer(), stepScalars, stepFactor, zeroGrad,
-              values[0], values[1], ArrayRef(values).drop_front(2));
+              b, loc, op.getOptimizer(), stepScalars, stepPrefactor, stepFactor,
+              zeroGrad, values[0], values[1], ArrayRef(values).drop_front(2));
           write(results[0], view.buffers[0]);
           for (unsigned m = 0; m < numMoments; ++m)
             write(results[1 + m], view.buffers[2 + m]);
@@ -650,7 +658,7 @@ static gpu::GPUFuncOp buildUpdateKernel(OpBuilder &b, Location loc,
                         b, loc, buildFloatCast(b, loc, value, elementType),
                         buffer, offset, false, llvm::Align(kVectorBytes));
                   },
-                  vectorScalars, vectorFactor);
+                  vectorScalars, vectorPrefactor, vectorFactor);
               return SmallVector<Value>{};
             },
             [&](Value i, ValueRange) {
@@ -659,7 +667,7 @@ static gpu::GPUFuncOp buildUpdateKernel(OpBuilder &b, Location loc,
                      e.store(buildFloatCast(b, loc, value, elementType), buffer,
                              i);
                    },
-                   scalars, factor);
+                   scalars, prefactor, factor);
               return SmallVector<Value>{};
             });
         return SmallVector<Value>{};

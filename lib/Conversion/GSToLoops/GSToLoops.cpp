@@ -112,10 +112,9 @@ struct OptimizerStepEmitter {
               tb, l, ValueRange{grad}, updates, width,
               [&](OpBuilder &eb, Location el, ValueRange inputs,
                   ValueRange current) {
-                Value grad = arith::MulFOp::create(eb, el, inputs[0], preV);
-                return buildStabilizedElementUpdate(eb, el, optimizer, scalars,
-                                                    mainV, zeroGrad, current[0],
-                                                    grad, current.drop_front());
+                return buildStabilizedElementUpdate(
+                    eb, el, optimizer, scalars, preV, mainV, zeroGrad,
+                    current[0], inputs[0], current.drop_front());
               });
           scf::YieldOp::create(tb, l, results);
         },

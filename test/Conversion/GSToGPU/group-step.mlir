@@ -28,8 +28,8 @@
 // CHECK-DAG:     memref.global "private" constant @gs_tensor_class : memref<2xi32, #gpu.address_space<global>> = dense<[0, 1]>
 // CHECK-DAG:     memref.global "private" @gs_partials : memref<5xf64, #gpu.address_space<global>> = uninitialized
 // CHECK-DAG:     memref.global "private" @gs_norms : memref<2xf64, #gpu.address_space<global>> = uninitialized
-// Lion: enabled, factor and 6 step scalars per tensor.
-// CHECK-DAG:     memref.global "private" @gs_records : memref<16xf32, #gpu.address_space<global>> = uninitialized
+// Lion: enabled, the two factors and 6 step scalars per tensor.
+// CHECK-DAG:     memref.global "private" @gs_records : memref<18xf32, #gpu.address_space<global>> = uninitialized
 
 // Norms: grid-stride over chunks, 128-bit loads, f64 squares, block sum.
 // CHECK:         gpu.func @norms(%{{.*}}: memref<1000xf32>, %{{.*}}: memref<8x8xbf16>) workgroup(%[[SHARED:.*]] : memref<8xf64, #gpu.address_space<workgroup>>) kernel

@@ -7,6 +7,7 @@ reference through the same gradients and returns both final states.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -110,12 +111,24 @@ def make_group(shapes, dtypes, optimizer, rng, init=None) -> Group:
                  ref_opt=[optimizer.init_state(p) for p in ref_params])
 
 
-def compile_step(shapes, dtypes, opt_name, cfg, inv_scale=False, found_inf=False):
+# The compiler target of the tests: "cpu" (default) or "gpu-emulator", which
+# runs the GPU kernels on the CPU; GS_TEST_KERNEL_OPTIONS adds gs-to-nvvm
+# options (chunk-size, block-size, max-blocks) to it.
+TARGET = os.environ.get("GS_TEST_TARGET", "cpu")
+KERNEL_OPTIONS = os.environ.get("GS_TEST_KERNEL_OPTIONS", "")
+
+
+def compile_step(shapes, dtypes, opt_name, cfg, inv_scale=False, found_inf=False,
+                 target=None, kernel_options=None):
     attr, factory = OPTIMIZERS[opt_name]
+    target = TARGET if target is None else target
+    if kernel_options is None:
+        kernel_options = KERNEL_OPTIONS if target != "cpu" else ""
     sig = C.StepSignature(shapes=tuple(tuple(s) for s in shapes), dtypes=tuple(dtypes),
                           optimizer=attr, num_moments=len(factory().moment_names()),
                           stabilizer=stabilizer_attr(cfg), inv_scale=inv_scale,
-                          found_inf=found_inf)
+                          found_inf=found_inf, target=target,
+                          kernel_options=kernel_options)
     return C.CompiledStep(sig)
 
 

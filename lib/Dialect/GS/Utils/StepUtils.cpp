@@ -61,9 +61,10 @@ GroupTensorUpdate mlir::gs::buildGroupTensorUpdate(OpBuilder &b, Location loc,
 
 SmallVector<Value> mlir::gs::buildStabilizedElementUpdate(
     OpBuilder &b, Location loc, OptimizerAttrInterface optimizer,
-    ValueRange scalars, Value factor, Value zeroGrad, Value param, Value grad,
-    ValueRange moments) {
-  Value g = arith::MulFOp::create(b, loc, grad, factor);
+    ValueRange scalars, Value prefactor, Value factor, Value zeroGrad,
+    Value param, Value grad, ValueRange moments) {
+  Value g = arith::MulFOp::create(
+      b, loc, arith::MulFOp::create(b, loc, grad, prefactor), factor);
   // Selected, not multiplied by zero, so NaN elements do not survive.
   if (zeroGrad)
     g = arith::SelectOp::create(

@@ -51,14 +51,14 @@ GroupTensorUpdate buildGroupTensorUpdate(OpBuilder &builder, Location loc,
                                          Value step);
 
 /// Emits the element update of one tensor: the gradient multiplied by
-/// `factor` and replaced by zeros where `zeroGrad` (optional, i1) is set,
-/// then `optimizer`'s element update. All values but `zeroGrad` share one f32
+/// `prefactor` then `factor` (the f32 pair of buildF32FactorPair) and
+/// replaced by zeros where `zeroGrad` (optional, i1) is set, then
+/// `optimizer`'s element update. All values but `zeroGrad` share one f32
 /// scalar or vector type. Returns the new parameter and moments.
-SmallVector<Value>
-buildStabilizedElementUpdate(OpBuilder &builder, Location loc,
-                             OptimizerAttrInterface optimizer,
-                             ValueRange scalars, Value factor, Value zeroGrad,
-                             Value param, Value grad, ValueRange moments);
+SmallVector<Value> buildStabilizedElementUpdate(
+    OpBuilder &builder, Location loc, OptimizerAttrInterface optimizer,
+    ValueRange scalars, Value prefactor, Value factor, Value zeroGrad,
+    Value param, Value grad, ValueRange moments);
 
 } // namespace mlir::gs
 
