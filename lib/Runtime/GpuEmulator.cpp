@@ -15,6 +15,7 @@
 
 #include "gs-c/GpuEmulator.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -31,7 +32,8 @@
 #define GS_EMU_FAST_SWITCH 1
 // void gsEmuSwitchStack(void **save, void *target): saves the callee-saved
 // registers on this stack and its pointer in *save, then resumes `target`,
-// a stack saved the same way.
+// a stack saved the same way. MXCSR and the x87 control word, also
+// callee-saved, are left alone: kernel code never changes them.
 asm(R"(
   .text
   .p2align 4
