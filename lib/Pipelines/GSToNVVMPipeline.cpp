@@ -28,8 +28,10 @@
 using namespace mlir;
 
 /// gs.group_step becomes kernels and launches on tensors' buffers.
-static void buildGSKernels(OpPassManager &pm,
-                           const gs::GSToNVVMPipelineOptions &options) {
+template <typename Derived>
+static void
+buildGSKernels(OpPassManager &pm,
+               const gs::GSKernelPipelineOptions<Derived> &options) {
   gs::ConvertGSToGPUOptions gpuOptions;
   gpuOptions.chunkSize = options.chunkSize;
   gpuOptions.blockSize = options.blockSize;
@@ -50,18 +52,16 @@ static void buildBufferization(OpPassManager &pm) {
 }
 
 /// Host and kernels alike: structured control flow and memref views
-/// lowered, the NVVM target attached to every gpu.module.
+/// lowered, and `target` (when the kernels are serialized) attached to every
+/// gpu.module.
 static void buildCommon(OpPassManager &pm,
-                        const gs::GSToNVVMPipelineOptions &options) {
+                        const GpuNVVMAttachTargetOptions *target) {
   pm.addPass(createConvertVectorToSCFPass());
   pm.addPass(createSCFToControlFlowPass());
   pm.addPass(memref::createExpandStridedMetadataPass());
   pm.addPass(createLowerAffinePass());
-  GpuNVVMAttachTargetOptions target;
-  target.chip = options.chip;
-  target.features = options.features;
-  target.optLevel = options.optLevel;
-  pm.addPass(createGpuNVVMAttachTarget(target));
+  if (target)
+    pm.addPass(createGpuNVVMAttachTarget(*target));
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
 }
@@ -80,23 +80,24 @@ static void buildKernels(OpPassManager &pm) {
   kernels.addPass(createReconcileUnrealizedCastsPass());
 }
 
-/// Host code to LLVM with mgpu* runtime calls; kernels serialized, or
-/// dissolved into the host for the GPU emulator.
-static void buildHost(OpPassManager &pm,
-                      const gs::GSToNVVMPipelineOptions &options,
-                      bool emulate) {
+/// Every stage: the gs kernels, bufferization, host and kernels lowered,
+/// kernels to NVVM, the host to LLVM with mgpu* runtime calls. Then
+/// `finishKernels` serializes the kernels or hands them to the emulator.
+template <typename Derived>
+static void
+buildGPUPipeline(OpPassManager &pm,
+                 const gs::GSKernelPipelineOptions<Derived> &options,
+                 const GpuNVVMAttachTargetOptions *target,
+                 function_ref<void(OpPassManager &)> finishKernels) {
+  buildGSKernels(pm, options);
+  buildBufferization(pm);
+  buildCommon(pm, target);
+  buildKernels(pm);
   GpuToLLVMConversionPassOptions host;
   host.hostBarePtrCallConv = options.barePtrABI;
   host.kernelBarePtrCallConv = true;
   pm.addPass(createGpuToLLVMConversionPass(host));
-  if (emulate) {
-    pm.addPass(gs::createConvertNVVMKernelsToEmulator());
-  } else {
-    GpuModuleToBinaryPassOptions binary;
-    binary.compilationTarget = options.format;
-    binary.toolkitPath = options.toolkit;
-    pm.addPass(createGpuModuleToBinaryPass(binary));
-  }
+  finishKernels(pm);
   pm.addPass(createConvertMathToLLVMPass());
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
@@ -105,26 +106,24 @@ static void buildHost(OpPassManager &pm,
 
 void gs::buildGSToNVVMPipeline(OpPassManager &pm,
                                const GSToNVVMPipelineOptions &options) {
-  buildGSKernels(pm, options);
-  buildBufferization(pm);
-  buildCommon(pm, options);
-  buildKernels(pm);
-  buildHost(pm, options, /*emulate=*/false);
+  GpuNVVMAttachTargetOptions target;
+  target.chip = options.chip;
+  target.features = options.features;
+  target.optLevel = options.optLevel;
+  buildGPUPipeline(pm, options, &target, [&](OpPassManager &pm) {
+    GpuModuleToBinaryPassOptions binary;
+    binary.compilationTarget = options.format;
+    binary.toolkitPath = options.toolkit;
+    pm.addPass(createGpuModuleToBinaryPass(binary));
+  });
 }
 
 void gs::buildGSToGPUEmulatorPipeline(
     OpPassManager &pm, const GSToGPUEmulatorPipelineOptions &options) {
-  GSToNVVMPipelineOptions nvvm;
-  nvvm.chunkSize = options.chunkSize;
-  nvvm.blockSize = options.blockSize;
-  nvvm.maxBlocks = options.maxBlocks;
-  nvvm.kernelParamLimit = options.kernelParamLimit;
-  nvvm.barePtrABI = options.barePtrABI;
-  buildGSKernels(pm, nvvm);
-  buildBufferization(pm);
-  buildCommon(pm, nvvm);
-  buildKernels(pm);
-  buildHost(pm, nvvm, /*emulate=*/true);
+  // No target: the kernels are never serialized.
+  buildGPUPipeline(pm, options, /*target=*/nullptr, [](OpPassManager &pm) {
+    pm.addPass(gs::createConvertNVVMKernelsToEmulator());
+  });
 }
 
 void gs::registerGSToNVVMPipeline() {

@@ -156,19 +156,14 @@ struct StabilizeLowering : OpConversionPattern<StabilizeOp> {
     auto [pre, main] = buildF32FactorPair(rewriter, loc, update.factor);
     Value preV = vector::BroadcastOp::create(rewriter, loc, computeType, pre);
     Value mainV = vector::BroadcastOp::create(rewriter, loc, computeType, main);
-    Value zero = buildFloatConstant(rewriter, loc, computeType, 0.0);
-    Value zeroGrad = update.zeroGrad;
     // The stabilized gradient overwrites a copy-on-write value of `grad`;
     // bufferization reuses grad's buffer when nothing reads it afterwards.
     Value stabilized =
         buildElementwiseLoop(
             rewriter, loc, ValueRange{}, ValueRange{adaptor.getGrad()}, width,
             [&](OpBuilder &b, Location l, ValueRange, ValueRange current) {
-              Value g = arith::MulFOp::create(
-                  b, l, arith::MulFOp::create(b, l, current[0], preV), mainV);
-              if (zeroGrad)
-                g = arith::SelectOp::create(b, l, zeroGrad, zero, g);
-              return SmallVector<Value>{g};
+              return SmallVector<Value>{buildStabilizedGradient(
+                  b, l, preV, mainV, update.zeroGrad, current[0])};
             })
             .front();
 

@@ -59,15 +59,22 @@ GroupTensorUpdate mlir::gs::buildGroupTensorUpdate(OpBuilder &b, Location loc,
   return result;
 }
 
-SmallVector<Value> mlir::gs::buildStabilizedElementUpdate(
-    OpBuilder &b, Location loc, OptimizerAttrInterface optimizer,
-    ValueRange scalars, Value prefactor, Value factor, Value zeroGrad,
-    Value param, Value grad, ValueRange moments) {
+Value mlir::gs::buildStabilizedGradient(OpBuilder &b, Location loc,
+                                        Value prefactor, Value factor,
+                                        Value zeroGrad, Value grad) {
   Value g = arith::MulFOp::create(
       b, loc, arith::MulFOp::create(b, loc, grad, prefactor), factor);
   // Selected, not multiplied by zero, so NaN elements do not survive.
   if (zeroGrad)
     g = arith::SelectOp::create(
         b, loc, zeroGrad, buildFloatConstant(b, loc, g.getType(), 0.0), g);
+  return g;
+}
+
+SmallVector<Value> mlir::gs::buildStabilizedElementUpdate(
+    OpBuilder &b, Location loc, OptimizerAttrInterface optimizer,
+    ValueRange scalars, Value prefactor, Value factor, Value zeroGrad,
+    Value param, Value grad, ValueRange moments) {
+  Value g = buildStabilizedGradient(b, loc, prefactor, factor, zeroGrad, grad);
   return optimizer.buildElementUpdate(b, loc, scalars, param, g, moments);
 }

@@ -50,9 +50,14 @@ GroupTensorUpdate buildGroupTensorUpdate(OpBuilder &builder, Location loc,
                                          Value v, Value k, Value skipped,
                                          Value step);
 
-/// Emits the element update of one tensor: the gradient multiplied by
-/// `prefactor` then `factor` (the f32 pair of buildF32FactorPair) and
-/// replaced by zeros where `zeroGrad` (optional, i1) is set, then
+/// Emits the stabilized gradient: `grad` multiplied by `prefactor` then
+/// `factor` (the f32 pair of buildF32FactorPair), replaced by zeros where
+/// `zeroGrad` (optional, i1) is set. All values but `zeroGrad` share one f32
+/// scalar or vector type.
+Value buildStabilizedGradient(OpBuilder &builder, Location loc, Value prefactor,
+                              Value factor, Value zeroGrad, Value grad);
+
+/// Emits the element update of one tensor: buildStabilizedGradient, then
 /// `optimizer`'s element update. All values but `zeroGrad` share one f32
 /// scalar or vector type. Returns the new parameter and moments.
 SmallVector<Value> buildStabilizedElementUpdate(
