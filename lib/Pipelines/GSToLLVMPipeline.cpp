@@ -57,6 +57,8 @@ static void buildLowerToLLVM(OpPassManager &pm,
   pm.addPass(arith::createArithExpandOpsPass(expandOptions));
   pm.addPass(createSCFToControlFlowPass());
   pm.addPass(createConvertVectorToLLVMPass());
+  // Buffer views of run-time addresses (generic multi-tensor steps).
+  pm.addPass(gs::createConvertGSToLLVM());
   pm.addPass(createFinalizeMemRefToLLVMConversionPass());
   pm.addPass(createConvertMathToLLVMPass());
   pm.addPass(createArithToLLVMConversionPass());

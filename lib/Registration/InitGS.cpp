@@ -3,6 +3,7 @@
 #include "gs/InitGS.h"
 
 #include "gs/Conversion/Passes.h"
+#include "gs/Conversion/GSToLLVM/GSToLLVM.h"
 #include "gs/Dialect/GS/IR/GSDialect.h"
 #include "gs/Pipelines/InjectPipeline.h"
 #include "gs/Pipelines/Pipelines.h"
@@ -88,6 +89,7 @@ void gs::registerGSDialects(DialectRegistry &registry) {
   registerConvertMemRefToLLVMInterface(registry);
   registerConvertNVVMToLLVMInterface(registry);
   ub::registerConvertUBToLLVMInterface(registry);
+  gs::registerConvertGSToLLVMInterface(registry);
   vector::registerConvertVectorToLLVMInterface(registry);
   NVVM::registerNVVMTargetInterfaceExternalModels(registry);
   registerBuiltinDialectTranslation(registry);

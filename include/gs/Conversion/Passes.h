@@ -4,6 +4,7 @@
 #define GS_CONVERSION_PASSES_H
 
 #include "gs/Conversion/GSToGPU/GSToGPU.h"
+#include "gs/Conversion/GSToLLVM/GSToLLVM.h"
 #include "gs/Conversion/GSToLoops/GSToLoops.h"
 #include "gs/Conversion/NVVMToEmulator/NVVMToEmulator.h"
 

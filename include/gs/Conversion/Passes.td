@@ -42,6 +42,31 @@ def ConvertGSToLoops : Pass<"convert-gs-to-loops"> {
   ];
 }
 
+def ConvertGSToLLVM : Pass<"convert-gs-to-llvm"> {
+  let summary = "Lower gs.view_address to the LLVM dialect";
+  let description = [{
+    Lowers the gs ops that remain after `convert-gs-to-loops` and
+    `convert-gs-to-gpu` (`gs.view_address`) to LLVM: the address becomes a
+    pointer (`llvm.inttoptr`) and a memref descriptor of offset 0, the given
+    size and stride 1. Users of the view keep their memref types, bridged by
+    `builtin.unrealized_conversion_cast` until their own conversion (run it
+    before `finalize-memref-to-llvm`). The same pattern is registered
+    through the gs dialect's `ConvertToLLVMPatternInterface`, so
+    `convert-to-llvm` and `convert-gpu-to-nvvm` lower the op without this
+    pass.
+
+    ```mlir
+    %v = gs.view_address %address, %n : memref<?xf32>
+    ```
+    becomes
+    ```mlir
+    %p = llvm.inttoptr %address : i64 to !llvm.ptr
+    // a memref descriptor {%p, %p, 0, [%n], [1]}
+    ```
+  }];
+  let dependentDialects = ["::mlir::LLVM::LLVMDialect"];
+}
+
 def ConvertGSToGPU : Pass<"convert-gs-to-gpu", "::mlir::ModuleOp"> {
   let summary = "Lower gs.group_step to fused GPU kernels";
   let description = [{

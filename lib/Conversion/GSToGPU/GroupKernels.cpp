@@ -531,7 +531,9 @@ buildScalarsKernel(OpBuilder &b, Location loc, GroupStepOp op,
   e.forLoop(
       tid, e.index(n), e.index(layout.blockSize), {}, [&](Value t, ValueRange) {
         GroupTensorUpdate update = buildGroupTensorUpdate(
-            b, loc, op.getStabilizer(), e.load(norms, t), invScale, runStep,
+            b, loc, op.getStabilizer(),
+            op.getStabilizer().buildHyperparameterConstants(b, loc),
+            e.load(norms, t), invScale, runStep,
             e.load(stats, {t, zero}), e.load(stats, {t, one}),
             e.load(counts, {t, zero}), e.load(counts, {t, one}),
             e.load(steps, t));
@@ -544,8 +546,10 @@ buildScalarsKernel(OpBuilder &b, Location loc, GroupStepOp op,
 
         Value nextStep = e.add(
             oldStep, arith::ConstantIntOp::create(b, loc, b.getI64Type(), 1));
-        SmallVector<Value> scalars = op.getOptimizer().buildStepScalars(
-            b, loc, nextStep, lr, weightDecay);
+        OptimizerAttrInterface optimizer = op.getOptimizer();
+        SmallVector<Value> scalars = optimizer.buildStepScalars(
+            b, loc, nextStep, lr, weightDecay,
+            optimizer.buildHyperparameterConstants(b, loc));
         records.numScalars = scalars.size();
         Value recordBuffer = e.global(kRecords, e.recordsType(records));
         Value base = e.mul(t, e.index(records.size()));

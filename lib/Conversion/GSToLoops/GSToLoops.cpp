@@ -101,7 +101,9 @@ struct OptimizerStepEmitter {
           VectorType computeType = getComputeType(tb.getContext(), width);
           SmallVector<Value> scalars;
           for (Value scalar :
-               optimizer.buildStepScalars(tb, l, nextStep, lr, weightDecay))
+               optimizer.buildStepScalars(
+                   tb, l, nextStep, lr, weightDecay,
+                   optimizer.buildHyperparameterConstants(tb, l)))
             scalars.push_back(splatAsF32(tb, l, scalar, computeType));
           // Split so that c/n beyond f32's range (entirely subnormal
           // gradients) stays finite; see buildF32FactorPair.
@@ -263,6 +265,8 @@ struct GroupStepLowering : OpConversionPattern<GroupStepOp> {
     SmallVector<Value> newParams, newMoments, statValues, countValues,
         stepValues;
     OptimizerStepEmitter emitter{op.getOptimizer(), width};
+    StabilizerHyperparameters stabilizerHyper =
+        config.buildHyperparameterConstants(rewriter, loc);
     for (unsigned i = 0; i < n; ++i) {
       int64_t row = i;
       Value m = state.get(stats, {row, 0}), v = state.get(stats, {row, 1});
@@ -270,7 +274,8 @@ struct GroupStepLowering : OpConversionPattern<GroupStepOp> {
             skipped = state.get(counts, {row, 1});
       Value step = state.get(steps, {row});
       GroupTensorUpdate update =
-          buildGroupTensorUpdate(rewriter, loc, config, norms[i], invScale,
+          buildGroupTensorUpdate(rewriter, loc, config, stabilizerHyper,
+                                 norms[i], invScale,
                                  runStep, m, v, k, skipped, step);
       SmallVector<Value> tensors = emitter.emit(
           rewriter, loc, adaptor.getGrads()[i], adaptor.getParams()[i],
@@ -309,6 +314,8 @@ struct ConvertGSToLoopsPass
     populateGSToLoopsConversionPatterns(patterns, vectorWidth);
     ConversionTarget target(getContext());
     target.addIllegalDialect<GSDialect>();
+    // Buffer views of table addresses stay for convert-gs-to-llvm.
+    target.addLegalOp<ViewAddressOp>();
     target.markUnknownOpDynamicallyLegal([](Operation *) { return true; });
     if (failed(applyPartialConversion(getOperation(), target,
                                       std::move(patterns))))
@@ -321,4 +328,5 @@ void mlir::gs::populateGSToLoopsConversionPatterns(RewritePatternSet &patterns,
                                                    unsigned vectorWidth) {
   patterns.add<GradNormLowering, StabilizeLowering, OptimizerStepLowering,
                GroupStepLowering>(patterns.getContext(), vectorWidth);
+  populateMultiTensorStepToLoopsPatterns(patterns, vectorWidth);
 }

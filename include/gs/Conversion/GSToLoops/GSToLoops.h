@@ -21,6 +21,10 @@ constexpr unsigned kMaxVectorWidth = 256;
 /// `vectorWidth` elements at a time, 1 <= vectorWidth <= kMaxVectorWidth.
 void populateGSToLoopsConversionPatterns(RewritePatternSet &patterns,
                                          unsigned vectorWidth);
+/// Adds the pattern that lowers gs.multi_tensor_step to loops on its
+/// buffers (each phase one loop nest over the run-time chunk table).
+void populateMultiTensorStepToLoopsPatterns(RewritePatternSet &patterns,
+                                            unsigned vectorWidth);
 } // namespace gs
 } // namespace mlir
 

@@ -181,12 +181,11 @@ Value mlir::gs::buildFloatConstant(OpBuilder &builder, Location loc, Type type,
   return arith::ConstantOp::create(builder, loc, type, attr);
 }
 
-Value mlir::gs::buildPowI(OpBuilder &builder, Location loc, double base,
+Value mlir::gs::buildPowI(OpBuilder &builder, Location loc, Value baseValue,
                           Value exponent) {
   Type f64 = builder.getF64Type();
   Type i64 = builder.getI64Type();
   Value one = buildFloatConstant(builder, loc, f64, 1.0);
-  Value baseValue = buildFloatConstant(builder, loc, f64, base);
   Value zeroI = arith::ConstantIntOp::create(builder, loc, i64, 0);
   Value oneI = arith::ConstantIntOp::create(builder, loc, i64, 1);
   // while (e > 0) { if (e & 1) r *= b; b *= b; e >>= 1; }
@@ -229,14 +228,27 @@ mlir::gs::buildF32FactorPair(OpBuilder &builder, Location loc, Value factor) {
 // StabilizerAttr: the GS scalar math (spec section 1)
 //===----------------------------------------------------------------------===//
 
-StabilizerUpdate StabilizerAttr::buildUpdate(OpBuilder &b, Location loc,
-                                             Value norm, Value m, Value v,
-                                             Value k, Value skipped) const {
+StabilizerHyperparameters
+StabilizerAttr::buildHyperparameterConstants(OpBuilder &b, Location loc) const {
+  Type f64 = b.getF64Type();
+  return {buildFloatConstant(b, loc, f64, getGamma1().convertToDouble()),
+          buildFloatConstant(b, loc, f64, getGamma2().convertToDouble()),
+          buildFloatConstant(b, loc, f64, getEps().convertToDouble())};
+}
+
+StabilizerUpdate
+StabilizerAttr::buildUpdate(OpBuilder &b, Location loc,
+                            const StabilizerHyperparameters &hyperparameters,
+                            Value norm, Value m, Value v, Value k,
+                            Value skipped) const {
   Type f64 = b.getF64Type();
   auto cst = [&](double x) { return buildFloatConstant(b, loc, f64, x); };
   Value oneI = arith::ConstantIntOp::create(b, loc, b.getI64Type(), 1);
-  double gamma1 = getGamma1().convertToDouble();
-  double gamma2 = getGamma2().convertToDouble();
+  Value gamma1 = hyperparameters.gamma1, gamma2 = hyperparameters.gamma2;
+  // 1 - gamma in f64 at run time rounds as the constant folded 1.0 - gamma
+  // does, so kernels with run-time and constant hyperparameters agree.
+  Value oneMinusGamma1 = arith::SubFOp::create(b, loc, cst(1.0), gamma1);
+  Value oneMinusGamma2 = arith::SubFOp::create(b, loc, cst(1.0), gamma2);
 
   // |n| < inf is false for NaN and Inf alike; n > 0 is false for NaN.
   Value absNorm = math::AbsFOp::create(b, loc, norm);
@@ -250,12 +262,12 @@ StabilizerUpdate StabilizerAttr::buildUpdate(OpBuilder &b, Location loc,
   // otherwise) so the math is branch-free on every target.
   Value k1 = arith::AddIOp::create(b, loc, k, oneI);
   Value m1 = arith::AddFOp::create(
-      b, loc, arith::MulFOp::create(b, loc, cst(gamma1), m),
-      arith::MulFOp::create(b, loc, cst(1.0 - gamma1), norm));
+      b, loc, arith::MulFOp::create(b, loc, gamma1, m),
+      arith::MulFOp::create(b, loc, oneMinusGamma1, norm));
   Value normSq = arith::MulFOp::create(b, loc, norm, norm);
   Value v1 = arith::AddFOp::create(
-      b, loc, arith::MulFOp::create(b, loc, cst(gamma2), v),
-      arith::MulFOp::create(b, loc, cst(1.0 - gamma2), normSq));
+      b, loc, arith::MulFOp::create(b, loc, gamma2, v),
+      arith::MulFOp::create(b, loc, oneMinusGamma2, normSq));
   Value mHat = m1, vHat = v1;
   if (getBiasCorrection()) {
     Value bc1 =
@@ -267,7 +279,7 @@ StabilizerUpdate StabilizerAttr::buildUpdate(OpBuilder &b, Location loc,
   }
   Value denom =
       arith::AddFOp::create(b, loc, math::SqrtOp::create(b, loc, vHat),
-                            cst(getEps().convertToDouble()));
+                            hyperparameters.eps);
   Value magnitude = arith::DivFOp::create(b, loc, mHat, denom);
   Value appliedFactor = arith::DivFOp::create(b, loc, magnitude, norm);
 

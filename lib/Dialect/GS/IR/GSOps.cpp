@@ -191,3 +191,115 @@ LogicalResult GroupStepOp::verify() {
   warnIfUnbounded(*this, getStabilizer());
   return success();
 }
+
+//===----------------------------------------------------------------------===//
+// MultiTensorStepOp
+//===----------------------------------------------------------------------===//
+
+StabilizerAttr MultiTensorStepOp::getStabilizer() {
+  if (StabilizerAttr config = getConfigAttr())
+    return config;
+  return StabilizerAttr::getDefault(getContext());
+}
+
+/// The static size of dimension `dim` of `value`'s memref type, or
+/// ShapedType::kDynamic.
+static int64_t staticDim(Value value, unsigned dim) {
+  return cast<MemRefType>(value.getType()).getDimSize(dim);
+}
+
+LogicalResult MultiTensorStepOp::verify() {
+  OptimizerAttrInterface optimizer = getOptimizer();
+  int64_t width = getTableWidth();
+  int64_t tableWidth = staticDim(getTable(), 1);
+  if (!ShapedType::isDynamic(tableWidth) && tableWidth != width)
+    return emitOpError() << "expects a table of " << width
+                         << " columns (numel, param, grad and "
+                         << describeMoments(optimizer)
+                         << " moments of optimizer " << optimizer << "), got "
+                         << tableWidth;
+  if (staticDim(getStats(), 1) != 2)
+    return emitOpError() << "expects stats of shape ?x2 (one [m, v] row per "
+                            "tensor), got "
+                         << getStats().getType();
+  if (staticDim(getCounts(), 1) != 2)
+    return emitOpError() << "expects counts of shape ?x2 (one [k, skipped] "
+                            "row per tensor), got "
+                         << getCounts().getType();
+
+  // Every operand with one entry per tensor agrees on N where it is static.
+  int64_t numTensors = ShapedType::kDynamic;
+  StringRef firstName;
+  auto checkCount = [&](StringRef name, int64_t count) -> LogicalResult {
+    if (ShapedType::isDynamic(count))
+      return success();
+    if (ShapedType::isDynamic(numTensors)) {
+      numTensors = count;
+      firstName = name;
+      return success();
+    }
+    if (count == numTensors)
+      return success();
+    return emitOpError() << name << " describes " << count << " tensors but "
+                         << firstName << " describes " << numTensors;
+  };
+  int64_t offsets = staticDim(getChunkOffsets(), 0);
+  if (offsets == 0)
+    return emitOpError() << "expects chunk_offsets of N+1 entries, got 0";
+  if (failed(checkCount("table", staticDim(getTable(), 0))) ||
+      failed(checkCount("stats", staticDim(getStats(), 0))) ||
+      failed(checkCount("counts", staticDim(getCounts(), 0))) ||
+      failed(checkCount("steps", staticDim(getSteps(), 0))) ||
+      failed(checkCount("chunk_offsets",
+                        ShapedType::isDynamic(offsets) ? offsets
+                                                       : offsets - 1)))
+    return failure();
+
+  int64_t hyperSize = staticDim(getHyper(), 0);
+  if (!ShapedType::isDynamic(hyperSize) && hyperSize != getHyperSize()) {
+    SmallVector<StringRef> names = {"lr", "weight_decay", "gamma1", "gamma2",
+                                    "eps"};
+    llvm::append_range(names, optimizer.getHyperparameterNames());
+    return emitOpError() << "expects hyper of " << getHyperSize()
+                         << " entries (" << llvm::join(names, ", ")
+                         << "), got " << hyperSize;
+  }
+  int64_t records = staticDim(getRecords(), 0);
+  if (!ShapedType::isDynamic(records) && !ShapedType::isDynamic(numTensors) &&
+      records < numTensors * kRecordWords)
+    return emitOpError() << "expects records scratch of at least "
+                         << numTensors * kRecordWords << " f32 ("
+                         << kRecordWords << " per tensor), got " << records;
+
+  bool hasWorkers = static_cast<bool>(getWorker());
+  if (hasWorkers != static_cast<bool>(getNumWorkers()))
+    return emitOpError() << "expects both worker and num_workers or neither";
+  StepPhase phase = getPhase();
+  if (hasWorkers && phase != StepPhase::Norms && phase != StepPhase::Update)
+    return emitOpError() << "takes workers only in the norms and update "
+                            "phases, not in phase "
+                         << stringifyStepPhase(phase);
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// ViewAddressOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult ViewAddressOp::verify() {
+  MemRefType type = getView().getType();
+  if (!type.getLayout().isIdentity())
+    return emitOpError() << "expects a result with an identity layout, got "
+                         << type;
+  if (!type.isDynamicDim(0))
+    return emitOpError() << "expects a result of dynamic size (the length "
+                            "operand), got "
+                         << type;
+  Type elementType = type.getElementType();
+  if (!elementType.isIntOrFloat() ||
+      elementType.getIntOrFloatBitWidth() % 8 != 0)
+    return emitOpError() << "expects a byte-sized integer or float element "
+                            "type, got "
+                         << elementType;
+  return success();
+}

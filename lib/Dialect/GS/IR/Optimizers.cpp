@@ -30,12 +30,20 @@ struct Emitter {
   Value axpby(Value a, Value x, Value bCoef, Value y) {
     return add(mul(a, x), mul(bCoef, y));
   }
-  /// `1 - base^step` for an f64 constant base and the i64 step.
-  Value biasCorrection(double base, Value step) {
+  /// `1 - base^step` for an f64 base and the i64 step.
+  Value biasCorrection(Value base, Value step) {
     return sub(f64(1.0), buildPowI(b, loc, base, step));
   }
 };
 } // namespace
+
+SmallVector<Value>
+OptimizerAttrInterface::buildHyperparameterConstants(OpBuilder &builder,
+                                                     Location loc) const {
+  return llvm::map_to_vector(getHyperparameterValues(), [&](double value) {
+    return buildFloatConstant(builder, loc, builder.getF64Type(), value);
+  });
+}
 
 //===----------------------------------------------------------------------===//
 // SGD
@@ -47,23 +55,38 @@ SmallVector<StringRef> SGDAttr::getMomentNames() const {
   return {"momentum_buffer"};
 }
 
+// Momentum on or off is structural (it adds the buffer); its value and the
+// dampening are run-time hyperparameters.
+SmallVector<StringRef> SGDAttr::getHyperparameterNames() const {
+  if (getMomentum().convertToDouble() == 0)
+    return {};
+  return {"momentum", "dampening"};
+}
+
+SmallVector<double> SGDAttr::getHyperparameterValues() const {
+  if (getMomentum().convertToDouble() == 0)
+    return {};
+  return {getMomentum().convertToDouble(), getDampening().convertToDouble()};
+}
+
 SmallVector<Value> SGDAttr::buildStepScalars(OpBuilder &builder, Location loc,
                                              Value step, Value lr,
-                                             Value weightDecay) const {
+                                             Value weightDecay,
+                                             ValueRange hyper) const {
   Emitter e{builder, loc};
   if (getMomentum().convertToDouble() == 0)
     return {lr, weightDecay};
+  Value momentum = hyper[0], dampening = hyper[1];
   // b = a*b + c*d with (a, c) = (0, 1) on the first step (b = d), else
   // (momentum, 1 - dampening).
   Value one = arith::ConstantIntOp::create(builder, loc, step.getType(), 1);
   Value first =
       arith::CmpIOp::create(builder, loc, arith::CmpIPredicate::eq, step, one);
-  Value a = arith::SelectOp::create(builder, loc, first, e.f64(0.0),
-                                    e.f64(getMomentum().convertToDouble()));
-  Value c =
-      arith::SelectOp::create(builder, loc, first, e.f64(1.0),
-                              e.f64(1.0 - getDampening().convertToDouble()));
-  return {lr, weightDecay, a, c, e.f64(getMomentum().convertToDouble())};
+  Value a =
+      arith::SelectOp::create(builder, loc, first, e.f64(0.0), momentum);
+  Value c = arith::SelectOp::create(builder, loc, first, e.f64(1.0),
+                                    e.sub(e.f64(1.0), dampening));
+  return {lr, weightDecay, a, c, momentum};
 }
 
 SmallVector<Value> SGDAttr::buildElementUpdate(OpBuilder &builder, Location loc,
@@ -91,15 +114,19 @@ static SmallVector<StringRef> adamMomentNames(bool amsgrad) {
   return {"exp_avg", "exp_avg_sq"};
 }
 
+static SmallVector<StringRef> adamHyperparameterNames() {
+  return {"beta1", "beta2", "eps"};
+}
+
 /// Scalars shared by Adam and AdamW: [beta1, 1-beta1, beta2, 1-beta2,
-/// lr/(1-beta1^t), sqrt(1-beta2^t), eps].
-static SmallVector<Value> adamScalars(Emitter &e, double beta1, double beta2,
-                                      double eps, Value step, Value lr) {
+/// lr/(1-beta1^t), sqrt(1-beta2^t), eps]; `hyper` is [beta1, beta2, eps].
+static SmallVector<Value> adamScalars(Emitter &e, ValueRange hyper, Value step,
+                                      Value lr) {
+  Value beta1 = hyper[0], beta2 = hyper[1], eps = hyper[2];
   Value stepSize = e.div(lr, e.biasCorrection(beta1, step));
   Value bc2Sqrt = e.sqrt(e.biasCorrection(beta2, step));
-  return {e.f64(beta1),       e.f64(1.0 - beta1), e.f64(beta2),
-          e.f64(1.0 - beta2), stepSize,           bc2Sqrt,
-          e.f64(eps)};
+  return {beta1,    e.sub(e.f64(1.0), beta1), beta2, e.sub(e.f64(1.0), beta2),
+          stepSize, bc2Sqrt,                  eps};
 }
 
 /// The Adam moment and parameter update on `d`, as torch.optim.Adam.
@@ -124,13 +151,21 @@ SmallVector<StringRef> AdamAttr::getMomentNames() const {
   return adamMomentNames(getAmsgrad());
 }
 
+SmallVector<StringRef> AdamAttr::getHyperparameterNames() const {
+  return adamHyperparameterNames();
+}
+
+SmallVector<double> AdamAttr::getHyperparameterValues() const {
+  return {getBeta1().convertToDouble(), getBeta2().convertToDouble(),
+          getEps().convertToDouble()};
+}
+
 SmallVector<Value> AdamAttr::buildStepScalars(OpBuilder &builder, Location loc,
                                               Value step, Value lr,
-                                              Value weightDecay) const {
+                                              Value weightDecay,
+                                              ValueRange hyper) const {
   Emitter e{builder, loc};
-  SmallVector<Value> scalars =
-      adamScalars(e, getBeta1().convertToDouble(), getBeta2().convertToDouble(),
-                  getEps().convertToDouble(), step, lr);
+  SmallVector<Value> scalars = adamScalars(e, hyper, step, lr);
   scalars.push_back(weightDecay);
   return scalars;
 }
@@ -148,13 +183,21 @@ SmallVector<StringRef> AdamWAttr::getMomentNames() const {
   return adamMomentNames(getAmsgrad());
 }
 
+SmallVector<StringRef> AdamWAttr::getHyperparameterNames() const {
+  return adamHyperparameterNames();
+}
+
+SmallVector<double> AdamWAttr::getHyperparameterValues() const {
+  return {getBeta1().convertToDouble(), getBeta2().convertToDouble(),
+          getEps().convertToDouble()};
+}
+
 SmallVector<Value> AdamWAttr::buildStepScalars(OpBuilder &builder, Location loc,
                                                Value step, Value lr,
-                                               Value weightDecay) const {
+                                               Value weightDecay,
+                                               ValueRange hyper) const {
   Emitter e{builder, loc};
-  SmallVector<Value> scalars =
-      adamScalars(e, getBeta1().convertToDouble(), getBeta2().convertToDouble(),
-                  getEps().convertToDouble(), step, lr);
+  SmallVector<Value> scalars = adamScalars(e, hyper, step, lr);
   scalars.push_back(e.sub(e.f64(1.0), e.mul(lr, weightDecay)));
   return scalars;
 }
@@ -174,17 +217,23 @@ SmallVector<Value> AdamWAttr::buildElementUpdate(OpBuilder &builder,
 
 SmallVector<StringRef> LionAttr::getMomentNames() const { return {"exp_avg"}; }
 
+SmallVector<StringRef> LionAttr::getHyperparameterNames() const {
+  return {"beta1", "beta2"};
+}
+
+SmallVector<double> LionAttr::getHyperparameterValues() const {
+  return {getBeta1().convertToDouble(), getBeta2().convertToDouble()};
+}
+
 SmallVector<Value> LionAttr::buildStepScalars(OpBuilder &builder, Location loc,
                                               Value, Value lr,
-                                              Value weightDecay) const {
+                                              Value weightDecay,
+                                              ValueRange hyper) const {
   Emitter e{builder, loc};
   Value decay = e.sub(e.f64(1.0), e.mul(lr, weightDecay));
-  return {lr,
-          decay,
-          e.f64(getBeta1().convertToDouble()),
-          e.f64(1.0 - getBeta1().convertToDouble()),
-          e.f64(getBeta2().convertToDouble()),
-          e.f64(1.0 - getBeta2().convertToDouble())};
+  Value beta1 = hyper[0], beta2 = hyper[1];
+  return {lr,    decay, beta1, e.sub(e.f64(1.0), beta1),
+          beta2, e.sub(e.f64(1.0), beta2)};
 }
 
 SmallVector<Value> LionAttr::buildElementUpdate(OpBuilder &builder,

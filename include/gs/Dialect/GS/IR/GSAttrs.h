@@ -32,10 +32,16 @@ struct StabilizerUpdate {
   Value stepOk;
 };
 
-/// Emits `base^exponent` for an f64 constant base and a non-negative i64
-/// exponent by repeated squaring: exact to rounding and free of libm calls,
-/// so the same IR lowers for CPUs and GPUs.
-Value buildPowI(OpBuilder &builder, Location loc, double base, Value exponent);
+/// The f64 hyperparameters of the GS transform, as constants or run-time
+/// values.
+struct StabilizerHyperparameters {
+  Value gamma1, gamma2, eps;
+};
+
+/// Emits `base^exponent` for an f64 base (a constant or a run-time value)
+/// and a non-negative i64 exponent by repeated squaring: exact to rounding
+/// and free of libm calls, so the same IR lowers for CPUs and GPUs.
+Value buildPowI(OpBuilder &builder, Location loc, Value base, Value exponent);
 
 /// Splits the f64 gradient factor `c/n` of a StabilizerUpdate into two f32
 /// scalars `{pre, main}` such that `g * pre * main`, evaluated in f32, is

@@ -40,6 +40,17 @@ def GS_NonFinitePolicyAttr
   }];
 }
 
+def GS_StepPhaseAttr : EnumAttr<GS_Dialect, GS_StepPhase, "phase"> {
+  let summary = "the part of a multi-tensor step an op runs";
+  let description = [{
+    `norms` writes each chunk's sum of squares, `scalars` turns them into
+    norms and runs the per-tensor GS and optimizer scalar math, `update`
+    applies the element update; `all` runs the three in order. A runtime
+    that splits a step runs `norms` and `update` on several workers (CPU
+    threads) and may reduce the norms across processes in between.
+  }];
+}
+
 def GS_StabilizerAttr : GS_Attr<"Stabilizer", "stabilizer"> {
   let summary = "GradientStabilizer hyperparameters";
   let description = [{
@@ -77,14 +88,30 @@ def GS_StabilizerAttr : GS_Attr<"Stabilizer", "stabilizer"> {
       double gamma1 = getGamma1().convertToDouble();
       return gamma1 * gamma1 < getGamma2().convertToDouble();
     }
+    /// gamma1, gamma2 and eps as f64 constants.
+    StabilizerHyperparameters
+    buildHyperparameterConstants(::mlir::OpBuilder &builder,
+                                 ::mlir::Location loc) const;
     /// Emits the f64 / i64 scalar math of one GS step (spec section 1) for
     /// a tensor with gradient norm `norm` and state `m, v, k, skipped`.
+    /// `hyperparameters` are constants or run-time values; only
+    /// `bias_correction` and `on_nonfinite` are taken from the attribute.
     /// Shared by every lowering so all targets agree bit for bit.
+    StabilizerUpdate buildUpdate(::mlir::OpBuilder &builder,
+                                 ::mlir::Location loc,
+                                 const StabilizerHyperparameters &hyperparameters,
+                                 ::mlir::Value norm, ::mlir::Value m,
+                                 ::mlir::Value v, ::mlir::Value k,
+                                 ::mlir::Value skipped) const;
+    /// buildUpdate with the attribute's own gamma1, gamma2 and eps.
     StabilizerUpdate buildUpdate(::mlir::OpBuilder &builder,
                                  ::mlir::Location loc, ::mlir::Value norm,
                                  ::mlir::Value m, ::mlir::Value v,
-                                 ::mlir::Value k,
-                                 ::mlir::Value skipped) const;
+                                 ::mlir::Value k, ::mlir::Value skipped) const {
+      return buildUpdate(builder, loc,
+                         buildHyperparameterConstants(builder, loc), norm, m,
+                         v, k, skipped);
+    }
   }];
 }
 

@@ -15,4 +15,15 @@ def GS_NonFinitePolicy : I32EnumAttr<"NonFinitePolicy",
   let genSpecializedAttr = 0;
 }
 
+def GS_StepPhase : I32EnumAttr<"StepPhase",
+    "part of a multi-tensor step that one op runs", [
+  I32EnumAttrCase<"All", 0, "all">,
+  I32EnumAttrCase<"Norms", 1, "norms">,
+  I32EnumAttrCase<"Scalars", 2, "scalars">,
+  I32EnumAttrCase<"Update", 3, "update">
+]> {
+  let cppNamespace = "::mlir::gs";
+  let genSpecializedAttr = 0;
+}
+
 #endif // GS_ENUMS_TD

@@ -16,7 +16,8 @@ def GS_OptimizerAttrInterface : AttrInterface<"OptimizerAttrInterface"> {
     The update is split in two so that per-tensor work is done once, not per
     element:
     - `buildStepScalars` computes f64 scalars (bias corrections, `1 - lr*wd`,
-      ...) from the step count, `lr` and `weight_decay`;
+      ...) from the step count, `lr`, `weight_decay` and the run-time
+      hyperparameters;
     - `buildElementUpdate` computes the new parameter and moments of one
       element (or one vector of elements) from the scalars, converted by the
       caller to the element compute type (f32 or a vector of f32).
@@ -24,19 +25,35 @@ def GS_OptimizerAttrInterface : AttrInterface<"OptimizerAttrInterface"> {
 
   let methods = [
     InterfaceMethod<[{
+        Names of the f64 hyperparameters besides `lr` and `weight_decay`
+        (betas, eps, momentum, ...) that `buildStepScalars` takes as values.
+        Only these and the attribute's structural flags (amsgrad, nesterov,
+        momentum on or off) define the update: a generic multi-tensor kernel
+        reads the values at run time, so one compiled kernel serves every
+        setting of them.
+      }],
+      "::llvm::SmallVector<::llvm::StringRef>", "getHyperparameterNames">,
+    InterfaceMethod<[{
+        The attribute's values of `getHyperparameterNames`, in that order.
+      }],
+      "::llvm::SmallVector<double>", "getHyperparameterValues">,
+    InterfaceMethod<[{
         Names of the per-parameter state tensors ("moments"), in the order
         the ops take them. Each has the parameter's shape and element type.
       }],
       "::llvm::SmallVector<::llvm::StringRef>", "getMomentNames">,
     InterfaceMethod<[{
         Emits the per-tensor scalars of one step. `step` is the optimizer's
-        step count after this step (i64, >= 1); `lr` and `weightDecay` are
-        f64. Returns f64 values, consumed by `buildElementUpdate` in order.
+        step count after this step (i64, >= 1); `lr`, `weightDecay` and
+        `hyperparameters` (in `getHyperparameterNames` order) are f64,
+        constants or run-time values. Returns f64 values, consumed by
+        `buildElementUpdate` in order.
       }],
       "::llvm::SmallVector<::mlir::Value>", "buildStepScalars",
       (ins "::mlir::OpBuilder &":$builder, "::mlir::Location":$loc,
            "::mlir::Value":$step, "::mlir::Value":$lr,
-           "::mlir::Value":$weightDecay)>,
+           "::mlir::Value":$weightDecay,
+           "::mlir::ValueRange":$hyperparameters)>,
     InterfaceMethod<[{
         Emits the element-wise update. All values share one type: f32 or a
         vector of f32. `scalars` are `buildStepScalars`' results converted
@@ -51,6 +68,14 @@ def GS_OptimizerAttrInterface : AttrInterface<"OptimizerAttrInterface"> {
 
   let extraClassDeclaration = [{
     unsigned getNumMoments() { return getMomentNames().size(); }
+    unsigned getNumHyperparameters() const {
+      return getHyperparameterNames().size();
+    }
+    /// `getHyperparameterValues` as f64 constants, for lowerings of ops
+    /// whose hyperparameters are compile-time attributes.
+    ::llvm::SmallVector<::mlir::Value>
+    buildHyperparameterConstants(::mlir::OpBuilder &builder,
+                                 ::mlir::Location loc) const;
   }];
 }
 

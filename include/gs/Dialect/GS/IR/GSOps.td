@@ -261,4 +261,139 @@ def GS_GroupStepOp : GS_Op<"group_step", [
   }];
 }
 
+//===----------------------------------------------------------------------===//
+// gs.multi_tensor_step
+//===----------------------------------------------------------------------===//
+
+def GS_MultiTensorStepOp : GS_Op<"multi_tensor_step", [
+    AttrSizedOperandSegments,
+    MemoryEffects<[MemRead, MemWrite]>]> {
+  let summary = "generic stabilize-then-optimize step over a run-time tensor table";
+  let description = [{
+    The step of `gs.group_step` for any number of tensors of one element
+    type, with everything that varies from model to model given at run time:
+    one compiled kernel serves every model, so kernels can be built ahead of
+    time. It works on buffers (memrefs) and updates them in place.
+
+    Only what changes the generated code is an attribute: the optimizer kind
+    and its structural flags (`amsgrad`, `nesterov`, momentum on or off; the
+    attribute's numeric hyperparameters are ignored), the stabilizer's
+    `bias_correction` and `on_nonfinite` (its `gamma1`, `gamma2` and `eps`
+    are ignored), `element_type`, `chunk_size`, and whether `inv_scale` /
+    `found_inf` are given.
+
+    Operands, with N tensors, M the optimizer's moments and H its run-time
+    hyperparameters (`getHyperparameterNames`):
+
+    | operand | type | contents |
+    |---|---|---|
+    | `table` | `memref<Nx(3+M)xi64>` | row t: `[numel, param, grad, moment 0, ...]`, the addresses of contiguous buffers of `element_type` |
+    | `chunk_offsets` | `memref<(N+1)xi64>` | prefix sums of `ceil(numel / chunk_size)`: tensor t owns chunks `[co[t], co[t+1])` |
+    | `hyper` | `memref<(5+H)xf64>` | `[lr, weight_decay, gamma1, gamma2, eps, hyperparameters...]` |
+    | `stats`, `counts`, `steps` | `memref<Nx2xf64>`, `memref<Nx2xi64>`, `memref<Nxi64>` | GS state and step counts, as in `gs.group_step` |
+    | `partials` | `memref<?xf64>`, at least `co[N]` | scratch: one sum of squares per chunk |
+    | `records` | `memref<?xf32>`, at least `N * 16` | scratch: what `scalars` leaves for `update` per tensor |
+    | `inv_scale`, `found_inf` | `memref<f32>`, optional | as in `gs.group_step` |
+    | `worker`, `num_workers` | `index`, optional | this worker's share of the chunks of `norms` / `update` |
+
+    The scratch belongs to the caller, so two steps can run at once on
+    different scratch. Results are bitwise the same for any number of
+    workers or GPU blocks: a chunk is always summed in the same order, and a
+    tensor's chunks are added in chunk order.
+
+    `phase` selects the part that runs (`#gs.phase`): `all` (the default)
+    runs `norms`, `scalars` and `update` in order on one worker; a runtime
+    runs the phases separately to spread `norms` and `update` over
+    `num_workers` workers, worker `w` taking chunks `w, w + num_workers, ...`.
+
+    The static `gs.group_step` lowers onto this op with constant tables
+    (`gs-materialize-tensor-table`).
+
+    ```mlir
+    gs.multi_tensor_step #gs.adamw<> config #gs.stabilizer<on_nonfinite = zero>
+        table(%table : memref<?x5xi64>) chunk_offsets(%co : memref<?xi64>)
+        hyper(%hyper : memref<?xf64>)
+        stats(%stats : memref<?x2xf64>) counts(%counts : memref<?x2xi64>)
+        steps(%steps : memref<?xi64>)
+        scratch(%partials, %records : memref<?xf64>, memref<?xf32>)
+        {element_type = f32, chunk_size = 16384 : i64}
+    ```
+  }];
+  let arguments = (ins GS_OptimizerAttrInterface:$optimizer,
+                       OptionalAttr<GS_StabilizerAttr>:$config,
+                       TypeAttrOf<AnyTypeOf<[F32, F16, BF16]>>:$element_type,
+                       ConfinedAttr<I64Attr, [IntPositive]>:$chunk_size,
+                       DefaultValuedAttr<GS_StepPhaseAttr,
+                                         "::mlir::gs::StepPhase::All">:$phase,
+                       MemRefRankOf<[I64], [2]>:$table,
+                       MemRefRankOf<[I64], [1]>:$chunk_offsets,
+                       MemRefRankOf<[F64], [1]>:$hyper,
+                       MemRefRankOf<[F64], [2]>:$stats,
+                       MemRefRankOf<[I64], [2]>:$counts,
+                       MemRefRankOf<[I64], [1]>:$steps,
+                       MemRefRankOf<[F64], [1]>:$partials,
+                       MemRefRankOf<[F32], [1]>:$records,
+                       Optional<MemRefRankOf<[F32], [0]>>:$inv_scale,
+                       Optional<MemRefRankOf<[F32], [0]>>:$found_inf,
+                       Optional<Index>:$worker,
+                       Optional<Index>:$num_workers);
+  let assemblyFormat = [{
+    qualified($optimizer) (`config` qualified($config)^)?
+    `table` `(` $table `:` type($table) `)`
+    `chunk_offsets` `(` $chunk_offsets `:` type($chunk_offsets) `)`
+    `hyper` `(` $hyper `:` type($hyper) `)`
+    `stats` `(` $stats `:` type($stats) `)`
+    `counts` `(` $counts `:` type($counts) `)`
+    `steps` `(` $steps `:` type($steps) `)`
+    `scratch` `(` $partials `,` $records `:` type($partials) `,` type($records) `)`
+    (`inv_scale` `(` $inv_scale^ `:` type($inv_scale) `)`)?
+    (`found_inf` `(` $found_inf^ `:` type($found_inf) `)`)?
+    (`workers` `(` $worker^ `,` $num_workers `)`)?
+    attr-dict
+  }];
+  let hasVerifier = 1;
+  let extraClassDeclaration = [{
+    /// The configuration, with the spec's defaults when none is given.
+    StabilizerAttr getStabilizer();
+    /// Columns of `table`: numel, param, grad and the moments.
+    int64_t getTableWidth() { return 3 + getOptimizer().getNumMoments(); }
+    /// f32 words of `records` per tensor: [enabled, prefactor, factor,
+    /// zero_grad, optimizer step scalars...].
+    static constexpr int64_t kRecordWords = 16;
+    /// Entries of `hyper`: lr, weight_decay, gamma1, gamma2, eps and the
+    /// optimizer's hyperparameters.
+    int64_t getHyperSize() {
+      return 5 + getOptimizer().getNumHyperparameters();
+    }
+  }];
+}
+
+//===----------------------------------------------------------------------===//
+// gs.view_address
+//===----------------------------------------------------------------------===//
+
+def GS_ViewAddressOp : GS_Op<"view_address", [Pure]> {
+  let summary = "a 1-D buffer view of a run-time address";
+  let description = [{
+    Views the `length` contiguous elements at byte address `address` (an
+    `i64`, e.g. an entry of a `gs.multi_tensor_step` table) as a
+    `memref<?xT>` with an identity layout, in the result's memory space.
+    Nothing is read or copied; the caller guarantees that the memory is
+    live, holds `length` elements of `T` and is aligned to `T`.
+
+    It lowers to `llvm.inttoptr` and a memref descriptor through the gs
+    dialect's `ConvertToLLVMPatternInterface`, so `convert-to-llvm`,
+    `finalize-memref-to-llvm` pipelines and `convert-gpu-to-nvvm` all
+    handle it.
+
+    ```mlir
+    %g = gs.view_address %address, %numel : memref<?xbf16>
+    ```
+  }];
+  let arguments = (ins I64:$address, Index:$length);
+  let results = (outs MemRefRankOf<[AnyType], [1]>:$view);
+  let assemblyFormat = "$address `,` $length attr-dict `:` type($view)";
+  let hasVerifier = 1;
+}
+
 #endif // GS_OPS_TD

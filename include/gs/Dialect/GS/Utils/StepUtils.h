@@ -42,10 +42,14 @@ struct GroupTensorUpdate {
 };
 
 /// Emits the scalar part of one tensor of a group step: the GS math of
-/// `config` on `norm` (already multiplied by `invScale`), gated by `runStep`
-/// (i1, false when the whole step is skipped). `invScale` (f64) may be null.
+/// `config` with `hyperparameters` on `norm` (already multiplied by
+/// `invScale`), gated by `runStep` (i1, false when the whole step is
+/// skipped). `invScale` (f64) may be null.
 GroupTensorUpdate buildGroupTensorUpdate(OpBuilder &builder, Location loc,
-                                         StabilizerAttr config, Value norm,
+                                         StabilizerAttr config,
+                                         const StabilizerHyperparameters
+                                             &hyperparameters,
+                                         Value norm,
                                          Value invScale, Value runStep, Value m,
                                          Value v, Value k, Value skipped,
                                          Value step);
