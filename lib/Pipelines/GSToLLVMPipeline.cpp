@@ -31,9 +31,15 @@ static void buildGSLoops(OpPassManager &pm,
   pm.addPass(createCSEPass());
 }
 
-/// Tensors become the caller's buffers, updated in place.
-static void buildBufferization(OpPassManager &pm) {
+/// Tensors become the caller's buffers, updated in place; a gs.group_step
+/// becomes generic multi-tensor steps over tables of its buffers, lowered to
+/// loops right away.
+static void buildBufferization(OpPassManager &pm,
+                               const gs::GSToLLVMPipelineOptions &options) {
   gs::buildInPlaceBufferization(pm);
+  gs::ConvertGSToLoopsOptions loopOptions;
+  loopOptions.vectorWidth = options.vectorWidth;
+  pm.addPass(gs::createConvertGSToLoops(loopOptions));
   bufferization::BufferDeallocationPipelineOptions deallocOptions;
   bufferization::buildBufferDeallocationPipeline(pm, deallocOptions);
   // A public function that returns its updated tensors hands out owned
@@ -74,7 +80,7 @@ static void buildLowerToLLVM(OpPassManager &pm,
 void gs::buildGSToLLVMPipeline(OpPassManager &pm,
                                const GSToLLVMPipelineOptions &options) {
   buildGSLoops(pm, options);
-  buildBufferization(pm);
+  buildBufferization(pm, options);
   buildLowerToLLVM(pm, options);
 }
 

@@ -5,6 +5,7 @@
 #include "gs/Conversion/Passes.h"
 #include "gs/Conversion/GSToLLVM/GSToLLVM.h"
 #include "gs/Dialect/GS/IR/GSDialect.h"
+#include "gs/Dialect/GS/Transforms/BufferizableOpInterfaceImpl.h"
 #include "gs/Pipelines/InjectPipeline.h"
 #include "gs/Pipelines/Pipelines.h"
 
@@ -76,6 +77,7 @@ void gs::registerGSDialects(DialectRegistry &registry) {
   scf::registerBufferizableOpInterfaceExternalModels(registry);
   tensor::registerBufferizableOpInterfaceExternalModels(registry);
   vector::registerBufferizableOpInterfaceExternalModels(registry);
+  gs::registerBufferizableOpInterfaceExternalModels(registry);
 
   // gs-to-nvvm: the conversions to LLVM that convert-gpu-to-nvvm and
   // gpu-to-llvm look up, the NVVM target that serializes kernels, and the

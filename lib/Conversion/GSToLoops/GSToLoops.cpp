@@ -49,38 +49,6 @@ struct StateAccess {
   }
 };
 
-/// Writes `values` (row-major) over a whole small state tensor in place, as
-/// `vector.transfer_write`s of chunks of `kChunk` values into a flat view.
-Value writeFlat(OpBuilder &b, Location loc, Value tensor, ValueRange values) {
-  constexpr int64_t kChunk = 32;
-  auto type = cast<RankedTensorType>(tensor.getType());
-  Value flat = tensor;
-  ReassociationIndices all;
-  for (int64_t d = 0; d < type.getRank(); ++d)
-    all.push_back(d);
-  if (type.getRank() != 1)
-    flat = tensor::CollapseShapeOp::create(
-        b, loc,
-        RankedTensorType::get({type.getNumElements()}, type.getElementType()),
-        tensor, ArrayRef<ReassociationIndices>{all});
-  for (int64_t offset = 0; offset < static_cast<int64_t>(values.size());
-       offset += kChunk) {
-    ValueRange chunk =
-        values.slice(offset, std::min<int64_t>(kChunk, values.size() - offset));
-    auto vectorType = VectorType::get({static_cast<int64_t>(chunk.size())},
-                                      type.getElementType());
-    Value vector = vector::FromElementsOp::create(b, loc, vectorType, chunk);
-    Value index = arith::ConstantIndexOp::create(b, loc, offset);
-    flat = vector::TransferWriteOp::create(b, loc, vector, flat, index,
-                                           ArrayRef<bool>{true})
-               .getResult();
-  }
-  if (type.getRank() == 1)
-    return flat;
-  return tensor::ExpandShapeOp::create(b, loc, type, flat,
-                                       ArrayRef<ReassociationIndices>{all});
-}
-
 /// Emits the optimizer step of one tensor, guarded by `enabled`: the step's
 /// scalars (for step count `nextStep`), then the element-wise pass over
 /// grad, param and moments with the shared stabilized element update.
@@ -211,95 +179,6 @@ struct OptimizerStepLowering : OpConversionPattern<OptimizerStepOp> {
   unsigned width;
 };
 
-struct GroupStepLowering : OpConversionPattern<GroupStepOp> {
-  GroupStepLowering(MLIRContext *context, unsigned width)
-      : OpConversionPattern(context), width(width) {}
-
-  LogicalResult
-  matchAndRewrite(GroupStepOp op, OpAdaptor adaptor,
-                  ConversionPatternRewriter &rewriter) const override {
-    Location loc = op.getLoc();
-    StateAccess state{rewriter, loc};
-    Type f64 = rewriter.getF64Type();
-    StabilizerAttr config = op.getStabilizer();
-    unsigned n = op.getNumParams();
-    unsigned numMoments = op.getOptimizer().getNumMoments();
-
-    // Pass 1: every gradient's norm, of the unscaled gradient.
-    Value invScale;
-    if (adaptor.getInvScale())
-      invScale = arith::ExtFOp::create(rewriter, loc, f64,
-                                       state.get(adaptor.getInvScale(), {}));
-    SmallVector<Value> norms;
-    for (Value grad : adaptor.getGrads()) {
-      Value norm = buildNormLoop(rewriter, loc, grad, 2 * width);
-      if (invScale)
-        norm = arith::MulFOp::create(rewriter, loc, norm, invScale);
-      norms.push_back(norm);
-    }
-
-    // The whole step is skipped on found_inf, or with a loss scale on any
-    // non-finite gradient (spec section 4).
-    Value skipAll =
-        arith::ConstantIntOp::create(rewriter, loc, rewriter.getI1Type(), 0);
-    if (Value foundInf = adaptor.getFoundInf()) {
-      Value zero =
-          buildFloatConstant(rewriter, loc, rewriter.getF32Type(), 0.0);
-      skipAll = arith::CmpFOp::create(rewriter, loc, arith::CmpFPredicate::UNE,
-                                      state.get(foundInf, {}), zero);
-    }
-    if (invScale)
-      for (Value norm : norms)
-        skipAll = arith::OrIOp::create(rewriter, loc, skipAll,
-                                       buildIsNonFinite(rewriter, loc, norm));
-    Value runStep = arith::XOrIOp::create(
-        rewriter, loc, skipAll,
-        arith::ConstantIntOp::create(rewriter, loc, rewriter.getI1Type(), 1));
-
-    // Per tensor: GS scalar math, then pass 2, the fused update. The new
-    // state is gathered as scalars and written after all the loops in vector
-    // chunks (writeFlat): 5N tensor.inserts make one-shot bufferization's
-    // analysis super-linear in N (25 s for GPT-2's 148 tensors).
-    Value stats = adaptor.getStats(), counts = adaptor.getCounts(),
-          steps = adaptor.getSteps();
-    SmallVector<Value> newParams, newMoments, statValues, countValues,
-        stepValues;
-    OptimizerStepEmitter emitter{op.getOptimizer(), width};
-    StabilizerHyperparameters stabilizerHyper =
-        config.buildHyperparameterConstants(rewriter, loc);
-    for (unsigned i = 0; i < n; ++i) {
-      int64_t row = i;
-      Value m = state.get(stats, {row, 0}), v = state.get(stats, {row, 1});
-      Value k = state.get(counts, {row, 0}),
-            skipped = state.get(counts, {row, 1});
-      Value step = state.get(steps, {row});
-      GroupTensorUpdate update =
-          buildGroupTensorUpdate(rewriter, loc, config, stabilizerHyper,
-                                 norms[i], invScale,
-                                 runStep, m, v, k, skipped, step);
-      SmallVector<Value> tensors = emitter.emit(
-          rewriter, loc, adaptor.getGrads()[i], adaptor.getParams()[i],
-          adaptor.getMoments().slice(i * numMoments, numMoments), update.step,
-          adaptor.getLr(), adaptor.getWeightDecay(), update.factor,
-          update.zeroGrad, update.enabled);
-      newParams.push_back(tensors.front());
-      llvm::append_range(newMoments, ArrayRef(tensors).drop_front());
-      statValues.append({update.m, update.v});
-      countValues.append({update.k, update.skipped});
-      stepValues.push_back(update.step);
-    }
-
-    SmallVector<Value> results = newParams;
-    llvm::append_range(results, newMoments);
-    results.append({writeFlat(rewriter, loc, stats, statValues),
-                    writeFlat(rewriter, loc, counts, countValues),
-                    writeFlat(rewriter, loc, steps, stepValues)});
-    rewriter.replaceOp(op, results);
-    return success();
-  }
-  unsigned width;
-};
-
 struct ConvertGSToLoopsPass
     : gs::impl::ConvertGSToLoopsBase<ConvertGSToLoopsPass> {
   using Base::Base;
@@ -314,8 +193,10 @@ struct ConvertGSToLoopsPass
     populateGSToLoopsConversionPatterns(patterns, vectorWidth);
     ConversionTarget target(getContext());
     target.addIllegalDialect<GSDialect>();
-    // Buffer views of table addresses stay for convert-gs-to-llvm.
-    target.addLegalOp<ViewAddressOp>();
+    // Buffer views of table addresses stay for convert-gs-to-llvm; a
+    // gs.group_step bufferizes into gs.multi_tensor_steps (its
+    // BufferizableOpInterface), which a later run of this pass lowers.
+    target.addLegalOp<ViewAddressOp, GroupStepOp>();
     target.markUnknownOpDynamicallyLegal([](Operation *) { return true; });
     if (failed(applyPartialConversion(getOperation(), target,
                                       std::move(patterns))))
@@ -326,7 +207,7 @@ struct ConvertGSToLoopsPass
 
 void mlir::gs::populateGSToLoopsConversionPatterns(RewritePatternSet &patterns,
                                                    unsigned vectorWidth) {
-  patterns.add<GradNormLowering, StabilizeLowering, OptimizerStepLowering,
-               GroupStepLowering>(patterns.getContext(), vectorWidth);
+  patterns.add<GradNormLowering, StabilizeLowering, OptimizerStepLowering>(
+      patterns.getContext(), vectorWidth);
   populateMultiTensorStepToLoopsPatterns(patterns, vectorWidth);
 }

@@ -40,7 +40,14 @@ def GS_Dialect : Dialect {
     A group of N tensors keeps them as rows: `tensor<Nx2xf64>`,
     `tensor<Nx2xi64>`.
   }];
-  let dependentDialects = ["::mlir::tensor::TensorDialect"];
+  // Canonicalization builds tensor ops; bufferization of gs.group_step
+  // builds the tables of its multi-tensor steps from arith, math, memref
+  // and scf ops.
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect", "::mlir::math::MathDialect",
+    "::mlir::memref::MemRefDialect", "::mlir::scf::SCFDialect",
+    "::mlir::tensor::TensorDialect"
+  ];
   let useDefaultAttributePrinterParser = 1;
   let hasConstantMaterializer = 1;
   let extraClassDeclaration = [{

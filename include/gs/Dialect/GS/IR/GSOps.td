@@ -360,6 +360,10 @@ def GS_MultiTensorStepOp : GS_Op<"multi_tensor_step", [
     /// f32 words of `records` per tensor: [enabled, prefactor, factor,
     /// zero_grad, optimizer step scalars...].
     static constexpr int64_t kRecordWords = 16;
+    /// The chunk size gs.group_step's bufferization and the prebuilt
+    /// kernels use: 64 KiB of f32, enough to amortize a chunk's bookkeeping
+    /// and small enough to balance work over threads and blocks.
+    static constexpr int64_t kDefaultChunkSize = 16384;
     /// Entries of `hyper`: lr, weight_decay, gamma1, gamma2, eps and the
     /// optimizer's hyperparameters.
     int64_t getHyperSize() {

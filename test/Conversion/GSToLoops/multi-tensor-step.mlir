@@ -1,0 +1,106 @@
+// RUN: gs-opt %s --convert-gs-to-loops --canonicalize --cse -split-input-file | FileCheck %s
+
+// gs.multi_tensor_step becomes one loop nest per phase, whatever the number
+// of tensors: a worker's chunks, each chunk's tensor found by binary search
+// over the run-time chunk offsets, its buffers viewed from the table.
+
+// CHECK-LABEL: func @adamw_f32
+// CHECK-SAME: (%[[TABLE:[a-z0-9]+]]: memref<?x5xi64>, %[[CO:[a-z0-9]+]]: memref<?xi64>, %[[HYPER:[a-z0-9]+]]: memref<?xf64>, %[[STATS:[a-z0-9]+]]: memref<?x2xf64>, %[[COUNTS:[a-z0-9]+]]: memref<?x2xi64>, %[[STEPS:[a-z0-9]+]]: memref<?xi64>, %[[PARTIALS:[a-z0-9]+]]: memref<?xf64>, %[[RECORDS:[a-z0-9]+]]: memref<?xf32>)
+// Phase 1: every chunk's sum of squares, f64, 16 lanes plus the scalar tail.
+// CHECK: %[[N:.*]] = memref.dim %[[TABLE]], %c0
+// CHECK: scf.for %[[CHUNK:.*]] = %c0 to %{{.*}} step %c1 {
+// CHECK:   scf.while
+// CHECK:   %[[G:.*]] = gs.view_address %{{.*}}, %{{.*}} : memref<?xf32>
+// CHECK:   scf.for {{.*}} iter_args(%{{.*}} = %{{.*}}) -> (vector<16xf64>)
+// CHECK:     vector.load %[[G]][%{{.*}}] : memref<?xf32>, vector<16xf32>
+// CHECK:     arith.extf %{{.*}} : vector<16xf32> to vector<16xf64>
+// CHECK:   scf.for {{.*}} -> (f64)
+// CHECK:   vector.reduction <add>, %{{.*}} : vector<16xf64> into f64
+// CHECK:   memref.store %{{.*}}, %[[PARTIALS]][%[[CHUNK]]] : memref<?xf64>
+// Phase 2: per tensor, its partials in chunk order, the GS and optimizer
+// scalars from the run-time hyperparameters, the new state and the record.
+// CHECK: scf.for %[[T:.*]] = %c0 to %[[N]] step %c1 {
+// CHECK:   scf.for {{.*}} -> (f64)
+// CHECK:     memref.load %[[PARTIALS]]
+// CHECK:   math.sqrt %{{.*}} : f64
+// CHECK:   memref.store %{{.*}}, %[[STATS]][%[[T]], %c0] : memref<?x2xf64>
+// CHECK:   memref.store %{{.*}}, %[[STEPS]][%[[T]]] : memref<?xi64>
+// CHECK:   memref.store %{{.*}}, %[[RECORDS]][%{{.*}}] : memref<?xf32>
+// Phase 3: the fused update of enabled tensors' chunks, 8 f32 lanes.
+// CHECK: scf.for %{{.*}} = %c0 to %{{.*}} step %c1 {
+// CHECK:   scf.if %{{.*}} {
+// CHECK-COUNT-4: gs.view_address %{{.*}}, %{{.*}} : memref<?xf32>
+// CHECK:     scf.for
+// CHECK-COUNT-4: vector.load %{{.*}} : memref<?xf32>, vector<8xf32>
+// CHECK:       math.sqrt %{{.*}} : vector<8xf32>
+// CHECK-COUNT-3: vector.store %{{.*}} : memref<?xf32>, vector<8xf32>
+// The elements after the last whole vector, one at a time.
+// CHECK:     scf.for
+// CHECK-COUNT-4: memref.load %{{.*}} : memref<?xf32>
+// CHECK-COUNT-3: memref.store %{{.*}} : memref<?xf32>
+// CHECK-NOT: scf.for
+// CHECK: return
+func.func @adamw_f32(%table: memref<?x5xi64>, %co: memref<?xi64>, %hyper: memref<?xf64>,
+                     %stats: memref<?x2xf64>, %counts: memref<?x2xi64>, %steps: memref<?xi64>,
+                     %partials: memref<?xf64>, %records: memref<?xf32>) {
+  gs.multi_tensor_step #gs.adamw<> table(%table : memref<?x5xi64>)
+      chunk_offsets(%co : memref<?xi64>) hyper(%hyper : memref<?xf64>)
+      stats(%stats : memref<?x2xf64>) counts(%counts : memref<?x2xi64>)
+      steps(%steps : memref<?xi64>)
+      scratch(%partials, %records : memref<?xf64>, memref<?xf32>)
+      {element_type = f32, chunk_size = 1024 : i64}
+  return
+}
+
+// -----
+
+// A worker's share: chunks w, w + W, ... of the norms phase only; bf16
+// widened to f64.
+
+// CHECK-LABEL: func @norms_worker
+// CHECK-SAME: %[[W:[a-z0-9]+]]: index, %[[NW:[a-z0-9]+]]: index)
+// CHECK: scf.for %{{.*}} = %[[W]] to %{{.*}} step %[[NW]] {
+// CHECK:   gs.view_address %{{.*}}, %{{.*}} : memref<?xbf16>
+// CHECK:   arith.extf %{{.*}} : vector<16xbf16> to vector<16xf64>
+// CHECK-NOT: memref.store %{{.*}}, %{{.*}}[%{{.*}}, %{{.*}}] : memref<?x2xf64>
+// CHECK: return
+func.func @norms_worker(%table: memref<?x4xi64>, %co: memref<?xi64>, %hyper: memref<?xf64>,
+                        %stats: memref<?x2xf64>, %counts: memref<?x2xi64>, %steps: memref<?xi64>,
+                        %partials: memref<?xf64>, %records: memref<?xf32>,
+                        %w: index, %nw: index) {
+  gs.multi_tensor_step #gs.lion<> table(%table : memref<?x4xi64>)
+      chunk_offsets(%co : memref<?xi64>) hyper(%hyper : memref<?xf64>)
+      stats(%stats : memref<?x2xf64>) counts(%counts : memref<?x2xi64>)
+      steps(%steps : memref<?xi64>)
+      scratch(%partials, %records : memref<?xf64>, memref<?xf32>)
+      workers(%w, %nw)
+      {element_type = bf16, chunk_size = 1024 : i64, phase = #gs<phase norms>}
+  return
+}
+
+// -----
+
+// With a loss scale, a first pass over the norms decides the group-wide skip.
+
+// CHECK-LABEL: func @scalars_inv_scale
+// CHECK: memref.load %{{.*}}[] : memref<f32>
+// CHECK: arith.extf %{{.*}} : f32 to f64
+// CHECK: memref.load %{{.*}}[] : memref<f32>
+// CHECK: arith.cmpf une
+// CHECK: scf.for {{.*}} -> (i1)
+// CHECK: scf.for
+// CHECK-NOT: vector.load
+// CHECK: return
+func.func @scalars_inv_scale(%table: memref<?x3xi64>, %co: memref<?xi64>, %hyper: memref<?xf64>,
+                             %stats: memref<?x2xf64>, %counts: memref<?x2xi64>, %steps: memref<?xi64>,
+                             %partials: memref<?xf64>, %records: memref<?xf32>,
+                             %inv: memref<f32>, %found: memref<f32>) {
+  gs.multi_tensor_step #gs.sgd<> table(%table : memref<?x3xi64>)
+      chunk_offsets(%co : memref<?xi64>) hyper(%hyper : memref<?xf64>)
+      stats(%stats : memref<?x2xf64>) counts(%counts : memref<?x2xi64>)
+      steps(%steps : memref<?xi64>)
+      scratch(%partials, %records : memref<?xf64>, memref<?xf32>)
+      inv_scale(%inv : memref<f32>) found_inf(%found : memref<f32>)
+      {element_type = f16, chunk_size = 64 : i64, phase = #gs<phase scalars>}
+  return
+}

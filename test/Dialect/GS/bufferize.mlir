@@ -1,0 +1,79 @@
+// RUN: gs-opt %s -split-input-file --one-shot-bufferize="bufferize-function-boundaries function-boundary-type-conversion=identity-layout-map" --canonicalize | FileCheck %s
+
+// gs.group_step bufferizes in place (no copy of any tensor) into a
+// gs.multi_tensor_step over a table of its buffers' addresses: the code is
+// the same loop nest or kernels for any number of tensors.
+
+// CHECK-LABEL: func @adamw
+// CHECK-SAME: (%[[P0:.*]]: memref<1000xf32>, %[[P1:.*]]: memref<3x7xf32>, %[[G0:.*]]: memref<1000xf32>, %[[G1:.*]]: memref<3x7xf32>, %{{.*}}: memref<1000xf32>, %{{.*}}: memref<1000xf32>, %{{.*}}: memref<3x7xf32>, %{{.*}}: memref<3x7xf32>, %[[S:.*]]: memref<2x2xf64>, %[[C:.*]]: memref<2x2xi64>, %[[T:.*]]: memref<2xi64>, %[[LR:.*]]: f64, %[[WD:.*]]: f64)
+// CHECK-NOT: memref.copy
+// hyper: lr, weight_decay, gamma1, gamma2, eps, beta1, beta2, eps.
+// CHECK: %[[HYPER:.*]] = memref.alloc() : memref<8xf64>
+// CHECK: memref.store %[[LR]], %[[HYPER]][%c0]
+// CHECK: memref.store %[[WD]], %[[HYPER]][%c1]
+// Chunk offsets: 1000 elements are one chunk, 21 another.
+// CHECK: %[[CO:.*]] = memref.alloc() : memref<3xi64>
+// CHECK: memref.store %c2_i64, %[[CO]][%c2]
+// CHECK: %[[PARTIALS:.*]] = memref.alloc() : memref<2xf64>
+// CHECK: %[[RECORDS:.*]] = memref.alloc() : memref<32xf32>
+// The table: [numel, param, grad, exp_avg, exp_avg_sq] per tensor.
+// CHECK: %[[TABLE:.*]] = memref.alloc() : memref<2x5xi64>
+// CHECK: memref.store %c1000_i64, %[[TABLE]][%c0, %c0]
+// CHECK: memref.extract_aligned_pointer_as_index
+// CHECK: memref.store %c21_i64, %[[TABLE]][%c1, %c0]
+// CHECK: gs.multi_tensor_step #gs.adamw<> table(%[[TABLE]] : memref<2x5xi64>) chunk_offsets(%[[CO]] : memref<3xi64>) hyper(%[[HYPER]] : memref<8xf64>) stats(%[[S]] : memref<2x2xf64>) counts(%[[C]] : memref<2x2xi64>) steps(%[[T]] : memref<2xi64>) scratch(%[[PARTIALS]], %[[RECORDS]] : memref<2xf64>, memref<32xf32>) {chunk_size = 16384 : i64, element_type = f32}
+// CHECK-NOT: memref.copy
+// CHECK: return
+func.func @adamw(%p0: tensor<1000xf32>, %p1: tensor<3x7xf32>,
+                 %g0: tensor<1000xf32>, %g1: tensor<3x7xf32>,
+                 %a0: tensor<1000xf32>, %b0: tensor<1000xf32>,
+                 %a1: tensor<3x7xf32>, %b1: tensor<3x7xf32>,
+                 %stats: tensor<2x2xf64>, %counts: tensor<2x2xi64>,
+                 %steps: tensor<2xi64>, %lr: f64, %wd: f64)
+    -> (tensor<1000xf32>, tensor<3x7xf32>, tensor<1000xf32>, tensor<1000xf32>,
+        tensor<3x7xf32>, tensor<3x7xf32>, tensor<2x2xf64>, tensor<2x2xi64>,
+        tensor<2xi64>) {
+  %r:9 = gs.group_step #gs.adamw<>
+      params(%p0, %p1 : tensor<1000xf32>, tensor<3x7xf32>)
+      grads(%g0, %g1 : tensor<1000xf32>, tensor<3x7xf32>)
+      moments(%a0, %b0, %a1, %b1 : tensor<1000xf32>, tensor<1000xf32>,
+                                   tensor<3x7xf32>, tensor<3x7xf32>)
+      stats(%stats : tensor<2x2xf64>) counts(%counts : tensor<2x2xi64>)
+      steps(%steps : tensor<2xi64>) lr(%lr) weight_decay(%wd)
+  return %r#0, %r#1, %r#2, %r#3, %r#4, %r#5, %r#6, %r#7, %r#8
+      : tensor<1000xf32>, tensor<3x7xf32>, tensor<1000xf32>, tensor<1000xf32>,
+        tensor<3x7xf32>, tensor<3x7xf32>, tensor<2x2xf64>, tensor<2x2xi64>,
+        tensor<2xi64>
+}
+
+// -----
+
+// Element types step apart, each on copies of its state rows. With a loss
+// scale the whole group skips on any non-finite gradient: every type's norms
+// first, one found_inf for all, then scalars and updates.
+
+// CHECK-LABEL: func @mixed_inv_scale
+// CHECK: gs.multi_tensor_step #gs.sgd<> {{.*}} {chunk_size = 16384 : i64, element_type = f32, phase = #gs<phase norms>}
+// CHECK: gs.multi_tensor_step #gs.sgd<> {{.*}} {chunk_size = 16384 : i64, element_type = bf16, phase = #gs<phase norms>}
+// CHECK: %[[FOUND:.*]] = memref.alloc() : memref<f32>
+// CHECK: gs.multi_tensor_step #gs.sgd<> {{.*}} inv_scale(%{{.*}} : memref<f32>) found_inf(%[[FOUND]] : memref<f32>) {chunk_size = 16384 : i64, element_type = f32, phase = #gs<phase scalars>}
+// CHECK: gs.multi_tensor_step #gs.sgd<> {{.*}} found_inf(%[[FOUND]] : memref<f32>) {chunk_size = 16384 : i64, element_type = f32, phase = #gs<phase update>}
+// CHECK: gs.multi_tensor_step #gs.sgd<> {{.*}} found_inf(%[[FOUND]] : memref<f32>) {chunk_size = 16384 : i64, element_type = bf16, phase = #gs<phase scalars>}
+// CHECK: gs.multi_tensor_step #gs.sgd<> {{.*}} found_inf(%[[FOUND]] : memref<f32>) {chunk_size = 16384 : i64, element_type = bf16, phase = #gs<phase update>}
+func.func @mixed_inv_scale(%p0: tensor<8xf32>, %p1: tensor<8xbf16>,
+                           %g0: tensor<8xf32>, %g1: tensor<8xbf16>,
+                           %stats: tensor<2x2xf64>, %counts: tensor<2x2xi64>,
+                           %steps: tensor<2xi64>, %lr: f64, %wd: f64,
+                           %inv: tensor<f32>)
+    -> (tensor<8xf32>, tensor<8xbf16>, tensor<2x2xf64>, tensor<2x2xi64>,
+        tensor<2xi64>) {
+  %r:5 = gs.group_step #gs.sgd<>
+      params(%p0, %p1 : tensor<8xf32>, tensor<8xbf16>)
+      grads(%g0, %g1 : tensor<8xf32>, tensor<8xbf16>)
+      stats(%stats : tensor<2x2xf64>) counts(%counts : tensor<2x2xi64>)
+      steps(%steps : tensor<2xi64>) lr(%lr) weight_decay(%wd)
+      inv_scale(%inv)
+  return %r#0, %r#1, %r#2, %r#3, %r#4
+      : tensor<8xf32>, tensor<8xbf16>, tensor<2x2xf64>, tensor<2x2xi64>,
+        tensor<2xi64>
+}
