@@ -7,6 +7,7 @@ reference through the same gradients and returns both final states.
 
 from __future__ import annotations
 
+import ctypes
 import os
 from dataclasses import dataclass, field
 
@@ -111,17 +112,134 @@ def make_group(shapes, dtypes, optimizer, rng, init=None) -> Group:
                  ref_opt=[optimizer.init_state(p) for p in ref_params])
 
 
-# The compiler target of the tests: "cpu" (default) or "gpu-emulator", which
-# runs the GPU kernels on the CPU; GS_TEST_KERNEL_OPTIONS adds gs-to-nvvm
-# options (chunk-size, block-size, max-blocks) to it.
+# The compiler target of the tests: "cpu" (default); "gpu-emulator", which
+# runs the GPU kernels on the CPU (GS_TEST_KERNEL_OPTIONS adds gs-to-nvvm
+# options: chunk-size, block-size, max-blocks); or "prebuilt-cpu", the
+# generic kernels of libgs_cpu_kernels on GS_TEST_THREADS threads.
 TARGET = os.environ.get("GS_TEST_TARGET", "cpu")
 KERNEL_OPTIONS = os.environ.get("GS_TEST_KERNEL_OPTIONS", "")
+
+
+def structure_of(optimizer) -> tuple:
+    """The prebuilt kernels' optimizer structure and run-time hyperparameters
+    of a reference optimizer."""
+    if isinstance(optimizer, R.SGD):
+        if optimizer.momentum == 0:
+            return "sgd", []
+        name = "sgd_nesterov" if optimizer.nesterov else "sgd_momentum"
+        return name, [optimizer.momentum, optimizer.dampening]
+    if isinstance(optimizer, R.Lion):
+        return "lion", [optimizer.beta1, optimizer.beta2]
+    name = "adamw" if isinstance(optimizer, R.AdamW) else "adam"
+    if optimizer.amsgrad:
+        name += "_amsgrad"
+    return name, [optimizer.beta1, optimizer.beta2, optimizer.eps]
+
+
+class PrebuiltStep:
+    """Runs a group through the prebuilt generic CPU kernels with the call
+    signature of CompiledStep: one kernel set per dtype, tables of the
+    buffers' addresses, persistent scratch."""
+
+    def __init__(self, shapes, dtypes, optimizer, cfg, inv_scale, found_inf,
+                 threads):
+        from gradient_stabilizer import _cpu_kernels as K
+        self.K = K
+        self.lib = K.cpu_kernels()
+        self.threads = threads
+        # An inv_scale always travels with a found_inf (zero when unset).
+        self.zero = np.zeros((), np.float32)
+        self.numels = [int(np.prod(s, dtype=np.int64)) for s in shapes]
+        structure, optimizer_hyper = structure_of(optimizer)
+        self.hyper = np.array([0.0, 0.0, cfg.gamma1, cfg.gamma2, cfg.eps]
+                              + list(optimizer_hyper))
+        self.classes = {}
+        for i, dtype in enumerate(dtypes):
+            self.classes.setdefault(dtype, []).append(i)
+        self.kernels = {d: K.kernel_set(structure, d, cfg.on_nonfinite,
+                                        cfg.bias_correction, inv_scale=inv_scale,
+                                        found_inf=inv_scale or found_inf)
+                        for d in self.classes}
+        self.moments = next(iter(self.kernels.values())).moments
+        self.scratch = {}
+        for dtype, members in self.classes.items():
+            offsets = np.array(K.chunk_offsets([self.numels[i] for i in members]),
+                               np.int64)
+            self.scratch[dtype] = (offsets, np.zeros(max(int(offsets[-1]), 1)),
+                                   np.zeros(len(members) * K.RECORD_WORDS, np.float32))
+
+    def __call__(self, params, grads, moments, stats, counts, steps, lr, wd,
+                 inv_scale=None, found_inf=None):
+        K, m = self.K, self.moments
+        self.hyper[0], self.hyper[1] = lr, wd
+        if inv_scale and not found_inf:
+            found_inf = self.zero.ctypes.data
+        whole = len(self.classes) == 1
+        runs = []
+        for dtype, members in self.classes.items():
+            table = np.zeros((len(members), 3 + m), np.int64)
+            for row, i in enumerate(members):
+                table[row, :3] = [self.numels[i], params[i], grads[i]]
+                table[row, 3:] = moments[i * m:(i + 1) * m]
+            offsets, partials, records = self.scratch[dtype]
+            # A class of a mixed group steps on copies of its state rows.
+            view = lambda address, dt, shape: np.ctypeslib.as_array(
+                ctypes.cast(address, ctypes.POINTER(dt)), shape)
+            n_all = sum(len(v) for v in self.classes.values())
+            all_stats = view(stats, ctypes.c_double, (n_all, 2))
+            all_counts = view(counts, ctypes.c_int64, (n_all, 2))
+            all_steps = view(steps, ctypes.c_int64, (n_all,))
+            local = (np.ascontiguousarray(all_stats[members]),
+                     np.ascontiguousarray(all_counts[members]),
+                     np.ascontiguousarray(all_steps[members]))
+            runs.append((dtype, members, table, offsets, partials, records, local,
+                         (all_stats, all_counts, all_steps)))
+
+        def args(run, found=None):
+            _, members, table, offsets, partials, records, local, _ = run
+            return self.lib.args(
+                len(members), table.shape[1], table.ctypes.data, offsets.ctypes.data,
+                self.hyper.ctypes.data, self.hyper.size, local[0].ctypes.data,
+                local[1].ctypes.data, local[2].ctypes.data, partials.ctypes.data,
+                partials.size, records.ctypes.data, records.size,
+                inv_scale or 0, (found if found is not None else found_inf) or 0)
+
+        if whole or not inv_scale:
+            for run in runs:
+                self.lib.run_step(self.kernels[run[0]], args(run), self.threads)
+        else:
+            # A loss scale skips the whole group on any non-finite gradient:
+            # every dtype's norms, then one found_inf for all of them.
+            inv = float(np.ctypeslib.as_array(
+                ctypes.cast(inv_scale, ctypes.POINTER(ctypes.c_float)), ())) 
+            found = float(np.ctypeslib.as_array(
+                ctypes.cast(found_inf, ctypes.POINTER(ctypes.c_float)), ())) \
+                if found_inf else 0.0
+            for run in runs:
+                self.lib.run_kernel(self.kernels[run[0]].norms, args(run), self.threads)
+                offsets, partials = run[3], run[4]
+                for t in range(len(run[1])):
+                    norm = np.sqrt(partials[offsets[t]:offsets[t + 1]].sum()) * inv
+                    found = 1.0 if not np.isfinite(norm) else found
+            flag = np.array(found, np.float32)
+            for run in runs:
+                kernels = self.kernels[run[0]]
+                self.lib.run_kernel(kernels.scalars, args(run, flag.ctypes.data))
+                self.lib.run_kernel(kernels.update, args(run, flag.ctypes.data),
+                                    self.threads)
+        for run in runs:
+            members, local, whole_state = run[1], run[6], run[7]
+            for dst, src in zip(whole_state, local):
+                dst[members] = src
 
 
 def compile_step(shapes, dtypes, opt_name, cfg, inv_scale=False, found_inf=False,
                  target=None, kernel_options=None):
     attr, factory = OPTIMIZERS[opt_name]
     target = TARGET if target is None else target
+    if target == "prebuilt-cpu":
+        return PrebuiltStep(shapes, dtypes, factory(), cfg, inv_scale, found_inf,
+                            int(os.environ.get("GS_TEST_THREADS", "2")))
     if kernel_options is None:
         kernel_options = KERNEL_OPTIONS if target != "cpu" else ""
     sig = C.StepSignature(shapes=tuple(tuple(s) for s in shapes), dtypes=tuple(dtypes),

@@ -1,0 +1,471 @@
+//===- CpuKernels.cpp - Runtime of the prebuilt generic CPU kernels -------===//
+//
+// Looks the kernels up by name, picks the widest instruction-set build the
+// CPU supports, checks a step's tables before anything runs, and spreads the
+// norms and update kernels over a persistent pool of threads. Worker w of W
+// takes chunks w, w + W, ... (the kernels' own loop), and every chunk sum
+// lands in its own slot, so the thread count never changes a result.
+//
+//===----------------------------------------------------------------------===//
+
+#include "gs-c/CpuKernels.h"
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <cstdarg>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace {
+//===----------------------------------------------------------------------===//
+// Kernel ABI: MLIR's C interface (llvm.emit_c_interface), memref descriptors
+// passed by pointer.
+//===----------------------------------------------------------------------===//
+
+template <typename T, int Rank> struct Descriptor {
+  T *allocated;
+  T *aligned;
+  int64_t offset;
+  int64_t sizes[Rank];
+  int64_t strides[Rank];
+};
+template <typename T> struct Descriptor<T, 0> {
+  T *allocated;
+  T *aligned;
+  int64_t offset;
+};
+
+/// The memrefs every kernel takes, in its argument order.
+struct Operands {
+  Descriptor<int64_t, 2> table;
+  Descriptor<int64_t, 1> chunkOffsets;
+  Descriptor<double, 1> hyper;
+  Descriptor<double, 2> stats;
+  Descriptor<int64_t, 2> counts;
+  Descriptor<int64_t, 1> steps;
+  Descriptor<double, 1> partials;
+  Descriptor<float, 1> records;
+  Descriptor<float, 0> invScale, foundInf;
+};
+
+using D2I = Descriptor<int64_t, 2> *;
+using D1I = Descriptor<int64_t, 1> *;
+using D1F64 = Descriptor<double, 1> *;
+using D2F64 = Descriptor<double, 2> *;
+using D1F32 = Descriptor<float, 1> *;
+using D0F32 = Descriptor<float, 0> *;
+using WorkerKernel = void (*)(D2I, D1I, D1F64, D2F64, D2I, D1I, D1F64, D1F32,
+                              int64_t, int64_t);
+using ScalarsKernel = void (*)(D2I, D1I, D1F64, D2F64, D2I, D1I, D1F64, D1F32);
+using ScalarsAmpKernel = void (*)(D2I, D1I, D1F64, D2F64, D2I, D1I, D1F64,
+                                  D1F32, D0F32, D0F32);
+using ScalarsFoundInfKernel = void (*)(D2I, D1I, D1F64, D2F64, D2I, D1I,
+                                       D1F64, D1F32, D0F32);
+
+enum class Kind { Norms, Scalars, Update };
+
+struct Kernel {
+  const char *name;
+  Kind kind;
+  int moments;         // -1: any (norms)
+  int hyperparameters; // -1: any (norms)
+  int elementBytes;    // 0: none (scalars)
+  /// Loss scaling of a scalars kernel: 0 none, 1 invScale and foundInf,
+  /// 2 foundInf alone.
+  int amp;
+  void *isa[3];        // x86-64, x86-64-v3, x86-64-v4
+};
+} // namespace
+
+// The kernels, one symbol per instruction-set build.
+#define GS_KERNEL(kind, name, moments, hyper, bytes, amp)                      \
+  extern "C" void _mlir_ciface_##name##_v1();                                  \
+  extern "C" void _mlir_ciface_##name##_v3();                                  \
+  extern "C" void _mlir_ciface_##name##_v4();
+#include "CpuKernelTable.inc"
+#undef GS_KERNEL
+
+namespace {
+#define GS_KERNEL_KIND_norms Kind::Norms
+#define GS_KERNEL_KIND_scalars Kind::Scalars
+#define GS_KERNEL_KIND_update Kind::Update
+#define GS_KERNEL(kind, name, moments, hyper, bytes, amp)                      \
+  {#name,                                                                      \
+   GS_KERNEL_KIND_##kind,                                                      \
+   moments,                                                                    \
+   hyper,                                                                      \
+   bytes,                                                                      \
+   amp,                                                                        \
+   {reinterpret_cast<void *>(&_mlir_ciface_##name##_v1),                       \
+    reinterpret_cast<void *>(&_mlir_ciface_##name##_v3),                       \
+    reinterpret_cast<void *>(&_mlir_ciface_##name##_v4)}},
+const Kernel kKernels[] = {
+#include "CpuKernelTable.inc"
+};
+#undef GS_KERNEL
+
+const char *const kISANames[] = {"x86-64", "x86-64-v3", "x86-64-v4"};
+
+int detectISA() {
+  int best = 0;
+#if defined(__x86_64__)
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+      __builtin_cpu_supports("bmi2"))
+    best = 1;
+  if (best == 1 && __builtin_cpu_supports("avx512f") &&
+      __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq") &&
+      __builtin_cpu_supports("avx512vl"))
+    best = 2;
+#endif
+  if (const char *forced = std::getenv("GS_CPU_ISA"))
+    for (int i = 0; i <= best; ++i)
+      if (std::strcmp(forced, kISANames[i]) == 0)
+        return i;
+  return best;
+}
+
+int isa() {
+  static const int chosen = detectISA();
+  return chosen;
+}
+
+thread_local std::string lastError;
+
+int fail(const char *format, ...) {
+  char buffer[512];
+  va_list args;
+  va_start(args, format);
+  std::vsnprintf(buffer, sizeof(buffer), format, args);
+  va_end(args);
+  lastError = buffer;
+  return 1;
+}
+
+const Kernel *find(const char *name) {
+  if (!name)
+    return nullptr;
+  for (const Kernel &kernel : kKernels)
+    if (std::strcmp(kernel.name, name) == 0)
+      return &kernel;
+  return nullptr;
+}
+
+//===----------------------------------------------------------------------===//
+// Checks
+//===----------------------------------------------------------------------===//
+
+int checkKernel(const Kernel *kernel, const char *name, Kind kind,
+                const char *what) {
+  if (!kernel)
+    return fail("no prebuilt CPU kernel named '%s'", name ? name : "(null)");
+  if (kernel->kind != kind)
+    return fail("kernel '%s' is not a %s kernel", name, what);
+  return 0;
+}
+
+/// Checks `args` against one kernel: table width, hyperparameters, element
+/// size and loss scaling.
+int checkFits(const Kernel &kernel, const GSCpuStepArgs &args) {
+  if (kernel.moments >= 0 && args.tableWidth != 3 + kernel.moments)
+    return fail("kernel '%s' takes a table of %d columns (numel, param, grad "
+                "and %d moments), got %lld",
+                kernel.name, 3 + kernel.moments, kernel.moments,
+                static_cast<long long>(args.tableWidth));
+  if (kernel.hyperparameters >= 0 &&
+      args.hyperSize < 5 + kernel.hyperparameters)
+    return fail("kernel '%s' reads %d hyperparameters, got %lld", kernel.name,
+                5 + kernel.hyperparameters,
+                static_cast<long long>(args.hyperSize));
+  if (kernel.kind == Kind::Scalars) {
+    bool wantsInvScale = kernel.amp == 1, wantsFoundInf = kernel.amp != 0;
+    if (wantsInvScale != (args.invScale != nullptr))
+      return fail(wantsInvScale ? "kernel '%s' needs invScale"
+                                : "kernel '%s' takes no invScale",
+                  kernel.name);
+    if (wantsFoundInf != (args.foundInf != nullptr))
+      return fail(wantsFoundInf ? "kernel '%s' needs foundInf"
+                                : "kernel '%s' takes no foundInf",
+                  kernel.name);
+  }
+  return 0;
+}
+
+/// Checks the tables themselves; `elementBytes` is the tensors' element size
+/// (0: the kernels read no tensor data).
+int checkTables(const GSCpuStepArgs &args, int elementBytes) {
+  int64_t n = args.numTensors;
+  if (n < 0)
+    return fail("numTensors is negative (%lld)", static_cast<long long>(n));
+  if (args.tableWidth < 3)
+    return fail("tableWidth must be at least 3, got %lld",
+                static_cast<long long>(args.tableWidth));
+  struct {
+    const void *pointer;
+    const char *name;
+  } required[] = {{args.table, "table"},   {args.chunkOffsets, "chunkOffsets"},
+                  {args.hyper, "hyper"},   {args.stats, "stats"},
+                  {args.counts, "counts"}, {args.steps, "steps"},
+                  {args.partials, "partials"}, {args.records, "records"}};
+  for (const auto &entry : required)
+    if (!entry.pointer && (n > 0 || entry.pointer == args.chunkOffsets))
+      return fail("%s is null", entry.name);
+  if (args.chunkOffsets[0] != 0)
+    return fail("chunkOffsets[0] must be 0, got %lld",
+                static_cast<long long>(args.chunkOffsets[0]));
+  for (int64_t t = 0; t < n; ++t) {
+    const int64_t *row = args.table + t * args.tableWidth;
+    int64_t numel = row[0];
+    if (numel < 0)
+      return fail("tensor %lld: negative element count %lld",
+                  static_cast<long long>(t), static_cast<long long>(numel));
+    int64_t chunks = numel / GS_CPU_CHUNK_SIZE + (numel % GS_CPU_CHUNK_SIZE != 0);
+    int64_t have = args.chunkOffsets[t + 1] - args.chunkOffsets[t];
+    if (have != chunks)
+      return fail("tensor %lld: chunkOffsets give %lld chunks but %lld "
+                  "elements need %lld",
+                  static_cast<long long>(t), static_cast<long long>(have),
+                  static_cast<long long>(numel), static_cast<long long>(chunks));
+    if (numel == 0 || elementBytes == 0)
+      continue;
+    for (int64_t column = 1; column < args.tableWidth; ++column) {
+      int64_t address = row[column];
+      if (address == 0)
+        return fail("tensor %lld: column %lld (%s) is a null address",
+                    static_cast<long long>(t), static_cast<long long>(column),
+                    column == 1 ? "param" : column == 2 ? "grad" : "moment");
+      if (address % elementBytes != 0)
+        return fail("tensor %lld: column %lld address 0x%llx is not aligned "
+                    "to its %d-byte elements",
+                    static_cast<long long>(t), static_cast<long long>(column),
+                    static_cast<unsigned long long>(address), elementBytes);
+    }
+  }
+  int64_t numChunks = args.chunkOffsets[n];
+  if (args.partialsSize < numChunks)
+    return fail("partials scratch holds %lld doubles, the step needs %lld "
+                "(one per chunk)",
+                static_cast<long long>(args.partialsSize),
+                static_cast<long long>(numChunks));
+  if (args.recordsSize < n * GS_CPU_RECORD_WORDS)
+    return fail("records scratch holds %lld floats, the step needs %lld",
+                static_cast<long long>(args.recordsSize),
+                static_cast<long long>(n * GS_CPU_RECORD_WORDS));
+  return 0;
+}
+
+//===----------------------------------------------------------------------===//
+// Threads
+//===----------------------------------------------------------------------===//
+
+/// A fixed set of threads that run `work(worker)` for workers 1..W-1 while
+/// the caller runs worker 0. One parallel phase at a time: a caller that
+/// finds the pool busy runs its phase alone (same results, see above).
+class Pool {
+public:
+  bool tryRun(int numWorkers, const std::function<void(int)> &work) {
+    std::unique_lock<std::mutex> busy(busyMutex, std::try_to_lock);
+    if (!busy.owns_lock())
+      return false;
+    grow(numWorkers - 1);
+    {
+      std::lock_guard<std::mutex> lock(mutex);
+      job = &work;
+      jobWorkers = numWorkers;
+      pending = numWorkers - 1;
+      ++generation;
+    }
+    wake.notify_all();
+    work(0);
+    std::unique_lock<std::mutex> lock(mutex);
+    done.wait(lock, [&] { return pending == 0; });
+    job = nullptr;
+    return true;
+  }
+
+  ~Pool() {
+    {
+      std::lock_guard<std::mutex> lock(mutex);
+      stopping = true;
+      ++generation;
+    }
+    wake.notify_all();
+    for (std::thread &thread : threads)
+      thread.join();
+  }
+
+private:
+  void grow(int count) {
+    while (static_cast<int>(threads.size()) < count) {
+      int index = static_cast<int>(threads.size()) + 1;
+      threads.emplace_back([this, index] { loop(index); });
+    }
+  }
+
+  void loop(int index) {
+    uint64_t seen = 0;
+    for (;;) {
+      const std::function<void(int)> *work;
+      {
+        std::unique_lock<std::mutex> lock(mutex);
+        wake.wait(lock, [&] { return generation != seen; });
+        seen = generation;
+        if (stopping)
+          return;
+        if (!job || index >= jobWorkers)
+          continue;
+        work = job;
+      }
+      (*work)(index);
+      std::lock_guard<std::mutex> lock(mutex);
+      if (--pending == 0)
+        done.notify_one();
+    }
+  }
+
+  std::mutex busyMutex, mutex;
+  std::condition_variable wake, done;
+  std::vector<std::thread> threads;
+  const std::function<void(int)> *job = nullptr;
+  int jobWorkers = 0, pending = 0;
+  uint64_t generation = 0;
+  bool stopping = false;
+};
+
+Pool &pool() {
+  static Pool instance;
+  return instance;
+}
+
+template <typename T, int Rank>
+Descriptor<T, Rank> describe(T *data, const int64_t (&sizes)[Rank]) {
+  Descriptor<T, Rank> d{};
+  d.allocated = d.aligned = data;
+  int64_t stride = 1;
+  for (int i = Rank - 1; i >= 0; --i) {
+    d.sizes[i] = sizes[i];
+    d.strides[i] = stride;
+    stride *= sizes[i];
+  }
+  return d;
+}
+
+Operands describeArgs(const GSCpuStepArgs &a) {
+  int64_t n = a.numTensors;
+  Operands o{};
+  o.table = describe(const_cast<int64_t *>(a.table), {n, a.tableWidth});
+  o.chunkOffsets = describe(const_cast<int64_t *>(a.chunkOffsets), {n + 1});
+  o.hyper = describe(const_cast<double *>(a.hyper), {a.hyperSize});
+  o.stats = describe(a.stats, {n, 2});
+  o.counts = describe(a.counts, {n, 2});
+  o.steps = describe(a.steps, {n});
+  o.partials = describe(a.partials, {a.partialsSize});
+  o.records = describe(a.records, {a.recordsSize});
+  o.invScale = {const_cast<float *>(a.invScale),
+                const_cast<float *>(a.invScale), 0};
+  o.foundInf = {const_cast<float *>(a.foundInf),
+                const_cast<float *>(a.foundInf), 0};
+  return o;
+}
+
+void launch(const Kernel &kernel, Operands &o, int numThreads) {
+  void *symbol = kernel.isa[isa()];
+  if (kernel.kind == Kind::Scalars) {
+    if (kernel.amp == 1)
+      reinterpret_cast<ScalarsAmpKernel>(symbol)(
+          &o.table, &o.chunkOffsets, &o.hyper, &o.stats, &o.counts, &o.steps,
+          &o.partials, &o.records, &o.invScale, &o.foundInf);
+    else if (kernel.amp == 2)
+      reinterpret_cast<ScalarsFoundInfKernel>(symbol)(
+          &o.table, &o.chunkOffsets, &o.hyper, &o.stats, &o.counts, &o.steps,
+          &o.partials, &o.records, &o.foundInf);
+    else
+      reinterpret_cast<ScalarsKernel>(symbol)(&o.table, &o.chunkOffsets,
+                                              &o.hyper, &o.stats, &o.counts,
+                                              &o.steps, &o.partials,
+                                              &o.records);
+    return;
+  }
+  auto run = reinterpret_cast<WorkerKernel>(symbol);
+  // More workers than chunks would only idle.
+  int64_t chunks = o.chunkOffsets.aligned[o.chunkOffsets.sizes[0] - 1];
+  int workers = static_cast<int>(
+      std::max<int64_t>(1, std::min<int64_t>(numThreads, chunks)));
+  std::function<void(int)> work = [&](int worker) {
+    run(&o.table, &o.chunkOffsets, &o.hyper, &o.stats, &o.counts, &o.steps,
+        &o.partials, &o.records, worker, workers);
+  };
+  if (workers == 1 || !pool().tryRun(workers, work))
+    for (int w = 0; w < workers; ++w)
+      work(w);
+}
+
+int checkThreads(int numThreads) {
+  if (numThreads < 1 || numThreads > 1024)
+    return fail("numThreads must be in [1, 1024], got %d", numThreads);
+  return 0;
+}
+} // namespace
+
+extern "C" {
+
+int gsCpuRunStep(const char *norms, const char *scalars, const char *update,
+                 const GSCpuStepArgs *args, int numThreads) {
+  lastError.clear();
+  if (!args)
+    return fail("args is null");
+  const Kernel *n = find(norms), *s = find(scalars), *u = find(update);
+  if (checkKernel(n, norms, Kind::Norms, "norms") ||
+      checkKernel(s, scalars, Kind::Scalars, "scalars") ||
+      checkKernel(u, update, Kind::Update, "update") || checkThreads(numThreads))
+    return 1;
+  if (n->elementBytes != u->elementBytes)
+    return fail("kernels '%s' and '%s' are for different element types", norms,
+                update);
+  if (s->moments != u->moments || s->hyperparameters != u->hyperparameters)
+    return fail("kernels '%s' and '%s' are for different optimizers", scalars,
+                update);
+  if (checkFits(*n, *args) || checkFits(*s, *args) || checkFits(*u, *args) ||
+      checkTables(*args, u->elementBytes))
+    return 1;
+  if (args->numTensors == 0)
+    return 0;
+  Operands o = describeArgs(*args);
+  launch(*n, o, numThreads);
+  launch(*s, o, 1);
+  launch(*u, o, numThreads);
+  return 0;
+}
+
+int gsCpuRunKernel(const char *name, const GSCpuStepArgs *args,
+                   int numThreads) {
+  lastError.clear();
+  if (!args)
+    return fail("args is null");
+  const Kernel *kernel = find(name);
+  if (!kernel)
+    return fail("no prebuilt CPU kernel named '%s'", name ? name : "(null)");
+  if (checkThreads(numThreads) || checkFits(*kernel, *args) ||
+      checkTables(*args, kernel->elementBytes))
+    return 1;
+  if (args->numTensors == 0)
+    return 0;
+  Operands o = describeArgs(*args);
+  launch(*kernel, o, numThreads);
+  return 0;
+}
+
+int gsCpuHasKernel(const char *name) { return find(name) != nullptr; }
+
+const char *gsCpuKernelISA(void) { return kISANames[isa()]; }
+
+const char *gsCpuLastError(void) { return lastError.c_str(); }
+
+} // extern "C"
