@@ -271,3 +271,19 @@ def test_hyperparameter_warning_as_error_changes_nothing():
         with pytest.raises(UserWarning, match="keeping the current settings"):
             target.load_state_dict(source.state_dict(format="original"))
     assert_unchanged(target, before)
+
+
+@pytest.mark.skipif(not hasattr(torch.optim.Optimizer, "register_state_dict_post_hook"),
+                    reason="state-dict hooks are torch >= 2.1")
+def test_state_dict_hooks_run():
+    _, opt = trained(steps=2)
+    calls = []
+    opt.register_state_dict_pre_hook(lambda o: calls.append("save-pre"))
+    opt.register_state_dict_post_hook(lambda o, sd: {**sd, "epoch": 7})
+    opt.register_load_state_dict_pre_hook(
+        lambda o, sd: calls.append(sd.pop("epoch")) or sd)
+    opt.register_load_state_dict_post_hook(lambda o: calls.append("load-post"))
+    saved = opt.state_dict(format="original")
+    assert saved["epoch"] == 7 and calls == ["save-pre"]
+    opt.load_state_dict(saved)
+    assert calls == ["save-pre", 7, "load-post"]
