@@ -7,12 +7,17 @@
 set -uo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build=${GS_ASAN_BUILD_DIR:-$root/build-asan}
+# The execution tests' Python: scripts/setup.sh's virtual environment.
+python=$root/.venv/bin/python
+[ -x "$python" ] || python=/usr/bin/python3
 
-if [ ! -f "$build/build.ninja" ]; then
+cached_python=$(sed -n 's/^Python3_EXECUTABLE:FILEPATH=//p' \
+  "$build/CMakeCache.txt" 2>/dev/null || true)
+if [ ! -f "$build/build.ninja" ] || [ "$cached_python" != "$python" ]; then
   echo "== configuring $build (ASan + UBSan)"
   cmake -G Ninja -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release \
     -DCMAKE_C_COMPILER=clang-22 -DCMAKE_CXX_COMPILER=clang++-22 \
-    -DGS_ENABLE_SANITIZERS=ON || exit 1
+    -DGS_ENABLE_SANITIZERS=ON -DPython3_EXECUTABLE="$python" || exit 1
 fi
 echo "== building $build"
 cmake --build "$build" || exit 1

@@ -1,31 +1,47 @@
 #!/usr/bin/env bash
-# Runs the whole test suite: sets up and builds (as scripts/setup.sh), then the
-# lit suite (FileCheck, diagnostics, execution tests), the Python tests, and
-# the lit suite again on an ASan + UBSan build (scripts/check-sanitized.sh;
-# GS_SKIP_SANITIZED=1 leaves it out). Exits non-zero when any test fails.
+# Runs the whole test suite: sets up and builds (scripts/setup.sh), then the
+# lit suite (FileCheck, diagnostics, execution tests in the .venv's Python),
+# pytest in the .venv (torch 2.x), the compatibility-floor smoke test with
+# Debian's Python and torch 1.13, and the lit suite again on an ASan + UBSan
+# build (scripts/check-sanitized.sh; GS_SKIP_SANITIZED=1 leaves it out).
+# Closes with "total: N passed, N failed, N skipped" over every runner; a
+# failed setup or build, or a runner that left no report, counts as a failure.
+# Exits non-zero when anything failed.
 set -uo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build=${GS_BUILD_DIR:-$root/build}
-"$root/scripts/setup.sh" || exit 1
+python=$root/.venv/bin/python
+summarize=("/usr/bin/python3" "$root/scripts/summarize_junit.py")
+
+if ! "$root/scripts/setup.sh"; then
+  "${summarize[@]}" --failed "scripts/setup.sh (packages, .venv or build)"
+  exit 1
+fi
 
 reports=$(mktemp -d)
 trap 'rm -rf "$reports"' EXIT
-status=0
+results=()  # REPORT=EXIT_STATUS of each runner, for summarize_junit.py
 
 echo "== lit"
-/usr/lib/llvm-22/bin/lit -sv --xunit-xml-output "$reports/lit.xml" \
-  "$build/test" || status=1
+/usr/lib/llvm-22/bin/lit -sv --xunit-xml-output "$reports/lit.xml" "$build/test"
+results+=("$reports/lit.xml=$?")
 
-echo "== pytest"
-(cd "$root/python" && /usr/bin/python3 -m pytest -q -p no:cacheprovider \
-  --junitxml "$reports/pytest.xml" tests) || status=1
+echo "== pytest ($("$python" -c 'import torch; print("torch", torch.__version__)'))"
+(cd "$root/python" && "$python" -m pytest -q -p no:cacheprovider \
+  --junitxml "$reports/pytest.xml" tests)
+results+=("$reports/pytest.xml=$?")
+
+echo "== compatibility floor: Debian's Python and torch"
+(cd "$root/python" && GS_FLOOR_TORCH=1.13 /usr/bin/python3 -m pytest -q \
+  -p no:cacheprovider --junitxml "$reports/floor.xml" tests/test_floor.py)
+results+=("$reports/floor.xml=$?")
 
 if [ "${GS_SKIP_SANITIZED:-0}" != 1 ]; then
   echo "== sanitizers"
-  GS_LIT_XUNIT="$reports/lit-sanitized.xml" "$root/scripts/check-sanitized.sh" ||
-    status=1
+  GS_LIT_XUNIT="$reports/lit-sanitized.xml" "$root/scripts/check-sanitized.sh"
+  results+=("$reports/lit-sanitized.xml=$?")
 fi
 
-/usr/bin/python3 "$root/scripts/summarize_junit.py" "$reports"/*.xml ||
-  status=1
-exit $status
+# A runner that died before writing its report, or whose build failed,
+# counts as failed.
+"${summarize[@]}" "${results[@]}"

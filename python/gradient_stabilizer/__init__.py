@@ -7,7 +7,7 @@ any optimizer, compiled into fused kernels.
 
 `GSWrapper` wraps an optimizer; `GradientStabilizer` rescales `p.grad` in
 place on its own; `Lion` is an optimizer the compiled backend also supports.
-The semantics are those of shared/spec/gradient-stabilizer.md.
+The semantics are those of docs/spec.md.
 """
 
 __all__ = ["GSWrapper", "GradientStabilizer", "Lion"]

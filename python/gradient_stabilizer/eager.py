@@ -17,6 +17,15 @@ import torch
 POLICIES = ("skip", "zero", "passthrough")
 
 
+def not_traced(function):
+    """Runs `function` eagerly inside a `torch.compile`d region (a graph
+    break): the step's scalar state math and data-dependent branches would
+    otherwise break the graph at every parameter and recompile per shape.
+    Without torch.compiler (torch 1.13) `function` is returned as it is."""
+    disable = getattr(getattr(torch, "compiler", None), "disable", None)
+    return disable(function) if disable is not None else function
+
+
 def new_state() -> Dict[str, float]:
     """A parameter's GS state: EMAs m, v (f64), counters k, skipped."""
     return {"m": 0.0, "v": 0.0, "k": 0, "skipped": 0}
@@ -48,9 +57,41 @@ def update_state(state: Dict[str, float], norm: float, gamma1: float,
     return (m_hat / (math.sqrt(v_hat) + eps)) / norm
 
 
+def describe(index: int, p: torch.Tensor) -> str:
+    """How error messages name a parameter: its position and shape."""
+    return f"parameter {index} (shape {tuple(p.shape)})"
+
+
+def check_finite(params: Iterable[torch.Tensor]) -> None:
+    """Raises FloatingPointError naming the first parameter whose dense
+    gradient holds a NaN or Inf. Reads every gradient once; one host
+    synchronization per device."""
+    by_device: Dict[torch.device, list] = {}
+    for i, p in enumerate(params):
+        if p.grad is not None and not p.grad.is_sparse:
+            by_device.setdefault(p.grad.device, []).append((i, p))
+    bad = []
+    for indexed in by_device.values():
+        norms = torch.stack([torch.linalg.vector_norm(p.grad, dtype=torch.float64)
+                             for _, p in indexed])
+        finite = torch.isfinite(norms)
+        if not bool(finite.all()):
+            j = int((~finite).nonzero()[0])
+            bad.append((indexed[j][0], indexed[j][1], float(norms[j])))
+    if bad:
+        raise nonfinite_error(*min(bad, key=lambda item: item[0]))
+
+
+def nonfinite_error(index: int, p: torch.Tensor, norm: float) -> FloatingPointError:
+    return FloatingPointError(
+        f"GradientStabilizer: {describe(index, p)} has a non-finite gradient (norm "
+        f"{norm}); nothing was changed (raise_on_nonfinite=True)")
+
+
 def stabilize_(params: Iterable[torch.Tensor], states: Dict, gamma1: float = 0.6,
                gamma2: float = 0.999, eps: float = 1e-12, bias_correction: bool = True,
-               on_nonfinite: str = "skip") -> List[torch.Tensor]:
+               on_nonfinite: str = "skip", raise_on_nonfinite: bool = False,
+               inv_scale: float | None = None) -> List[torch.Tensor] | None:
     """Rescales each parameter's dense gradient in place (spec section 1).
 
     `states` maps a parameter to its state (created on first use). Returns
@@ -58,25 +99,54 @@ def stabilize_(params: Iterable[torch.Tensor], states: Dict, gamma1: float = 0.6
     has been zeroed, under "passthrough" it is left as it is, and under "skip"
     the caller must not step them (GSWrapper hides their gradient from the
     optimizer for that step).
+
+    Every norm is computed before anything changes, so with
+    `raise_on_nonfinite` a NaN / Inf gradient raises FloatingPointError
+    (naming the parameter) with no gradient and no state touched.
+
+    `inv_scale` (spec section 4): the gradients are loss-scaled; each one is
+    unscaled by the same multiply that stabilizes it (sparse ones, which GS
+    leaves alone, are unscaled on their own). If any dense gradient is then
+    non-finite, nothing changes and None is returned: the whole step is to be
+    skipped.
     """
+    params = list(params)
+    dense = [(i, p) for i, p in enumerate(params)
+             if p.grad is not None and not p.grad.is_sparse]
+    norms = [grad_norm(p.grad) for _, p in dense]
+    if inv_scale is not None:
+        if not all(math.isfinite(n) for n in norms):
+            return None
+        norms = [n * inv_scale for n in norms]
+    if raise_on_nonfinite:
+        for (i, p), norm in zip(dense, norms):
+            if not math.isfinite(norm):
+                raise nonfinite_error(i, p, norm)
     nonfinite = []
-    for p in params:
+    for (_, p), norm in zip(dense, norms):
         g = p.grad
-        if g is None or g.is_sparse:
-            continue  # absent gradients are left alone; sparse ones pass
         state = states.setdefault(p, new_state())
-        norm = grad_norm(g)
         factor = update_state(state, norm, gamma1, gamma2, eps, bias_correction)
         if factor is not None:
-            # One rounding of the f64 factor to f32; f16 / bf16 gradients are
-            # widened for the product.
-            scale = torch.tensor(factor, dtype=torch.float32)
-            if g.dtype in (torch.float16, torch.bfloat16):
-                g.copy_(g.float().mul_(scale))
-            else:
-                g.mul_(scale.to(g.dtype))
-        elif not math.isfinite(norm):
+            # One multiply, by the f64 factor rounded once to f32 (unscaling
+            # included); f16 / bf16 gradients are widened for the product.
+            if inv_scale is not None:
+                factor *= inv_scale
+            _scale_(g, factor)
+        elif not math.isfinite(norm):  # (never with inv_scale: see above)
             nonfinite.append(p)
             if on_nonfinite == "zero":
                 g.zero_()
+    if inv_scale is not None:
+        for p in params:
+            if p.grad is not None and p.grad.is_sparse:
+                p.grad._values().mul_(inv_scale)
     return nonfinite
+
+
+def _scale_(g: torch.Tensor, factor: float) -> None:
+    scale = torch.tensor(factor, dtype=torch.float32)
+    if g.dtype in (torch.float16, torch.bfloat16):
+        g.copy_(g.float().mul_(scale))
+    else:
+        g.mul_(scale.to(g.dtype))

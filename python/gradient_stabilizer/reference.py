@@ -1,6 +1,6 @@
 """Float64 NumPy reference implementation of the GradientStabilizer semantics.
 
-Every rule here follows ``shared/spec/gradient-stabilizer.md`` ("the spec");
+Every rule here follows ``docs/spec.md`` ("the spec");
 docstrings cite its sections.  Everything is float64 (scalars are Python
 floats, arrays are ``np.float64``) and every function is pure: it returns new
 state and never mutates its inputs.

@@ -5,16 +5,19 @@ from __future__ import annotations
 
 import math
 import warnings
-from typing import Dict, Iterable, List
+from typing import Dict, Iterable, List, Optional
 
 import torch
 
-from .eager import POLICIES, new_state, stabilize_
+from . import checkpoint
+from .eager import POLICIES, new_state, not_traced, stabilize_
 
-HYPERPARAMETERS = ("gamma1", "gamma2", "eps", "bias_correction")
+HYPERPARAMETERS = checkpoint.HYPERPARAMETERS
+BACKENDS = ("auto", "compiled", "eager")
 
 
-def check_hyperparameters(gamma1, gamma2, eps, bias_correction, on_nonfinite):
+def check_hyperparameters(gamma1, gamma2, eps, bias_correction, on_nonfinite,
+                          raise_on_nonfinite=False, backend="auto"):
     """Raises ValueError naming the first bad argument."""
     for name, value in (("gamma1", gamma1), ("gamma2", gamma2)):
         if isinstance(value, bool) or not isinstance(value, (int, float)) \
@@ -27,6 +30,10 @@ def check_hyperparameters(gamma1, gamma2, eps, bias_correction, on_nonfinite):
         raise ValueError(f"bias_correction must be a bool, got {bias_correction!r}")
     if on_nonfinite not in POLICIES:
         raise ValueError(f"on_nonfinite must be one of {POLICIES}, got {on_nonfinite!r}")
+    if not isinstance(raise_on_nonfinite, bool):
+        raise ValueError(f"raise_on_nonfinite must be a bool, got {raise_on_nonfinite!r}")
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
     if gamma1 * gamma1 >= gamma2:
         warnings.warn(f"gamma1**2 >= gamma2 ({gamma1}**2 >= {gamma2}): the "
                       "stabilized gradient norm has no uniform bound", stacklevel=3)
@@ -61,32 +68,61 @@ class GradientStabilizer:
     running statistics of its norm, keeping its direction.
 
     Callable on a `torch.optim.Optimizer`, a list of param-group dicts or any
-    iterable of parameters. `state` maps each parameter to its EMAs `m`, `v`
-    (f64), the count `k` of applied stabilizations and the `skipped` counter.
-    A non-finite gradient never reaches the statistics; `on_nonfinite`
-    decides what the optimizer sees: "skip" removes the gradient (`p.grad`
-    becomes None, so the optimizer leaves the parameter and its state alone),
-    "zero" zeroes it, "passthrough" keeps it (the original library).
+    iterable of parameters, between `backward()` and `optimizer.step()`; it
+    can also be registered as an optimizer's step pre-hook
+    (`optimizer.register_step_pre_hook(stabilizer)`). `state` maps each
+    parameter to its EMAs `m`, `v` (f64), the count `k` of applied
+    stabilizations and the `skipped` counter.
+
+    A non-finite gradient never reaches the statistics. With
+    `raise_on_nonfinite=True` it raises FloatingPointError naming the
+    parameter, before anything changes; otherwise `on_nonfinite` decides what
+    the optimizer sees: "skip" removes the gradient (`p.grad` becomes None, so
+    the optimizer leaves the parameter and its state alone), "zero" zeroes it,
+    "passthrough" keeps it (the original library).
+
+    `backend` is the backend of a GSWrapper built around this stabilizer
+    ("auto", "compiled" or "eager"); called on its own, the stabilizer
+    rescales the gradients with PyTorch ops under every backend (the compiled
+    kernels fuse the transform into the optimizer's update, which a
+    standalone call leaves to `optimizer.step()`). Sparse gradients pass
+    through untouched.
     """
 
     def __init__(self, gamma1: float = 0.6, gamma2: float = 0.999, eps: float = 1e-12,
-                 bias_correction: bool = True, on_nonfinite: str = "skip"):
-        check_hyperparameters(gamma1, gamma2, eps, bias_correction, on_nonfinite)
+                 bias_correction: bool = True, on_nonfinite: str = "skip",
+                 raise_on_nonfinite: bool = False, backend: str = "auto"):
+        check_hyperparameters(gamma1, gamma2, eps, bias_correction, on_nonfinite,
+                              raise_on_nonfinite, backend)
         self.gamma1, self.gamma2, self.eps = float(gamma1), float(gamma2), float(eps)
         self.bias_correction = bias_correction
         self.on_nonfinite = on_nonfinite
+        self.raise_on_nonfinite = raise_on_nonfinite
+        self.backend = backend
         self.state: Dict[torch.Tensor, Dict[str, float]] = {}
 
-    def __call__(self, target) -> None:
+    @not_traced
+    def __call__(self, target, *hook_arguments) -> None:
+        """Stabilizes the gradients of `target` in place. `hook_arguments`:
+        the (args, kwargs) a step pre-hook receives, ignored."""
+        if len(hook_arguments) not in (0, 2):
+            raise TypeError("GradientStabilizer is called with an optimizer, param groups "
+                            "or parameters (or as a step pre-hook: optimizer, args, kwargs)")
         for p in self.stabilize(parameters_of(target)):
             if self.on_nonfinite == "skip":
                 p.grad = None
 
-    def stabilize(self, params: Iterable[torch.Tensor]) -> List[torch.Tensor]:
+    @not_traced
+    def stabilize(self, params: Iterable[torch.Tensor],
+                  inv_scale: Optional[float] = None) -> Optional[List[torch.Tensor]]:
         """Rescales the gradients in place; returns the parameters whose
-        gradient was non-finite (see `on_nonfinite`)."""
+        gradient was non-finite (see `on_nonfinite`). With `inv_scale` (the
+        gradients are loss-scaled, spec section 4) they are unscaled in the
+        same multiply, and None means a gradient was non-finite: nothing
+        changed and the step is to be skipped."""
         return stabilize_(params, self.state, self.gamma1, self.gamma2, self.eps,
-                          self.bias_correction, self.on_nonfinite)
+                          self.bias_correction, self.on_nonfinite,
+                          self.raise_on_nonfinite, inv_scale)
 
     def state_of(self, p: torch.Tensor) -> Dict[str, float]:
         return self.state.setdefault(p, new_state())
@@ -98,25 +134,39 @@ class GradientStabilizer:
     def hyperparameters(self) -> Dict[str, object]:
         return {name: getattr(self, name) for name in HYPERPARAMETERS}
 
-    def state_dict(self, params: List[torch.Tensor]) -> dict:
-        """The state keyed by position in `params`, with the hyperparameters."""
-        state = {i: dict(self.state[p]) for i, p in enumerate(params) if p in self.state}
-        return {"state": state, **self.hyperparameters(),
-                "on_nonfinite": self.on_nonfinite}
+    def state_dict(self, params: List[torch.Tensor], format: str = "gs") -> dict:
+        """The state keyed by position in `params`, with the hyperparameters:
+        this package's format (`{"state": ..., "gamma1": ..., ...}`) or, with
+        `format="original"`, the original library's `scaler_state_by_idx` and
+        `scaler_hparams` (see `gradient_stabilizer.checkpoint`)."""
+        exported = checkpoint.export(self.state, list(params), self.hyperparameters(),
+                                     self.on_nonfinite, format)
+        return exported["gradient_stabilizer"] if format == "gs" else exported
 
     def load_state_dict(self, state_dict: dict, params: List[torch.Tensor]) -> None:
-        """Restores the state saved by `state_dict` onto `params` (same order).
-        Different saved hyperparameters warn; the current ones are kept."""
-        saved = {name: state_dict.get(name) for name in HYPERPARAMETERS}
+        """Restores a state saved by `state_dict` (either format) onto
+        `params` (same order). Everything is checked first: a bad entry raises
+        ValueError naming it and nothing changes. Different saved
+        hyperparameters warn; the current ones are kept."""
+        params = list(params)
+        if isinstance(state_dict, dict) and "state" in state_dict \
+                and "gradient_stabilizer" not in state_dict:
+            state_dict = {"gradient_stabilizer": state_dict}
+        try:
+            entries, saved = checkpoint.parse(state_dict, len(params))
+        except ValueError as error:
+            raise ValueError(f"GradientStabilizer.load_state_dict: {error}; nothing was "
+                             "loaded") from None
+        self.warn_if_different(saved)
+        self.install(entries, params)
+
+    def warn_if_different(self, saved: dict) -> None:
+        """Warns when a checkpoint's hyperparameters differ from these."""
         if saved != self.hyperparameters():
             warnings.warn(f"GradientStabilizer: checkpoint hyperparameters {saved} differ "
                           f"from the current {self.hyperparameters()}; keeping the "
                           "current settings", stacklevel=3)
-        entries = state_dict.get("state", {})
-        for index in entries:
-            if not 0 <= int(index) < len(params):
-                raise ValueError(f"checkpoint has state for parameter {index}, but there "
-                                 f"are only {len(params)} parameters")
-        self.state = {params[int(i)]: {"m": float(s["m"]), "v": float(s["v"]),
-                                       "k": int(s["k"]), "skipped": int(s["skipped"])}
-                      for i, s in entries.items()}
+
+    def install(self, entries, params: List[torch.Tensor]) -> None:
+        """Replaces the state with entries checked by `checkpoint.parse`."""
+        self.state = {params[i]: dict(values) for i, values in entries.items()}

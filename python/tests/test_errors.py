@@ -155,12 +155,6 @@ def test_compiled_backend_names_unsupported_tensors():
     with pytest.raises(ValueError, match="exp_avg"):
         opt.step()
 
-    net = model()
-    opt = GSWrapper(torch.optim.SGD(net.parameters(), lr=0.1), backend="compiled")
-    net.weight.grad = torch.zeros(2, 3).to_sparse()
-    with pytest.raises(ValueError, match="sparse"):
-        opt.step()
-
 
 def test_compiled_backend_without_compiler(monkeypatch, tmp_path):
     monkeypatch.setenv("GS_COMPILER", "toolchain")

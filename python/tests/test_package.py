@@ -341,7 +341,7 @@ def _train_with_spikes(make_optimizer, wrap, steps=150):
             for p in net.parameters():
                 p.grad.mul_(1e30)
         opt.step()
-        losses.append(float(loss))
+        losses.append(float(loss.detach()))
     return losses, opt
 
 

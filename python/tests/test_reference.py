@@ -1,5 +1,5 @@
 """Tests of the float64 reference (gradient_stabilizer.reference) against the spec
-(shared/spec/gradient-stabilizer.md), torch.optim and hand-computed values."""
+(docs/spec.md), torch.optim and hand-computed values."""
 
 import math
 import subprocess
