@@ -1,23 +1,28 @@
-"""The compiled backend: one fused kernel per parameter group, dtype and
-device.
+"""The compiled backend: fused kernels per parameter group, dtype and device.
 
 For each param group the parameters with dense gradients are bucketed by
-dtype and device (CPU, or a CUDA GPU: kernels queued on PyTorch's current
-stream); each bucket runs one compiled `gs.group_step` in place on the
-parameters, gradients, the inner optimizer's state tensors and the GS state.
-Kernels are specialized on shapes, dtypes and the optimizer's compile-time
-hyperparameters (betas, momentum, ...) and cached; `lr` and `weight_decay`
-are read from the param group at every step, so schedulers need no
-recompilation.
+dtype and device, and each bucket is stepped in place on the parameters,
+gradients, the inner optimizer's state tensors and the GS state:
+
+* CPU tensors run the prebuilt generic kernels (prebuilt_cpu.py,
+  libgs_cpu_kernels): nothing is compiled, any number of tensors is one set
+  of kernel runs over a table of addresses, all hyperparameters are run-time
+  values (schedulers of lr, betas or momentum change nothing), and the
+  chunks are spread over torch's intra-op threads.
+* CUDA tensors run a compiled `gs.group_step` (kernels queued on PyTorch's
+  current stream), specialized on shapes and compile-time hyperparameters
+  and cached in the process; the generic GPU kernels will replace it.
 """
 
 from __future__ import annotations
 
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import torch
 
 from . import _compiler as C
+from . import _cpu_kernels as K
+from . import prebuilt_cpu as P
 from .lion import Lion
 
 DTYPES = {torch.float32: "f32", torch.float16: "f16", torch.bfloat16: "bf16"}
@@ -91,9 +96,14 @@ def _step_count(state: dict) -> int:
 class CompiledBackend:
     """Runs GSWrapper steps through compiled kernels."""
 
+    # step() takes inv_scale / found_inf (torch.amp.GradScaler's scale and
+    # overflow flag): the kernels unscale inside the norm pass.
+    supports_amp = True
+
     def __init__(self, vector_width: int = 8):
         self.vector_width = vector_width
         self._steps: Dict[C.StepSignature, C.CompiledStep] = {}
+        self._cpu_buckets: P.Buckets = {}
 
     def _compiled(self, sig: C.StepSignature) -> C.CompiledStep:
         step = self._steps.get(sig)
@@ -101,15 +111,23 @@ class CompiledBackend:
             step = self._steps[sig] = C.CompiledStep(sig, self.vector_width)
         return step
 
-    def step(self, optimizer: torch.optim.Optimizer, stabilizer) -> None:
+    def step(self, optimizer: torch.optim.Optimizer, stabilizer,
+             inv_scale: Optional[torch.Tensor] = None,
+             found_inf: Optional[torch.Tensor] = None) -> None:
         """One stabilize-then-optimize step of every param group, in place.
-        Everything is checked before anything runs: an Unsupported error
-        leaves all parameters and states untouched."""
+        Everything is checked before anything runs: an Unsupported or
+        CompilerError leaves all parameters and states untouched.
+
+        `inv_scale` and `found_inf` (0-d f32 tensors on the parameters'
+        device, as torch.amp.GradScaler makes them): gradients are used as
+        `grad * inv_scale`, and the whole step is skipped when `found_inf` is
+        nonzero or any gradient is non-finite (spec section 4)."""
+        amp = inv_scale is not None or found_inf is not None
         stabilizer_attr = C.stabilizer_attr(
             stabilizer.gamma1, stabilizer.gamma2, stabilizer.eps,
             stabilizer.bias_correction, stabilizer.on_nonfinite)
-        work = []
-        for group in optimizer.param_groups:
+        cpu_work, gpu_work = [], []
+        for index, group in enumerate(optimizer.param_groups):
             attr, moment_names = optimizer_spec(optimizer, group)
             buckets: Dict[tuple, List[torch.Tensor]] = {}
             for p in group["params"]:
@@ -117,21 +135,93 @@ class CompiledBackend:
                     continue  # absent gradients: left alone (spec section 5)
                 self._check_tensors(optimizer, p, moment_names)
                 buckets.setdefault((p.dtype, p.device), []).append(p)
-            # Tensors are independent within a step (no inv_scale here), so a
-            # large bucket runs as several kernels: ctypes calls at most 1024
-            # arguments, and compile time grows faster than the group size.
-            chunks = [((dtype, device), params[i:i + MAX_TENSORS_PER_STEP])
-                      for (dtype, device), params in buckets.items()
-                      for i in range(0, len(params), MAX_TENSORS_PER_STEP)]
-            for (dtype, device), params in chunks:
-                sig = C.StepSignature(
-                    shapes=tuple(tuple(p.shape) for p in params),
-                    dtypes=(DTYPES[dtype],) * len(params), optimizer=attr,
-                    num_moments=len(moment_names), stabilizer=stabilizer_attr,
-                    target=target_of(device))
-                work.append((self._compiled(sig), group, params, moment_names))
-        for step, group, params, moment_names in work:
-            self._run_bucket(step, optimizer, stabilizer, group, params, moment_names)
+            cpu = [(dtype, params) for (dtype, device), params in buckets.items()
+                   if device.type == "cpu"]
+            if cpu:
+                cpu_work.append((index, group, moment_names, cpu))
+            # A GPU bucket runs as kernels of at most MAX_TENSORS_PER_STEP
+            # tensors (ctypes calls at most 1024 arguments); with a loss scale
+            # the whole group must be one kernel.
+            for (dtype, device), params in buckets.items():
+                if device.type == "cpu":
+                    continue
+                if amp and len(params) > MAX_TENSORS_PER_STEP:
+                    raise Unsupported(f"a loss-scaled step of more than "
+                                      f"{MAX_TENSORS_PER_STEP} CUDA tensors per group")
+                for i in range(0, len(params), MAX_TENSORS_PER_STEP):
+                    chunk = params[i:i + MAX_TENSORS_PER_STEP]
+                    sig = C.StepSignature(
+                        shapes=tuple(tuple(p.shape) for p in chunk),
+                        dtypes=(DTYPES[dtype],) * len(chunk), optimizer=attr,
+                        num_moments=len(moment_names), stabilizer=stabilizer_attr,
+                        inv_scale=amp, found_inf=amp, target=target_of(device))
+                    gpu_work.append((self._compiled(sig), group, chunk, moment_names))
+        if cpu_work:
+            self._check_amp_tensors(inv_scale, found_inf)
+            try:
+                K.cpu_kernels()
+            except K.KernelError as error:
+                raise C.CompilerError(str(error)) from error
+        for index, group, moment_names, buckets in cpu_work:
+            self._run_cpu_group(optimizer, stabilizer, index, group, moment_names,
+                                buckets, inv_scale, found_inf)
+        for step, group, params, moment_names in gpu_work:
+            self._run_bucket(step, optimizer, stabilizer, group, params, moment_names,
+                             inv_scale, found_inf)
+
+    @staticmethod
+    def _check_amp_tensors(inv_scale, found_inf):
+        for name, value in (("inv_scale", inv_scale), ("found_inf", found_inf)):
+            if value is None:
+                continue
+            if not isinstance(value, torch.Tensor) or value.numel() != 1 \
+                    or value.dtype != torch.float32 or value.device.type != "cpu":
+                raise Unsupported(f"{name} must be a one-element float32 CPU tensor "
+                                  f"for CPU parameters, got {value!r}")
+
+    def _run_cpu_group(self, optimizer, stabilizer, index, group, moment_names,
+                       buckets, inv_scale, found_inf):
+        """Steps one param group's CPU buckets through the prebuilt kernels."""
+        structure, optimizer_hyper = P.structure_of(optimizer, group)
+        hyper = P.hyper_tensor(group, stabilizer, optimizer_hyper)
+        amp = inv_scale is not None or found_inf is not None
+        if amp:
+            inv_scale = (torch.ones((), dtype=torch.float32) if inv_scale is None
+                         else inv_scale.reshape(()).contiguous())
+            found_inf = (torch.zeros((), dtype=torch.float32) if found_inf is None
+                         else found_inf.reshape(()).contiguous())
+        runs = []
+        for dtype, params in buckets:
+            bucket = self._cpu_buckets.setdefault((index, dtype), P.CpuBucket())
+            moments, step_counts = [], []
+            for p in params:
+                state = optimizer.state[p]
+                step_counts.append(_step_count(state))
+                for name in moment_names:
+                    buf = state.get(name)
+                    if buf is None:
+                        buf = state[name] = torch.zeros_like(
+                            p, memory_format=torch.contiguous_format)
+                        if name == "momentum_buffer":
+                            # torch.optim.SGD starts a new buffer at the
+                            # direction (b = d), as on a first step.
+                            step_counts[-1] = 0
+                    moments.append(buf)
+            grads = [p.grad.contiguous() for p in params]  # read only
+            bucket.prepare(params, grads, moments, len(moment_names))
+            states = [stabilizer.state_of(p) for p in params]
+            stats, counts, steps = P.state_tensors(states, step_counts)
+            runs.append(dict(bucket=bucket, params=params, grads=grads, states=states,
+                             kernels=P.kernels_for(structure, dtype, stabilizer, amp),
+                             hyper=hyper, stats=stats, counts=counts, steps=steps))
+        P.run_buckets(runs, torch.get_num_threads(), inv_scale, found_inf)
+        for run in runs:
+            stats, counts, steps = (run["stats"].tolist(), run["counts"].tolist(),
+                                    run["steps"].tolist())
+            for i, p in enumerate(run["params"]):
+                run["states"][i].update(m=stats[i][0], v=stats[i][1], k=counts[i][0],
+                                        skipped=counts[i][1])
+                _store_step_count(optimizer.state[p], steps[i])
 
     @staticmethod
     def _check_tensors(optimizer, p, moment_names):
@@ -155,7 +245,8 @@ class CompiledBackend:
                                   "of its parameter's shape and dtype")
 
     @staticmethod
-    def _run_bucket(step, optimizer, stabilizer, group, params, moment_names):
+    def _run_bucket(step, optimizer, stabilizer, group, params, moment_names,
+                    inv_scale=None, found_inf=None):
         n = len(params)
         device = params[0].device
         # The GS and step state travel as small tensors on the parameters'
@@ -175,6 +266,8 @@ class CompiledBackend:
                 if buf is None:
                     buf = opt_state[name] = torch.zeros_like(
                         p, memory_format=torch.contiguous_format)
+                    if name == "momentum_buffer":
+                        steps[i] = 0  # a new buffer starts at the direction
                 moments.append(buf.data_ptr())
             grad = p.grad.contiguous()  # read only: a copy is harmless
             keep_alive.append(grad)
@@ -185,15 +278,27 @@ class CompiledBackend:
         if device.type == "cuda":
             stats, counts, steps = (t.to(device) for t in (stats, counts, steps))
             stream = torch.cuda.current_stream(device).cuda_stream
+        amp = []
+        if inv_scale is not None or found_inf is not None:
+            scale = (torch.ones((), dtype=torch.float32, device=device) if inv_scale is None
+                     else inv_scale.to(device=device, dtype=torch.float32).reshape(()))
+            flag = (torch.zeros((), dtype=torch.float32, device=device) if found_inf is None
+                    else found_inf.to(device=device, dtype=torch.float32).reshape(()))
+            keep_alive += [scale, flag]
+            amp = [scale.data_ptr(), flag.data_ptr()]
         step([p.data_ptr() for p in params], grads, moments, stats.data_ptr(),
-             counts.data_ptr(), steps.data_ptr(), lr, weight_decay, stream=stream)
+             counts.data_ptr(), steps.data_ptr(), lr, weight_decay, *amp, stream=stream)
         stats, counts, steps = stats.cpu(), counts.cpu(), steps.cpu()
         for i, p in enumerate(params):
             stabilizer.state[p].update(m=float(stats[i, 0]), v=float(stats[i, 1]),
                                        k=int(counts[i, 0]), skipped=int(counts[i, 1]))
-            opt_state = optimizer.state[p]
-            old = opt_state.get("step")
-            if isinstance(old, torch.Tensor) or old is None:
-                opt_state["step"] = torch.tensor(float(steps[i]))
-            else:
-                opt_state["step"] = int(steps[i])
+            _store_step_count(optimizer.state[p], int(steps[i]))
+
+
+def _store_step_count(opt_state: dict, step: int) -> None:
+    """Writes the step count back in the form the optimizer keeps it."""
+    old = opt_state.get("step")
+    if isinstance(old, torch.Tensor) or old is None:
+        opt_state["step"] = torch.tensor(float(step))
+    else:
+        opt_state["step"] = int(step)

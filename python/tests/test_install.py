@@ -1,5 +1,6 @@
 """`pip install` from the checkout works offline and the installed package
-compiles and runs a step on its own (its bundled gs-opt)."""
+runs a compiled CPU step on its own: its prebuilt kernels, with the compiler
+(gs-opt, the C API, LLVM and MLIR) out of reach."""
 
 import os
 import shutil
@@ -30,9 +31,15 @@ def test_offline_pip_install_runs_a_compiled_step(tmp_path):
             "opt = gs.GSWrapper(torch.optim.SGD([p], lr=0.5), backend='compiled')\n"
             "p.grad = torch.tensor([3.0, 0.0, 4.0])\n"
             "opt.step()\n"
+            "maps = open('/proc/self/maps').read()\n"
+            "assert 'libLLVM' not in maps and 'libMLIR' not in maps, 'compiler loaded'\n"
+            "assert str(gs.__file__).rsplit('/', 1)[0] in maps\n"
             "print(p.tolist())\n" % str(target))
     env = {k: v for k, v in os.environ.items() if k not in ("GS_OPT", "PYTHONPATH")}
     env["PYTHONPATH"] = str(target)
+    # The compiler is out of reach: a step that needed it would fail.
+    env["GS_OPT"] = env["GS_CAPI_LIB"] = str(tmp_path / "missing")
+    env["GS_COMPILER"] = "jit"
     env["GS_CACHE_DIR"] = str(tmp_path / "cache")
     out = subprocess.run([sys.executable, "-c", code], check=True, env=env, cwd=tmp_path,
                          capture_output=True, text=True).stdout

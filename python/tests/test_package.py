@@ -138,7 +138,8 @@ def test_lr_is_read_every_step_without_recompiling():
     opt.param_groups[0]["lr"] = 0.1
     opt.step()
     assert any(not torch.equal(a, b) for a, b in zip(before, net.parameters()))
-    assert len(opt._compiled._steps) == 1
+    # CPU steps run the prebuilt generic kernels: nothing was compiled.
+    assert len(opt._compiled._steps) == 0
 
 
 def test_parameters_without_gradients_are_left_alone():

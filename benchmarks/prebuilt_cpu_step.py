@@ -1,0 +1,144 @@
+"""CPU benchmark of the prebuilt generic kernels (libgs_cpu_kernels) on
+GPT-2 small's parameter shapes (148 f32 tensors, 124.4M parameters), in one
+process, side by side:
+
+* the raw kernels (one gsCpuRunStep call on persistent tables) on 1 and 2
+  threads;
+* the same step through GSWrapper(AdamW, backend="compiled").step(), on 1
+  and 2 threads: the difference to the raw kernels is the Python overhead;
+* an in-place read+write stream over 32 B per parameter (x *= 1 on a buffer
+  of the step's traffic), the floor the step's memory traffic allows;
+* in a fresh process: the first GSWrapper step against the steady ones.
+
+    .venv/bin/python benchmarks/prebuilt_cpu_step.py [--steps N]
+
+Times are min and median of N steps (perf_counter).
+"""
+
+import argparse
+import os
+import platform
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "python"))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from gpt2_shapes import gpt2_small_shapes  # noqa: E402
+from gradient_stabilizer import GSWrapper  # noqa: E402
+from gradient_stabilizer import _cpu_kernels as K  # noqa: E402
+
+
+def timed(fn, repeats):
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times), float(np.median(times))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--steps", type=int, default=10)
+    args = parser.parse_args()
+    shapes = gpt2_small_shapes()
+    numel = sum(int(np.prod(s)) for s in shapes)
+    lib = K.cpu_kernels()
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, torch "
+          f"{torch.__version__}, kernels for {lib.isa}")
+    print(f"GPT-2 small: {len(shapes)} tensors, {numel / 1e6:.1f}M parameters (f32)")
+
+    torch.manual_seed(0)
+    params = [torch.nn.Parameter(torch.randn(s)) for s in shapes]
+    for p in params:
+        p.grad = torch.randn(p.shape)
+    rows = []
+
+    # Raw kernels on persistent tables.
+    moments = [torch.zeros(s) for s in shapes for _ in range(2)]
+    table = torch.tensor([[p.numel(), p.data_ptr(), p.grad.data_ptr(),
+                           moments[2 * i].data_ptr(), moments[2 * i + 1].data_ptr()]
+                          for i, p in enumerate(params)], dtype=torch.int64)
+    offsets = torch.tensor(K.chunk_offsets([p.numel() for p in params]), dtype=torch.int64)
+    hyper = torch.tensor([1e-4, 0.01, 0.6, 0.999, 1e-12, 0.9, 0.999, 1e-8],
+                         dtype=torch.float64)
+    n = len(params)
+    stats = torch.zeros(n, 2, dtype=torch.float64)
+    counts = torch.zeros(n, 2, dtype=torch.int64)
+    steps = torch.zeros(n, dtype=torch.int64)
+    partials = torch.zeros(int(offsets[-1]), dtype=torch.float64)
+    records = torch.zeros(n * K.RECORD_WORDS, dtype=torch.float32)
+    step_args = lib.args(n, 5, table.data_ptr(), offsets.data_ptr(), hyper.data_ptr(),
+                         hyper.numel(), stats.data_ptr(), counts.data_ptr(),
+                         steps.data_ptr(), partials.data_ptr(), partials.numel(),
+                         records.data_ptr(), records.numel())
+    kernels = K.kernel_set("adamw", "f32")
+    raw = {}
+    for threads in (1, 2):
+        run = lambda: lib.run_step(kernels, step_args, threads)
+        run()
+        raw[threads] = timed(run, args.steps)
+        rows.append((f"raw kernels, {threads} thread(s)", *raw[threads]))
+
+    # The whole GSWrapper step.
+    wrapped = {}
+    optimizer = GSWrapper(torch.optim.AdamW(params, lr=1e-4, weight_decay=0.01),
+                          backend="compiled")
+    saved = torch.get_num_threads()
+    for threads in (1, 2):
+        torch.set_num_threads(threads)
+        optimizer.step()
+        wrapped[threads] = timed(optimizer.step, args.steps)
+        rows.append((f"GSWrapper.step(), {threads} thread(s)", *wrapped[threads]))
+    torch.set_num_threads(saved)
+
+    # The floor: a stream reading and writing the step's 32 B per parameter.
+    buffer = np.ones(32 * numel // 8, np.float32)  # 16 B read + 16 B written each
+    floor = timed(lambda: np.multiply(buffer, np.float32(1), out=buffer), args.steps)
+    rows.append(("in-place stream, 32 B/param (floor)", *floor))
+
+    print()
+    print("| what | min (ms) | median (ms) |")
+    print("|---|---|---|")
+    for name, best, median in rows:
+        print(f"| {name} | {best * 1e3:.1f} | {median * 1e3:.1f} |")
+    print()
+    for threads in (1, 2):
+        print(f"raw kernels, {threads} thread(s): {100 * floor[0] / raw[threads][0]:.0f}% "
+              f"of the stream floor (min), {32 * numel / raw[threads][0] / 1e9:.1f} GB/s")
+        overhead = (wrapped[threads][1] - raw[threads][1]) / len(shapes)
+        print(f"GSWrapper overhead, {threads} thread(s): "
+              f"{overhead * 1e6:.1f} us per tensor (medians)")
+
+    # First step in a fresh process.
+    script = textwrap.dedent(f"""
+        import sys, time, torch
+        sys.path[:0] = {[str(ROOT / 'python'), str(ROOT / 'benchmarks')]!r}
+        from gpt2_shapes import gpt2_small_shapes
+        from gradient_stabilizer import GSWrapper
+        params = [torch.nn.Parameter(torch.randn(s)) for s in gpt2_small_shapes()]
+        for p in params:
+            p.grad = torch.randn(p.shape)
+        opt = GSWrapper(torch.optim.AdamW(params), backend="compiled")
+        times = []
+        for _ in range(6):
+            start = time.perf_counter(); opt.step(); times.append(time.perf_counter() - start)
+        print(times[0], sorted(times[2:])[1])
+    """)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         check=True).stdout.split()
+    first, steady = float(out[0]), float(out[1])
+    print(f"fresh process: first step {first * 1e3:.0f} ms, steady {steady * 1e3:.0f} ms "
+          f"(+{(first - steady) * 1e3:.0f} ms; the first step allocates the AdamW moments)")
+
+
+if __name__ == "__main__":
+    main()
