@@ -7,27 +7,28 @@
 // materialized back into the same buffers. Bufferization makes it in place:
 // no copy of any tensor. What it allocates is the step's small tables (the
 // tensors' addresses, chunk offsets, hyperparameters) and scratch (one f64
-// per chunk, a record per tensor), freed after the step; the one loop nest of
-// the generic step then serves every tensor (one per element type).
+// per chunk, a record per tensor), on the stack while they are small; the
+// one loop nest of the generic step then serves every tensor (one per
+// element type).
 
 // INPLACE-LABEL: func @step
 // INPLACE-NOT: memref.copy
-// INPLACE: memref.alloc() : memref<7xf64>
-// INPLACE: memref.alloc() : memref<1x4xi64>
+// INPLACE: memref.alloca() : memref<7xf64>
+// INPLACE: memref.alloca() : memref<1x4xi64>
 // INPLACE: gs.multi_tensor_step #gs.lion<> table(%{{.*}} : memref<1x4xi64>) {{.*}}element_type = f32
 // INPLACE: gs.multi_tensor_step #gs.lion<> table(%{{.*}} : memref<1x4xi64>) {{.*}}element_type = bf16
 // INPLACE-NOT: memref.copy
 // INPLACE: return
 
 // CHECK-LABEL: llvm.func @step
-// CHECK: llvm.call @malloc
+// CHECK: llvm.alloca
 // CHECK: llvm.load {{.*}} : !llvm.ptr -> vector<16xf32>
 // CHECK: llvm.intr.vector.reduce.fadd
 // CHECK: llvm.load {{.*}} : !llvm.ptr -> vector<8xf32>
 // CHECK: llvm.store {{.*}} : vector<8xf32>, !llvm.ptr
 // CHECK: llvm.load {{.*}} : !llvm.ptr -> vector<8xbf16>
 // CHECK: llvm.store {{.*}} : vector<8xbf16>, !llvm.ptr
-// CHECK: llvm.call @free
+// CHECK-NOT: llvm.call @malloc
 
 // With bare pointers the entry point is a plain C function.
 // BARE: llvm.func @step(%{{.*}}: !llvm.ptr, %{{.*}}: !llvm.ptr, %{{.*}}: !llvm.ptr, %{{.*}}: !llvm.ptr, %{{.*}}: !llvm.ptr, %{{.*}}: !llvm.ptr, %{{.*}}: !llvm.ptr, %{{.*}}: !llvm.ptr, %{{.*}}: !llvm.ptr, %{{.*}}: f64, %{{.*}}: f64) {

@@ -8,16 +8,16 @@
 // CHECK-SAME: (%[[P0:.*]]: memref<1000xf32>, %[[P1:.*]]: memref<3x7xf32>, %[[G0:.*]]: memref<1000xf32>, %[[G1:.*]]: memref<3x7xf32>, %{{.*}}: memref<1000xf32>, %{{.*}}: memref<1000xf32>, %{{.*}}: memref<3x7xf32>, %{{.*}}: memref<3x7xf32>, %[[S:.*]]: memref<2x2xf64>, %[[C:.*]]: memref<2x2xi64>, %[[T:.*]]: memref<2xi64>, %[[LR:.*]]: f64, %[[WD:.*]]: f64)
 // CHECK-NOT: memref.copy
 // hyper: lr, weight_decay, gamma1, gamma2, eps, beta1, beta2, eps.
-// CHECK: %[[HYPER:.*]] = memref.alloc() : memref<8xf64>
+// CHECK: %[[HYPER:.*]] = memref.alloca() : memref<8xf64>
 // CHECK: memref.store %[[LR]], %[[HYPER]][%c0]
 // CHECK: memref.store %[[WD]], %[[HYPER]][%c1]
 // Chunk offsets: 1000 elements are one chunk, 21 another.
-// CHECK: %[[CO:.*]] = memref.alloc() : memref<3xi64>
+// CHECK: %[[CO:.*]] = memref.alloca() : memref<3xi64>
 // CHECK: memref.store %c2_i64, %[[CO]][%c2]
-// CHECK: %[[PARTIALS:.*]] = memref.alloc() : memref<2xf64>
-// CHECK: %[[RECORDS:.*]] = memref.alloc() : memref<32xf32>
+// CHECK: %[[PARTIALS:.*]] = memref.alloca() : memref<2xf64>
+// CHECK: %[[RECORDS:.*]] = memref.alloca() : memref<32xf32>
 // The table: [numel, param, grad, exp_avg, exp_avg_sq] per tensor.
-// CHECK: %[[TABLE:.*]] = memref.alloc() : memref<2x5xi64>
+// CHECK: %[[TABLE:.*]] = memref.alloca() : memref<2x5xi64>
 // CHECK: memref.store %c1000_i64, %[[TABLE]][%c0, %c0]
 // CHECK: memref.extract_aligned_pointer_as_index
 // CHECK: memref.store %c21_i64, %[[TABLE]][%c1, %c0]

@@ -5,9 +5,9 @@
 // described by a run-time table and the step becomes one gs.multi_tensor_step
 // per element type, so a group of any size lowers to the same loop nest or
 // kernels: code size and compile time do not grow with the number of
-// tensors beyond the table's stores. The tables and scratch are
-// memref.allocs, freed by the buffer deallocation pipeline as bufferization
-// allocations are.
+// tensors beyond the table's stores. The tables and scratch are stack
+// allocations while small, heap ones (freed by the buffer deallocation
+// pipeline, as bufferization's own allocations are) beyond.
 //
 //===----------------------------------------------------------------------===//
 
@@ -75,10 +75,17 @@ struct TableBuilder {
   Value f64(double value) {
     return buildFloatConstant(b, loc, b.getF64Type(), value);
   }
+  /// The step's tables and scratch: on the stack while small, so the
+  /// deallocation pipeline has nothing to track for them; on the heap
+  /// beyond kStackBytes.
   Value alloc(ArrayRef<int64_t> shape, Type elementType) {
-    return memref::AllocOp::create(b, loc,
-                                   MemRefType::get(shape, elementType));
+    auto type = MemRefType::get(shape, elementType);
+    int64_t bytes = type.getNumElements() * type.getElementTypeBitWidth() / 8;
+    if (bytes <= kStackBytes)
+      return memref::AllocaOp::create(b, loc, type);
+    return memref::AllocOp::create(b, loc, type);
   }
+  static constexpr int64_t kStackBytes = 64 * 1024;
   void store(Value value, Value memref, ArrayRef<int64_t> position) {
     SmallVector<Value> indices =
         llvm::map_to_vector(position, [&](int64_t i) { return index(i); });
@@ -92,6 +99,10 @@ struct TableBuilder {
 
   /// The byte address of the first element of a contiguous buffer.
   Value address(Value buffer) {
+    if (cast<MemRefType>(buffer.getType()).getLayout().isIdentity())
+      return arith::IndexCastOp::create(
+          b, loc, b.getI64Type(),
+          memref::ExtractAlignedPointerAsIndexOp::create(b, loc, buffer));
     auto metadata = memref::ExtractStridedMetadataOp::create(b, loc, buffer);
     Value base = memref::ExtractAlignedPointerAsIndexOp::create(
         b, loc, metadata.getBaseBuffer());
