@@ -244,12 +244,32 @@ def _cache_dir() -> Path:
     return path
 
 
+def _cpu_features() -> str:
+    """What `-march=native` compiles for, as part of a cache key: the CPU's
+    model and flags, so a cache shared between machines never hands one CPU
+    code built for another (SIGILL)."""
+    try:
+        info = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        import platform
+        return platform.processor() or platform.machine()
+    fields = {}
+    for line in info.splitlines():
+        name, _, value = line.partition(":")
+        name = name.strip()
+        if name in ("model name", "flags") and name not in fields:
+            fields[name] = value.strip()
+    return f"{fields.get('model name', '')}|{fields.get('flags', '')}"
+
+
 def compile_module(module: str, vector_width: int = 8) -> Path:
-    """Lowers `module` to a shared object (cached) and returns its path."""
+    """Lowers `module` to a shared object (cached on disk by the module
+    text, the tools and the CPU's features) and returns its path."""
     tools = [gs_opt(), _mlir_translate(), _clang()]
     key = hashlib.sha256()
     key.update(module.encode())
     key.update(str(vector_width).encode())
+    key.update(_cpu_features().encode())
     for tool in tools:
         stat = Path(tool).stat()
         key.update(f"{tool}:{stat.st_mtime_ns}:{stat.st_size}".encode())

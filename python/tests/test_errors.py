@@ -194,3 +194,15 @@ def test_large_groups_run_as_several_kernels():
         p.grad = torch.randn(3)
     opt.step()
     assert all(opt.scaler.state[p]["k"] == 1 for p in params)
+
+
+def test_toolchain_cache_is_keyed_by_cpu(monkeypatch, tmp_path):
+    """The toolchain compiles with -march=native: a cache shared between
+    machines must not hand one CPU another's code."""
+    monkeypatch.setenv("GS_CACHE_DIR", str(tmp_path))
+    module = C.emit_step_module(SIG)
+    monkeypatch.setattr(C, "_cpu_features", lambda: "cpu A|avx2")
+    first = C.compile_module(module)
+    assert C.compile_module(module) == first  # a cache hit
+    monkeypatch.setattr(C, "_cpu_features", lambda: "cpu B|avx512f")
+    assert C.compile_module(module) != first
