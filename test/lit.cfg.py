@@ -66,6 +66,9 @@ config.environment["PYTHONPATH"] = os.pathsep.join([
     os.path.join(config.gs_src_root, "test", "Execution", "Inputs"),
 ])
 config.environment["GS_OPT"] = os.path.join(config.gs_tools_dir, "gs-opt")
+# This build's prebuilt CPU kernels (instrumented in a sanitized build).
+config.environment["GS_CPU_KERNELS_LIB"] = os.path.join(config.gs_lib_dir,
+                                                        "libgs_cpu_kernels.so")
 config.environment["GS_CACHE_DIR"] = os.path.join(config.gs_obj_root, "gs-cache")
 config.substitutions.append(
     ("%mlir_runner_libs",
