@@ -15,6 +15,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "GroupKernels.h"
+#include "KernelBuilder.h"
 
 #include "gs/Dialect/GS/Utils/StepUtils.h"
 
@@ -28,11 +29,6 @@
 
 using namespace mlir;
 using namespace mlir::gs;
-
-static constexpr int64_t kWarpSize = 32;
-/// Bytes of one vector load or store: the widest global access of NVIDIA
-/// GPUs (ld.global.v4.b32).
-static constexpr int64_t kVectorBytes = 16;
 
 static constexpr StringLiteral kChunkBounds = "gs_chunk_bounds";
 static constexpr StringLiteral kTensorClass = "gs_tensor_class";
@@ -72,91 +68,22 @@ struct RecordLayout {
 };
 
 /// Emits kernel code for one group layout.
-struct KernelEmitter {
-  OpBuilder &b;
-  Location loc;
+struct KernelEmitter : KernelBuilder {
   const GroupLayout &layout;
 
-  Value index(int64_t value) {
-    return arith::ConstantIndexOp::create(b, loc, value);
-  }
-  Value i32(int64_t value) {
-    return arith::ConstantIntOp::create(b, loc, b.getI32Type(), value);
-  }
-  Value f32(double value) {
-    return buildFloatConstant(b, loc, b.getF32Type(), value);
-  }
-  Value add(Value x, Value y) {
-    if (isa<FloatType>(getElementTypeOrSelf(x.getType())))
-      return arith::AddFOp::create(b, loc, x, y);
-    return arith::AddIOp::create(b, loc, x, y);
-  }
-  Value mul(Value x, Value y) {
-    if (isa<FloatType>(getElementTypeOrSelf(x.getType())))
-      return arith::MulFOp::create(b, loc, x, y);
-    return arith::MulIOp::create(b, loc, x, y);
-  }
-  Value cmp(arith::CmpIPredicate predicate, Value x, Value y) {
-    return arith::CmpIOp::create(b, loc, predicate, x, y);
-  }
-  Value toIndex(Value value) {
-    return arith::IndexCastOp::create(b, loc, b.getIndexType(), value);
-  }
+  KernelEmitter(OpBuilder &b, Location loc, const GroupLayout &layout)
+      : KernelBuilder{b, loc}, layout(layout) {}
+
   Value global(StringRef name, MemRefType type) {
     return memref::GetGlobalOp::create(b, loc, type, name);
   }
-  Value load(Value memref, ValueRange indices) {
-    return memref::LoadOp::create(b, loc, memref, indices);
-  }
-  void store(Value value, Value memref, ValueRange indices) {
-    memref::StoreOp::create(b, loc, value, memref, indices);
-  }
-  Value threadId() {
-    return gpu::ThreadIdOp::create(b, loc, gpu::Dimension::x);
-  }
-  /// Emits `body` under `if (condition)`.
-  void ifThen(Value condition, function_ref<void()> body) {
-    auto ifOp = scf::IfOp::create(b, loc, condition, /*withElseRegion=*/false);
-    OpBuilder::InsertionGuard guard(b);
-    b.setInsertionPointToStart(ifOp.thenBlock());
-    body();
-  }
-  /// Emits `for (i = lb; i < ub; i += step)` carrying `init`; `body` returns
-  /// the next values.
-  ValueRange forLoop(Value lb, Value ub, Value step, ValueRange init,
-                     function_ref<SmallVector<Value>(Value, ValueRange)> body) {
-    auto loop = scf::ForOp::create(b, loc, lb, ub, step, init);
-    OpBuilder::InsertionGuard guard(b);
-    b.setInsertionPointToStart(loop.getBody());
-    SmallVector<Value> next =
-        body(loop.getInductionVar(), loop.getRegionIterArgs());
-    // Without iter_args the builder already added the terminator.
-    if (!init.empty())
-      scf::YieldOp::create(b, loc, next);
-    return loop.getResults();
-  }
 
-  /// The sum of `value` over the warp, by a butterfly of shuffles; every
-  /// lane gets the same bits since each adds the same pairs.
-  Value warpSum(Value value) {
-    for (int64_t offset = kWarpSize / 2; offset >= 1; offset /= 2) {
-      auto shuffle = gpu::ShuffleOp::create(b, loc, value, offset, kWarpSize,
-                                            gpu::ShuffleMode::XOR);
-      value = add(value, shuffle.getShuffleResult());
-    }
-    return value;
-  }
-
-  /// Emits the grid-stride loop over the group's chunks (block b handles
-  /// chunks b, b + gridDim, ...); `body` gets each chunk and its tensor.
+  /// Emits the grid-stride loop over the group's chunks; `body` gets each
+  /// chunk and its tensor.
   void forEachChunk(function_ref<void(Value chunk, Value tensor)> body) {
-    Value firstBlock = gpu::BlockIdOp::create(b, loc, gpu::Dimension::x);
-    Value numBlocks = gpu::GridDimOp::create(b, loc, gpu::Dimension::x);
-    forLoop(firstBlock, index(layout.getNumChunks()), numBlocks, {},
-            [&](Value chunk, ValueRange) {
-              body(chunk, findTensor(chunk));
-              return SmallVector<Value>{};
-            });
+    KernelBuilder::forEachChunk(index(layout.getNumChunks()), [&](Value chunk) {
+      body(chunk, findTensor(chunk));
+    });
   }
 
   /// The tensor that owns `chunk`: the last t with chunkBounds[t] <= chunk
@@ -276,19 +203,6 @@ struct KernelEmitter {
     return {selected, begin, end};
   }
 
-  /// i1: every buffer starts at a 16-byte boundary, so (chunk offsets being
-  /// multiples of the vector width) every vector access is aligned.
-  Value allAligned(ValueRange buffers) {
-    Value bits = index(0);
-    for (Value buffer : buffers) {
-      Value address =
-          memref::ExtractAlignedPointerAsIndexOp::create(b, loc, buffer);
-      bits = arith::OrIOp::create(b, loc, bits, address);
-    }
-    Value low = arith::AndIOp::create(b, loc, bits, index(kVectorBytes - 1));
-    return cmp(arith::CmpIPredicate::eq, low, index(0));
-  }
-
   /// Splits the chunk [begin, end) between the block's threads: `vectorLoop`
   /// gets each vector's offset, `scalarLoop` each remaining element (the
   /// tail of a tensor, or all of it when a buffer is misaligned).
@@ -312,9 +226,7 @@ struct KernelEmitter {
   }
 
   MemRefType globalType(int64_t size, Type elementType) {
-    return MemRefType::get(
-        {size}, elementType, MemRefLayoutAttrInterface(),
-        gpu::AddressSpaceAttr::get(b.getContext(), gpu::AddressSpace::Global));
+    return getGlobalMemRefType({size}, elementType);
   }
   MemRefType boundsType() {
     return globalType(layout.getNumTensors() + 1, b.getI64Type());
@@ -346,32 +258,6 @@ static SmallVector<Type> bufferTypes(TypeRange tensorTypes) {
                              [](Type t) -> Type { return bufferType(t); });
 }
 
-/// Elements of `elementType` in one 16-byte vector.
-static int64_t vectorWidth(Type elementType) {
-  return kVectorBytes * 8 / elementType.getIntOrFloatBitWidth();
-}
-
-/// Creates an empty kernel taking `argTypes`, launched with `blockSize`
-/// threads, with `workgroup` shared memory; the builder is left in its body.
-static gpu::GPUFuncOp createKernel(OpBuilder &b, Location loc, StringRef name,
-                                   TypeRange argTypes, int64_t blockSize,
-                                   TypeRange workgroup) {
-  auto func = gpu::GPUFuncOp::create(
-      b, loc, name, b.getFunctionType(argTypes, {}), workgroup);
-  func->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), b.getUnitAttr());
-  func.setKnownBlockSizeAttr(
-      b.getDenseI32ArrayAttr({static_cast<int32_t>(blockSize), 1, 1}));
-  b.setInsertionPointToStart(&func.getBody().front());
-  return func;
-}
-
-/// Shared memory of `size` elements of `type`.
-static MemRefType workgroupType(OpBuilder &b, int64_t size, Type type) {
-  return MemRefType::get(
-      {size}, type, MemRefLayoutAttrInterface(),
-      gpu::AddressSpaceAttr::get(b.getContext(), gpu::AddressSpace::Workgroup));
-}
-
 /// norms(grads...): one partial sum of squares (f64) per chunk.
 static gpu::GPUFuncOp buildNormsKernel(OpBuilder &b, Location loc,
                                        GroupStepOp op,
@@ -381,14 +267,12 @@ static gpu::GPUFuncOp buildNormsKernel(OpBuilder &b, Location loc,
   Type f64 = b.getF64Type();
   gpu::GPUFuncOp func =
       createKernel(b, loc, "norms", bufferTypes(op.getGrads().getTypes()),
-                   layout.blockSize, workgroupType(b, numWarps, f64));
+                   layout.blockSize, getWorkgroupMemRefType(numWarps, f64));
   KernelEmitter e{b, loc, layout};
   Value shared = func.getWorkgroupAttributions().front();
   ValueRange grads = func.getArguments();
 
   Value tid = e.threadId();
-  Value lane = arith::RemUIOp::create(b, loc, tid, e.index(kWarpSize));
-  Value warp = arith::DivUIOp::create(b, loc, tid, e.index(kWarpSize));
   Value partials = e.global(kPartials, e.partialsType());
   e.forEachChunk([&](Value chunk, Value tensor) {
     Value sum =
@@ -398,7 +282,7 @@ static gpu::GPUFuncOp buildNormsKernel(OpBuilder &b, Location loc,
                  return SmallVector<Value>{grads[i]};
                });
            Type elementType = layout.classes[cls];
-           int64_t width = vectorWidth(elementType);
+           int64_t width = getVectorWidth(elementType);
            auto loadType = VectorType::get({width}, elementType);
            Value grad = view.buffers.front();
            // Vector lanes and leftover elements accumulate apart;
@@ -425,14 +309,7 @@ static gpu::GPUFuncOp buildNormsKernel(OpBuilder &b, Location loc,
            return SmallVector<Value>{e.add(lanes, sums[1])};
          }).front();
 
-    // Block sum: warps by shuffles, then the warps in order.
-    Value warpTotal = e.warpSum(sum);
-    e.ifThen(e.cmp(arith::CmpIPredicate::eq, lane, e.index(0)),
-             [&] { e.store(warpTotal, shared, warp); });
-    gpu::BarrierOp::create(b, loc);
-    Value total = e.load(shared, e.index(0));
-    for (int64_t w = 1; w < numWarps; ++w)
-      total = e.add(total, e.load(shared, e.index(w)));
+    Value total = e.blockSum(sum, shared, numWarps);
     e.ifThen(e.cmp(arith::CmpIPredicate::eq, tid, e.index(0)),
              [&] { e.store(total, partials, chunk); });
     // `shared` is reused by the next chunk.
@@ -462,7 +339,7 @@ buildScalarsKernel(OpBuilder &b, Location loc, GroupStepOp op,
   argTypes.append({f64, f64});
   gpu::GPUFuncOp func =
       createKernel(b, loc, "scalars", argTypes, layout.blockSize,
-                   workgroupType(b, 1, b.getI32Type()));
+                   getWorkgroupMemRefType(1, b.getI32Type()));
   KernelEmitter e{b, loc, layout};
   Value flag = func.getWorkgroupAttributions().front();
   ValueRange args = func.getArguments();
@@ -622,7 +499,7 @@ static gpu::GPUFuncOp buildUpdateKernel(OpBuilder &b, Location loc,
         KernelEmitter::ChunkView view =
             e.viewChunk(tensor, chunk, cls, buffersOf);
         Type elementType = layout.classes[cls];
-        int64_t width = vectorWidth(elementType);
+        int64_t width = getVectorWidth(elementType);
         auto loadType = VectorType::get({width}, elementType);
         auto computeType = VectorType::get({width}, f32);
         auto splat = [&](Value scalar) -> Value {
