@@ -52,7 +52,7 @@ func.func @result_read_on_host(%p: tensor<64xf32>, %g: tensor<64xf32>,
 // -----
 
 func.func @single_op(%g: tensor<64xf32>) -> f64 {
-  // expected-error @+1 {{'gs.grad_norm' op has no GPU lowering: express it as a gs.group_step (a group of one tensor is fine) or use convert-gs-to-loops}}
+  // expected-error @+1 {{'gs.grad_norm' op has no GPU lowering: express it as a gs.group_step (a group of one tensor is fine) or a gs.multi_tensor_step, or use convert-gs-to-loops}}
   %n = gs.grad_norm %g : tensor<64xf32>
   return %n : f64
 }
