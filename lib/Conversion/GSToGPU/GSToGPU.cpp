@@ -277,11 +277,11 @@ ConvertGSToGPUPass::getOrBuildKernels(MultiTensorStepOp op,
   for (gpu::GPUModuleOp cached : multiTensorModules) {
     if (!haveSameKernels(cached, module))
       continue;
-    symbols.erase(module);
     for (MultiTensorKernel *kernel :
          {&kernels.norms, &kernels.scalars, &kernels.update})
       kernel->func =
           cached.lookupSymbol<gpu::GPUFuncOp>(kernel->func.getName());
+    symbols.erase(module);
     return kernels;
   }
   multiTensorModules.push_back(module);
