@@ -268,16 +268,35 @@ struct MultiTensorKernelEmitter : KernelBuilder {
     Value runStep = arith::XOrIOp::create(
         b, loc, skipAll, arith::ConstantIntOp::create(b, loc, i1, 1));
 
-    // A warp per tensor adds its partials again (the same bits), and its
-    // first lane does the GS math and leaves the record.
-    forLoop(warp, v.numTensors, numWarps, {}, [&](Value t, ValueRange) {
-      Value norm = tensorNorm(v, t, lane, invScale);
-      ifThen(cmp(arith::CmpIPredicate::eq, lane, zero), [&] {
-        buildTensorScalars(b, loc, op, hyper, v.stats, v.counts, v.steps,
-                           v.records, t, norm, invScale, runStep);
-      });
-      return SmallVector<Value>{};
-    });
+    // Tiles of 32 tensors per warp: the warp adds the partials of each
+    // tensor of its tile in turn (the same bits as above), lane k keeps
+    // tensor k's norm, then every lane runs the GS math of its tensor.
+    Value tileSize = index(kWarpSize);
+    Value f64Zero = buildFloatConstant(b, loc, b.getF64Type(), 0.0);
+    forLoop(mul(warp, tileSize), v.numTensors,
+            index(kWarpSize * getNumWarps()), {},
+            [&](Value first, ValueRange) {
+              Value count = arith::MinUIOp::create(
+                  b, loc, arith::SubIOp::create(b, loc, v.numTensors, first),
+                  tileSize);
+              Value norm =
+                  forLoop(zero, count, index(1), f64Zero,
+                          [&](Value k, ValueRange mine) {
+                            Value norm =
+                                tensorNorm(v, add(first, k), lane, invScale);
+                            Value isMine =
+                                cmp(arith::CmpIPredicate::eq, lane, k);
+                            return SmallVector<Value>{arith::SelectOp::create(
+                                b, loc, isMine, norm, mine[0])};
+                          })
+                      .front();
+              ifThen(cmp(arith::CmpIPredicate::ult, lane, count), [&] {
+                buildTensorScalars(b, loc, op, hyper, v.stats, v.counts,
+                                   v.steps, v.records, add(first, lane), norm,
+                                   invScale, runStep);
+              });
+              return SmallVector<Value>{};
+            });
     gpu::ReturnOp::create(b, loc);
     return kernel;
   }

@@ -57,8 +57,9 @@
 // CHECK-NOT:       atomic
 
 // Scalars: one block; with a loss scale a first pass over the norms decides
-// the step-wide skip, then a warp per tensor sums its partials again and its
-// first lane runs the GS math and writes the record.
+// the step-wide skip; then each warp takes tiles of 32 tensors, sums their
+// partials again one tensor at a time, and lane k runs the GS math of the
+// tile's tensor k and writes its record.
 // CHECK:         gpu.func @scalars(%{{.*}}: i64, %[[S_HYPER:.*]]: i64, %{{.*}}: i64, %{{.*}}: i64, %{{.*}}: i64, %{{.*}}: i64, %{{.*}}: i64, %{{.*}}: i64, %{{.*}}: i64, %[[S_N:.*]]: index)
 // CHECK-SAME:      workgroup(%[[FLAG:.*]] : memref<1xi32, #gpu.address_space<workgroup>>) kernel
 // CHECK:           gs.view_address %[[S_HYPER]], %c8 : memref<?xf64, #gpu.address_space<global>>
@@ -66,9 +67,15 @@
 // CHECK:             math.sqrt
 // CHECK:             memref.store %{{.*}}, %[[FLAG]]
 // CHECK:           gpu.barrier
-// CHECK:           scf.for %[[T:.*]] = %{{.*}} to %[[S_N]] step %c8
-// CHECK:             gpu.shuffle xor
-// CHECK:             scf.if
+// CHECK:           scf.for %[[FIRST:.*]] = %{{.*}} to %[[S_N]] step %c256
+// CHECK:             %[[TILE:.*]] = arith.minui
+// CHECK:             %[[NORM:.*]] = scf.for %{{.*}} = %c0 to %[[TILE]] step %c1{{.*}} iter_args
+// CHECK:               gpu.shuffle xor
+// CHECK:               math.sqrt
+// CHECK:               arith.select
+// CHECK:             %[[LANE_IN:.*]] = arith.cmpi ult, %{{.*}}, %[[TILE]]
+// CHECK:             scf.if %[[LANE_IN]] {
+// CHECK:               %[[T:.*]] = arith.addi %[[FIRST]], %{{.*}} : index
 // CHECK:               memref.store %{{.*}}, %{{.*}}[%[[T]], %{{.*}}] : memref<?x2xf64, #gpu.address_space<global>>
 
 // Update: the record of the chunk's tensor, then its buffers if enabled.

@@ -5,7 +5,7 @@
 # - AdamW f32 and bf16, SGD with momentum, Lion, AMSGrad f16; tensors of many
 #   chunks, an empty one, a scalar; inv_scale and found_inf (a found_inf step
 #   and a NaN under a loss scale skip everything); on_nonfinite policies;
-# - the same compiled step on groups of other sizes;
+# - the same compiled step on groups of other sizes, and on 151 tensors;
 # - bitwise the same results for any grid size (max-blocks), under the
 #   reverse thread order, with the phases as separate ops, and with
 #   misaligned buffers (the element-wise path).
@@ -114,6 +114,15 @@ for dtype in ["f32", "bf16"]:
           "thread order, separate phases and misaligned buffers")
 # CHECK: ok f32 bitwise equal across max-blocks 1, 3, 64, 1024, the reverse thread order, separate phases and misaligned buffers
 # CHECK: ok bf16 bitwise equal across max-blocks 1, 3, 64, 1024, the reverse thread order, separate phases and misaligned buffers
+
+# Many tensors: a warp's tensors in the scalars kernel come in tiles of 32,
+# several tiles per warp here (one warp of 32 threads, or two).
+MANY = [(int(n),) for n in rng.integers(0, 700, 150)] + [(1500,)]
+many_grads = [[rng.standard_normal(s) for s in MANY] for _ in range(2)]
+for options in ["block-size=32 max-blocks=7", "block-size=64 max-blocks=1"]:
+    run("lion", "f32", options, shapes=MANY, grads=many_grads)
+print(f"ok {len(MANY)} tensors")
+# CHECK: ok 151 tensors
 
 # Other block sizes sum in another order but agree with the reference.
 for options in ["block-size=32 max-blocks=2", "block-size=1024 max-blocks=2"]:
