@@ -238,7 +238,8 @@ static LogicalResult checkDeviceBuffers(MultiTensorStepOp op) {
                 "default memory space, got "
              << type;
     auto arg = dyn_cast<BlockArgument>(value);
-    if ((!arg || arg.getOwner() != entry) && !value.getDefiningOp<gpu::AllocOp>())
+    bool isArgument = arg && arg.getOwner() == entry;
+    if (!isArgument && !value.getDefiningOp<gpu::AllocOp>())
       return op.emitOpError()
              << name
              << " must be an argument of the enclosing function or a "

@@ -267,15 +267,19 @@ def multi_tensor_module(opt_name, cfg, dtype, chunk_size, inv_scale=False,
     ops = []
     for phase in phases:
         extra = "" if phase == "all" else f", phase = #gs<phase {phase}>"
+        element = C.ELEMENT_TYPES[dtype]
         ops.append(
             f"  gs.multi_tensor_step {attr} config {stabilizer_attr(cfg)}\n"
-            f"      table(%table : memref<{ty['table']}>) chunk_offsets(%co : memref<?xi64>)\n"
-            f"      hyper(%hyper : memref<{ty['hyper']}>) stats(%stats : memref<?x2xf64>)\n"
-            f"      counts(%counts : memref<?x2xi64>) steps(%steps : memref<?xi64>)\n"
+            f"      table(%table : memref<{ty['table']}>)\n"
+            f"      chunk_offsets(%co : memref<?xi64>)\n"
+            f"      hyper(%hyper : memref<{ty['hyper']}>)\n"
+            f"      stats(%stats : memref<?x2xf64>) counts(%counts : memref<?x2xi64>)\n"
+            f"      steps(%steps : memref<?xi64>)\n"
             f"      scratch(%partials, %records : memref<?xf64>, memref<?xf32>)\n"
             + ("      inv_scale(%inv : memref<f32>)\n" if inv_scale else "")
             + ("      found_inf(%found : memref<f32>)\n" if found_inf else "")
-            + f"      {{element_type = {C.ELEMENT_TYPES[dtype]}, chunk_size = {chunk_size} : i64{extra}}}")
+            + f"      {{element_type = {element}, "
+            f"chunk_size = {chunk_size} : i64{extra}}}")
     signature = ", ".join(f"%{name}: memref<{t}>" for name, t in args)
     return (f"func.func @step({signature}) {{\n" + "\n".join(ops)
             + "\n  return\n}\n")
@@ -300,7 +304,8 @@ class MultiTensorStep:
         ranks = [2, 1, 1, 2, 2, 1, 1, 1] + [0] * (int(inv_scale) + int(found_inf))
         argtypes = []
         for rank in ranks:
-            argtypes += [ctypes.c_void_p, ctypes.c_void_p] + [ctypes.c_int64] * (1 + 2 * rank)
+            # Allocated and aligned pointers, offset, sizes, strides.
+            argtypes += [ctypes.c_void_p] * 2 + [ctypes.c_int64] * (1 + 2 * rank)
         self._function = ctypes.CFUNCTYPE(None, *argtypes)(address)
 
     def __del__(self):
