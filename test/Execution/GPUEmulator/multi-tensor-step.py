@@ -37,7 +37,7 @@ def run(opt_name, dtype, options, cfg=R.GSConfig(gamma1=0.5, gamma2=0.99),
     if compiled is None:
         compiled = H.MultiTensorStep(opt_name, cfg, dtype, CHUNK, inv_scale=amp,
                                      found_inf=amp, kernel_options=options,
-                                     phases=phases)
+                                     phases=phases, target="gpu-emulator")
     group = H.make_group(shapes, [dtype] * len(shapes), optimizer,
                          np.random.default_rng(5))
     if misaligned:
@@ -95,7 +95,7 @@ for policy in ["skip", "zero", "passthrough"]:
 # One compiled step, three groups: the kernels read N from the table.
 cfg = R.GSConfig(gamma1=0.5, gamma2=0.99)
 shared = H.MultiTensorStep("adamw", cfg, "bf16", CHUNK, inv_scale=True, found_inf=True,
-                           kernel_options="max-blocks=7")
+                           kernel_options="max-blocks=7", target="gpu-emulator")
 for picks in [[0, 1, 2, 3, 4, 5], [4], [3, 1, 0]]:
     run("adamw", "bf16", "", shapes=[SHAPES[i] for i in picks],
         grads=[[step[i] for i in picks] for step in GRADS], compiled=shared)

@@ -286,20 +286,25 @@ def multi_tensor_module(opt_name, cfg, dtype, chunk_size, inv_scale=False,
 
 
 class MultiTensorStep:
-    """A gs.multi_tensor_step compiled for the GPU emulator, called on NumPy
-    arrays through the memref descriptor ABI (allocated and aligned pointer,
-    offset, sizes, strides per array)."""
+    """A gs.multi_tensor_step compiled for `target` ("cpu" or
+    "gpu-emulator"; TARGET by default), called on NumPy arrays through the
+    memref descriptor ABI (allocated and aligned pointer, offset, sizes,
+    strides per array)."""
 
     def __init__(self, opt_name, cfg, dtype, chunk_size, inv_scale=False,
-                 found_inf=False, kernel_options="", phases=("all",)):
+                 found_inf=False, kernel_options=None, phases=("all",), target=None):
+        target = TARGET if target is None else target
+        if kernel_options is None:
+            kernel_options = KERNEL_OPTIONS if target != "cpu" else ""
         self.chunk_size = chunk_size
         self.inv_scale, self.found_inf = inv_scale, found_inf
         self.module = multi_tensor_module(opt_name, cfg, dtype, chunk_size, inv_scale,
                                           found_inf, phases)
-        self._runtime = C.gpu_emulator()
+        self._runtime = None if target == "cpu" else C.gpu_emulator()
+        pipeline = ("gs-to-llvm" if target == "cpu"
+                    else f"gs-to-gpu-emulator{{{kernel_options}}}")
         self._binding = C.capi()
-        self._executable = self._binding.jit(
-            self.module, f"gs-to-gpu-emulator{{{kernel_options}}}")
+        self._executable = self._binding.jit(self.module, pipeline)
         address = self._binding.lib.gsExecutableLookup(self._executable, b"step")
         ranks = [2, 1, 1, 2, 2, 1, 1, 1] + [0] * (int(inv_scale) + int(found_inf))
         argtypes = []
@@ -318,6 +323,9 @@ class MultiTensorStep:
             assert array.flags.c_contiguous
             args += [array.ctypes.data, array.ctypes.data, 0, *array.shape,
                      *(s // array.itemsize for s in array.strides)]
+        if self._runtime is None:
+            self._function(*args)
+            return
         self._runtime.clear_error()
         self._function(*args)
         error = self._runtime.last_error()
