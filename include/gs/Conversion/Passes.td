@@ -68,7 +68,8 @@ def ConvertGSToLLVM : Pass<"convert-gs-to-llvm"> {
 }
 
 def ConvertGSToGPU : Pass<"convert-gs-to-gpu", "::mlir::ModuleOp"> {
-  let summary = "Lower gs.group_step to fused GPU kernels";
+  let summary = "Lower gs.group_step and gs.multi_tensor_step to fused GPU "
+                "kernels";
   let description = [{
     Replaces every `gs.group_step` by three kernel launches on the tensors'
     buffers, whatever the number of tensors in the group:
@@ -104,6 +105,28 @@ def ConvertGSToGPU : Pass<"convert-gs-to-gpu", "::mlir::ModuleOp"> {
     ```
     becomes a `gpu.module` with kernels `norms`, `scalars` and `update`, and
     `gpu.wait async`, three `gpu.launch_func async` and a final `gpu.wait`.
+
+    `gs.multi_tensor_step` (memrefs, run-time tensor table) gets the same
+    three kernels in generic form: they read the table, chunk offsets,
+    hyperparameters and scratch of the op at run time, so one set serves any
+    number of tensors, and steps whose kernels come out the same share one
+    `gpu.module`. Each kernel takes the device addresses (`i64`) of the
+    buffers it uses and N, the table's rows: at most 10 parameters. `norms`
+    and `update` get `max-blocks` blocks (the number of chunks is in device
+    memory; blocks without a chunk return at once), `scalars` one;
+    `phase = norms | scalars | update` launches that kernel alone. The
+    buffers must be function arguments or `gpu.alloc` results with an
+    identity layout; `workers(...)` are rejected. `chunk-size` does not
+    apply (the op has its own `chunk_size`).
+
+    ```mlir
+    gs.multi_tensor_step #gs.adamw<> table(%table : memref<?x5xi64>) ...
+    ```
+    becomes `memref.extract_aligned_pointer_as_index` of each buffer and
+    three launches such as
+    `gpu.launch_func async [%t] @gs_multi_tensor_step::@norms blocks in
+    (%c1024, %c1, %c1) threads in (%c256, %c1, %c1) args(%table : i64,
+    %offsets : i64, %partials : i64, %n : index)`.
   }];
   let options = [
     Option<"chunkSize", "chunk-size", "unsigned", /*default=*/"16384",

@@ -9,8 +9,10 @@
 #include "gs/Conversion/GSToGPU/GSToGPU.h"
 
 #include "GroupKernels.h"
+#include "MultiTensorKernels.h"
 #include "gs/Dialect/GS/IR/GSDialect.h"
 #include "gs/Dialect/GS/IR/GSOps.h"
+#include "gs/Dialect/GS/Utils/MultiTensorUtils.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Bufferization/IR/Bufferization.h"
@@ -20,6 +22,7 @@
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/OperationSupport.h"
 #include "mlir/IR/SymbolTable.h"
 #include "mlir/Interfaces/FunctionInterfaces.h"
 
@@ -44,6 +47,13 @@ struct ConvertGSToGPUPass : gs::impl::ConvertGSToGPUBase<ConvertGSToGPUPass> {
 private:
   LogicalResult checkOptions();
   LogicalResult lower(GroupStepOp op, SymbolTable &symbols);
+  LogicalResult lower(MultiTensorStepOp op, SymbolTable &symbols);
+  MultiTensorKernels getOrBuildKernels(MultiTensorStepOp op,
+                                       SymbolTable &symbols);
+
+  /// The gpu.modules of multi-tensor kernels built so far: a step whose
+  /// kernels come out the same as an earlier one's launches those.
+  SmallVector<gpu::GPUModuleOp> multiTensorModules;
 };
 } // namespace
 
@@ -194,20 +204,160 @@ LogicalResult ConvertGSToGPUPass::lower(GroupStepOp op, SymbolTable &symbols) {
   return success();
 }
 
+//===----------------------------------------------------------------------===//
+// gs.multi_tensor_step
+//===----------------------------------------------------------------------===//
+
+/// The buffer operands of `op` with their names, for diagnostics.
+static SmallVector<std::pair<StringRef, Value>>
+namedBuffers(MultiTensorStepOp op) {
+  SmallVector<std::pair<StringRef, Value>> buffers = {
+      {"table", op.getTable()},       {"chunk_offsets", op.getChunkOffsets()},
+      {"hyper", op.getHyper()},       {"stats", op.getStats()},
+      {"counts", op.getCounts()},     {"steps", op.getSteps()},
+      {"partials", op.getPartials()}, {"records", op.getRecords()}};
+  if (Value invScale = op.getInvScale())
+    buffers.push_back({"inv_scale", invScale});
+  if (Value foundInf = op.getFoundInf())
+    buffers.push_back({"found_inf", foundInf});
+  return buffers;
+}
+
+/// The kernels get each buffer as a device address: it must be the caller's
+/// device memory (a function argument or a gpu.alloc), contiguous, in the
+/// default memory space.
+static LogicalResult checkDeviceBuffers(MultiTensorStepOp op) {
+  auto func = op->getParentOfType<FunctionOpInterface>();
+  Block *entry = func ? &func.getFunctionBody().front() : nullptr;
+  for (auto [name, value] : namedBuffers(op)) {
+    auto type = cast<MemRefType>(value.getType());
+    if (!type.getLayout().isIdentity() || type.getMemorySpace())
+      return op.emitOpError()
+             << name
+             << " must be a contiguous memref (identity layout) in the "
+                "default memory space, got "
+             << type;
+    auto arg = dyn_cast<BlockArgument>(value);
+    bool isArgument = arg && arg.getOwner() == entry;
+    if (!isArgument && !value.getDefiningOp<gpu::AllocOp>())
+      return op.emitOpError()
+             << name
+             << " must be an argument of the enclosing function or a "
+                "gpu.alloc result: on the GPU a step works on the caller's "
+                "device buffers";
+  }
+  return success();
+}
+
+/// True when `a` and `b` hold the same kernels.
+static bool haveSameKernels(gpu::GPUModuleOp a, gpu::GPUModuleOp b) {
+  auto aOps = a.getBody()->without_terminator();
+  auto bOps = b.getBody()->without_terminator();
+  if (std::distance(aOps.begin(), aOps.end()) !=
+      std::distance(bOps.begin(), bOps.end()))
+    return false;
+  for (auto [x, y] : llvm::zip(aOps, bOps))
+    if (!OperationEquivalence::isEquivalentTo(
+            &x, &y, OperationEquivalence::IgnoreLocations))
+      return false;
+  return true;
+}
+
+MultiTensorKernels
+ConvertGSToGPUPass::getOrBuildKernels(MultiTensorStepOp op,
+                                      SymbolTable &symbols) {
+  OpBuilder b = OpBuilder::atBlockEnd(getOperation().getBody());
+  auto module =
+      gpu::GPUModuleOp::create(b, op.getLoc(), "gs_multi_tensor_step");
+  symbols.insert(module);
+  MultiTensorKernels kernels =
+      buildMultiTensorKernels(b, op, module, blockSize);
+  // The kernels depend on a few structural properties of the op only (the
+  // optimizer's flags, the policy, the element type, the chunk size, the
+  // optional operands); built, they are compared rather than keyed.
+  for (gpu::GPUModuleOp cached : multiTensorModules) {
+    if (!haveSameKernels(cached, module))
+      continue;
+    for (MultiTensorKernel *kernel :
+         {&kernels.norms, &kernels.scalars, &kernels.update})
+      kernel->func =
+          cached.lookupSymbol<gpu::GPUFuncOp>(kernel->func.getName());
+    symbols.erase(module);
+    return kernels;
+  }
+  multiTensorModules.push_back(module);
+  return kernels;
+}
+
+LogicalResult ConvertGSToGPUPass::lower(MultiTensorStepOp op,
+                                        SymbolTable &symbols) {
+  if (op.getWorker())
+    return op.emitOpError(
+        "has workers(...), which split a step between CPU threads; on the "
+        "GPU the blocks of each launch share the chunks: drop them and "
+        "launch each phase once");
+  if (failed(verifyRecordCapacity(op)) || failed(checkDeviceBuffers(op)))
+    return failure();
+  MultiTensorKernels kernels = getOrBuildKernels(op, symbols);
+
+  OpBuilder b(op);
+  Location loc = op.getLoc();
+  Value n = memref::DimOp::create(b, loc, op.getTable(), 0);
+  auto argumentsOf = [&](const MultiTensorKernel &kernel) {
+    SmallVector<Value> args;
+    for (StepBuffer buffer : kernel.buffers) {
+      Value address = memref::ExtractAlignedPointerAsIndexOp::create(
+          b, loc, getStepBuffer(op, buffer));
+      args.push_back(
+          arith::IndexCastOp::create(b, loc, b.getI64Type(), address));
+    }
+    args.push_back(n);
+    return args;
+  };
+
+  // The number of chunks, chunk_offsets[N], is in device memory: reading it
+  // would stall the host. So norms and update always get max-blocks blocks,
+  // and those past the last chunk return at once (one load and a compare).
+  Type tokenType = gpu::AsyncTokenType::get(&getContext());
+  Value one = arith::ConstantIndexOp::create(b, loc, 1);
+  Value threads = arith::ConstantIndexOp::create(b, loc, blockSize);
+  Value token =
+      gpu::WaitOp::create(b, loc, tokenType, ValueRange{}).getAsyncToken();
+  auto launch = [&](const MultiTensorKernel &kernel, int64_t blocks) {
+    Value grid = arith::ConstantIndexOp::create(b, loc, blocks);
+    token = gpu::LaunchFuncOp::create(
+                b, loc, kernel.func, gpu::KernelDim3{grid, one, one},
+                gpu::KernelDim3{threads, one, one},
+                /*dynamicSharedMemorySize=*/Value(), argumentsOf(kernel),
+                tokenType, token)
+                .getAsyncToken();
+  };
+  StepPhase phase = op.getPhase();
+  if (phase == StepPhase::All || phase == StepPhase::Norms)
+    launch(kernels.norms, maxBlocks);
+  if (phase == StepPhase::All || phase == StepPhase::Scalars)
+    launch(kernels.scalars, 1);
+  if (phase == StepPhase::All || phase == StepPhase::Update)
+    launch(kernels.update, maxBlocks);
+  gpu::WaitOp::create(b, loc, Type(), token);
+  op.erase();
+  return success();
+}
+
 void ConvertGSToGPUPass::runOnOperation() {
   ModuleOp module = getOperation();
   if (failed(checkOptions()))
     return signalPassFailure();
 
-  SmallVector<GroupStepOp> groups;
+  SmallVector<Operation *> steps;
   WalkResult walk = module.walk([&](Operation *op) {
-    if (!isa<GSDialect>(op->getDialect()))
+    // Views of run-time addresses lower straight to LLVM.
+    if (!isa<GSDialect>(op->getDialect()) || isa<ViewAddressOp>(op))
       return WalkResult::advance();
-    auto group = dyn_cast<GroupStepOp>(op);
-    if (!group) {
+    if (!isa<GroupStepOp, MultiTensorStepOp>(op)) {
       op->emitOpError("has no GPU lowering: express it as a gs.group_step "
-                      "(a group of one tensor is fine) or use "
-                      "convert-gs-to-loops");
+                      "(a group of one tensor is fine) or a "
+                      "gs.multi_tensor_step, or use convert-gs-to-loops");
       return WalkResult::interrupt();
     }
     if (op->getParentOfType<gpu::GPUModuleOp>() ||
@@ -215,18 +365,23 @@ void ConvertGSToGPUPass::runOnOperation() {
       op->emitOpError("must be in host code, not in a GPU kernel");
       return WalkResult::interrupt();
     }
-    groups.push_back(group);
+    steps.push_back(op);
     return WalkResult::advance();
   });
   if (walk.wasInterrupted())
     return signalPassFailure();
-  if (groups.empty())
+  if (steps.empty())
     return;
 
   module->setAttr(gpu::GPUDialect::getContainerModuleAttrName(),
                   UnitAttr::get(&getContext()));
   SymbolTable symbols(module);
-  for (GroupStepOp group : groups)
-    if (failed(lower(group, symbols)))
+  multiTensorModules.clear();
+  for (Operation *step : steps) {
+    LogicalResult lowered =
+        isa<GroupStepOp>(step) ? lower(cast<GroupStepOp>(step), symbols)
+                               : lower(cast<MultiTensorStepOp>(step), symbols);
+    if (failed(lowered))
       return signalPassFailure();
+  }
 }

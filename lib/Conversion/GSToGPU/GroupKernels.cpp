@@ -15,6 +15,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "GroupKernels.h"
+#include "GroupKernelEmitter.h"
 
 #include "gs/Dialect/GS/Utils/StepUtils.h"
 
@@ -28,17 +29,6 @@
 
 using namespace mlir;
 using namespace mlir::gs;
-
-static constexpr int64_t kWarpSize = 32;
-/// Bytes of one vector load or store: the widest global access of NVIDIA
-/// GPUs (ld.global.v4.b32).
-static constexpr int64_t kVectorBytes = 16;
-
-static constexpr StringLiteral kChunkBounds = "gs_chunk_bounds";
-static constexpr StringLiteral kTensorClass = "gs_tensor_class";
-static constexpr StringLiteral kPartials = "gs_partials";
-static constexpr StringLiteral kNorms = "gs_norms";
-static constexpr StringLiteral kRecords = "gs_records";
 
 GroupLayout::GroupLayout(GroupStepOp op, int64_t chunkSize, int64_t blockSize)
     : chunkSize(chunkSize), blockSize(blockSize) {
@@ -56,284 +46,6 @@ GroupLayout::GroupLayout(GroupStepOp op, int64_t chunkSize, int64_t blockSize)
   }
 }
 
-namespace {
-/// The per-tensor record that the scalars kernel leaves for the update
-/// kernel, as f32: [enabled, prefactor, factor, (zero_grad), optimizer
-/// scalars...]; the two factors are buildF32FactorPair's.
-struct RecordLayout {
-  bool hasZeroGrad = false;
-  int64_t numScalars = 0;
-  int64_t enabled() const { return 0; }
-  int64_t prefactor() const { return 1; }
-  int64_t factor() const { return 2; }
-  int64_t zeroGrad() const { return 3; }
-  int64_t scalar(int64_t i) const { return (hasZeroGrad ? 4 : 3) + i; }
-  int64_t size() const { return scalar(numScalars); }
-};
-
-/// Emits kernel code for one group layout.
-struct KernelEmitter {
-  OpBuilder &b;
-  Location loc;
-  const GroupLayout &layout;
-
-  Value index(int64_t value) {
-    return arith::ConstantIndexOp::create(b, loc, value);
-  }
-  Value i32(int64_t value) {
-    return arith::ConstantIntOp::create(b, loc, b.getI32Type(), value);
-  }
-  Value f32(double value) {
-    return buildFloatConstant(b, loc, b.getF32Type(), value);
-  }
-  Value add(Value x, Value y) {
-    if (isa<FloatType>(getElementTypeOrSelf(x.getType())))
-      return arith::AddFOp::create(b, loc, x, y);
-    return arith::AddIOp::create(b, loc, x, y);
-  }
-  Value mul(Value x, Value y) {
-    if (isa<FloatType>(getElementTypeOrSelf(x.getType())))
-      return arith::MulFOp::create(b, loc, x, y);
-    return arith::MulIOp::create(b, loc, x, y);
-  }
-  Value cmp(arith::CmpIPredicate predicate, Value x, Value y) {
-    return arith::CmpIOp::create(b, loc, predicate, x, y);
-  }
-  Value toIndex(Value value) {
-    return arith::IndexCastOp::create(b, loc, b.getIndexType(), value);
-  }
-  Value global(StringRef name, MemRefType type) {
-    return memref::GetGlobalOp::create(b, loc, type, name);
-  }
-  Value load(Value memref, ValueRange indices) {
-    return memref::LoadOp::create(b, loc, memref, indices);
-  }
-  void store(Value value, Value memref, ValueRange indices) {
-    memref::StoreOp::create(b, loc, value, memref, indices);
-  }
-  Value threadId() {
-    return gpu::ThreadIdOp::create(b, loc, gpu::Dimension::x);
-  }
-  /// Emits `body` under `if (condition)`.
-  void ifThen(Value condition, function_ref<void()> body) {
-    auto ifOp = scf::IfOp::create(b, loc, condition, /*withElseRegion=*/false);
-    OpBuilder::InsertionGuard guard(b);
-    b.setInsertionPointToStart(ifOp.thenBlock());
-    body();
-  }
-  /// Emits `for (i = lb; i < ub; i += step)` carrying `init`; `body` returns
-  /// the next values.
-  ValueRange forLoop(Value lb, Value ub, Value step, ValueRange init,
-                     function_ref<SmallVector<Value>(Value, ValueRange)> body) {
-    auto loop = scf::ForOp::create(b, loc, lb, ub, step, init);
-    OpBuilder::InsertionGuard guard(b);
-    b.setInsertionPointToStart(loop.getBody());
-    SmallVector<Value> next =
-        body(loop.getInductionVar(), loop.getRegionIterArgs());
-    // Without iter_args the builder already added the terminator.
-    if (!init.empty())
-      scf::YieldOp::create(b, loc, next);
-    return loop.getResults();
-  }
-
-  /// The sum of `value` over the warp, by a butterfly of shuffles; every
-  /// lane gets the same bits since each adds the same pairs.
-  Value warpSum(Value value) {
-    for (int64_t offset = kWarpSize / 2; offset >= 1; offset /= 2) {
-      auto shuffle = gpu::ShuffleOp::create(b, loc, value, offset, kWarpSize,
-                                            gpu::ShuffleMode::XOR);
-      value = add(value, shuffle.getShuffleResult());
-    }
-    return value;
-  }
-
-  /// Emits the grid-stride loop over the group's chunks (block b handles
-  /// chunks b, b + gridDim, ...); `body` gets each chunk and its tensor.
-  void forEachChunk(function_ref<void(Value chunk, Value tensor)> body) {
-    Value firstBlock = gpu::BlockIdOp::create(b, loc, gpu::Dimension::x);
-    Value numBlocks = gpu::GridDimOp::create(b, loc, gpu::Dimension::x);
-    forLoop(firstBlock, index(layout.getNumChunks()), numBlocks, {},
-            [&](Value chunk, ValueRange) {
-              body(chunk, findTensor(chunk));
-              return SmallVector<Value>{};
-            });
-  }
-
-  /// The tensor that owns `chunk`: the last t with chunkBounds[t] <= chunk
-  /// (tensors without elements own no chunk and are skipped that way).
-  Value findTensor(Value chunk) {
-    int64_t n = layout.getNumTensors();
-    if (n == 1)
-      return index(0);
-    Value bounds = global(kChunkBounds, boundsType());
-    Type indexType = b.getIndexType();
-    auto loop = scf::WhileOp::create(
-        b, loc, TypeRange{indexType, indexType}, ValueRange{index(0), index(n)},
-        [&](OpBuilder &, Location, ValueRange args) {
-          Value width = arith::SubIOp::create(b, loc, args[1], args[0]);
-          Value more = cmp(arith::CmpIPredicate::ugt, width, index(1));
-          scf::ConditionOp::create(b, loc, more, args);
-        },
-        [&](OpBuilder &, Location, ValueRange args) {
-          Value mid =
-              arith::ShRUIOp::create(b, loc, add(args[0], args[1]), index(1));
-          Value first = toIndex(load(bounds, mid));
-          Value owns = cmp(arith::CmpIPredicate::ule, first, chunk);
-          Value lo = arith::SelectOp::create(b, loc, owns, mid, args[0]);
-          Value hi = arith::SelectOp::create(b, loc, owns, args[1], mid);
-          scf::YieldOp::create(b, loc, ValueRange{lo, hi});
-        });
-    return loop.getResult(0);
-  }
-
-  /// Emits `body(i)` for the tensor `tensor` among `candidates`, by an
-  /// scf.index_switch (the first candidate is the default).
-  SmallVector<Value> switchOn(Value selector, ArrayRef<int64_t> candidates,
-                              TypeRange types,
-                              function_ref<SmallVector<Value>(int64_t)> body) {
-    if (candidates.size() == 1)
-      return body(candidates.front());
-    auto switchOp = scf::IndexSwitchOp::create(b, loc, types, selector,
-                                               candidates.drop_front(),
-                                               candidates.size() - 1);
-    OpBuilder::InsertionGuard guard(b);
-    auto emit = [&](Region &region, int64_t candidate) {
-      b.createBlock(&region);
-      scf::YieldOp::create(b, loc, body(candidate));
-    };
-    emit(switchOp.getDefaultRegion(), candidates.front());
-    for (auto [region, candidate] :
-         llvm::zip_equal(switchOp.getCaseRegions(), candidates.drop_front()))
-      emit(region, candidate);
-    return SmallVector<Value>(switchOp.getResults());
-  }
-
-  /// Emits `body(class)` for the element type class of `tensor`.
-  SmallVector<Value>
-  switchOnClass(Value tensor, TypeRange types,
-                function_ref<SmallVector<Value>(int64_t)> body) {
-    SmallVector<int64_t> classes =
-        llvm::to_vector(llvm::seq<int64_t>(0, layout.classes.size()));
-    Value selector;
-    if (classes.size() > 1)
-      selector = toIndex(load(global(kTensorClass, tensorClassType()), tensor));
-    return switchOn(selector, classes, types, body);
-  }
-
-  /// A buffer viewed as memref<?xT>: one type per element type, so one loop
-  /// serves every tensor of that type.
-  Value flatten(Value buffer) {
-    auto type = cast<MemRefType>(buffer.getType());
-    Value flat = buffer;
-    auto flatType =
-        MemRefType::get({type.getNumElements()}, type.getElementType());
-    if (type.getRank() == 0) {
-      flat = memref::ExpandShapeOp::create(b, loc, flatType, buffer,
-                                           ArrayRef<ReassociationIndices>{});
-    } else if (type.getRank() > 1) {
-      ReassociationIndices all =
-          llvm::to_vector(llvm::seq<int64_t>(0, type.getRank()));
-      flat = memref::CollapseShapeOp::create(
-          b, loc, buffer, ArrayRef<ReassociationIndices>{all});
-    }
-    auto dynamicType =
-        MemRefType::get({ShapedType::kDynamic}, type.getElementType());
-    return memref::CastOp::create(b, loc, dynamicType, flat);
-  }
-
-  /// The chunk `chunk` of the tensor of class `cls` that `tensor` names: its
-  /// flattened `buffersOf` and its element range [begin, end).
-  struct ChunkView {
-    SmallVector<Value> buffers;
-    Value begin, end;
-  };
-  ChunkView viewChunk(Value tensor, Value chunk, int64_t cls,
-                      function_ref<SmallVector<Value>(int64_t)> buffersOf) {
-    SmallVector<int64_t> members;
-    for (auto [i, memberClass] : llvm::enumerate(layout.classOf))
-      if (memberClass == cls && layout.numElements[i] > 0)
-        members.push_back(i);
-    Type elementType = layout.classes[cls];
-    auto dynamicType = MemRefType::get({ShapedType::kDynamic}, elementType);
-    size_t numBuffers = buffersOf(members.front()).size();
-    SmallVector<Type> types(numBuffers, dynamicType);
-    types.append({b.getIndexType(), b.getIndexType()});
-    SmallVector<Value> selected =
-        switchOn(tensor, members, types, [&](int64_t i) {
-          SmallVector<Value> values;
-          for (Value buffer : buffersOf(i))
-            values.push_back(flatten(buffer));
-          values.push_back(index(layout.chunkBounds[i]));
-          values.push_back(index(layout.numElements[i]));
-          return values;
-        });
-    Value firstChunk = selected[numBuffers], numElements = selected.back();
-    Value begin = mul(arith::SubIOp::create(b, loc, chunk, firstChunk),
-                      index(layout.chunkSize));
-    Value end = arith::MinUIOp::create(
-        b, loc, add(begin, index(layout.chunkSize)), numElements);
-    selected.resize(numBuffers);
-    return {selected, begin, end};
-  }
-
-  /// i1: every buffer starts at a 16-byte boundary, so (chunk offsets being
-  /// multiples of the vector width) every vector access is aligned.
-  Value allAligned(ValueRange buffers) {
-    Value bits = index(0);
-    for (Value buffer : buffers) {
-      Value address =
-          memref::ExtractAlignedPointerAsIndexOp::create(b, loc, buffer);
-      bits = arith::OrIOp::create(b, loc, bits, address);
-    }
-    Value low = arith::AndIOp::create(b, loc, bits, index(kVectorBytes - 1));
-    return cmp(arith::CmpIPredicate::eq, low, index(0));
-  }
-
-  /// Splits the chunk [begin, end) between the block's threads: `vectorLoop`
-  /// gets each vector's offset, `scalarLoop` each remaining element (the
-  /// tail of a tensor, or all of it when a buffer is misaligned).
-  ValueRange
-  chunkLoops(Value begin, Value end, int64_t width, Value aligned,
-             ValueRange init,
-             function_ref<SmallVector<Value>(Value, ValueRange)> vectorBody,
-             function_ref<SmallVector<Value>(Value, ValueRange)> scalarBody) {
-    Value tid = threadId();
-    Value threads = index(layout.blockSize);
-    Value length = arith::SubIOp::create(b, loc, end, begin);
-    Value numVectors = arith::SelectOp::create(
-        b, loc, aligned, arith::DivUIOp::create(b, loc, length, index(width)),
-        index(0));
-    ValueRange state =
-        forLoop(tid, numVectors, threads, init, [&](Value j, ValueRange args) {
-          return vectorBody(add(begin, mul(j, index(width))), args);
-        });
-    Value tailBegin = add(begin, mul(numVectors, index(width)));
-    return forLoop(add(tailBegin, tid), end, threads, state, scalarBody);
-  }
-
-  MemRefType globalType(int64_t size, Type elementType) {
-    return MemRefType::get(
-        {size}, elementType, MemRefLayoutAttrInterface(),
-        gpu::AddressSpaceAttr::get(b.getContext(), gpu::AddressSpace::Global));
-  }
-  MemRefType boundsType() {
-    return globalType(layout.getNumTensors() + 1, b.getI64Type());
-  }
-  MemRefType tensorClassType() {
-    return globalType(layout.getNumTensors(), b.getI32Type());
-  }
-  MemRefType partialsType() {
-    return globalType(std::max<int64_t>(layout.getNumChunks(), 1),
-                      b.getF64Type());
-  }
-  MemRefType normsType() {
-    return globalType(layout.getNumTensors(), b.getF64Type());
-  }
-  MemRefType recordsType(const RecordLayout &records) {
-    return globalType(layout.getNumTensors() * records.size(), b.getF32Type());
-  }
-};
-} // namespace
 
 /// The buffer type of a tensor operand: same shape, identity layout.
 static MemRefType bufferType(Type tensorType) {
@@ -346,32 +58,6 @@ static SmallVector<Type> bufferTypes(TypeRange tensorTypes) {
                              [](Type t) -> Type { return bufferType(t); });
 }
 
-/// Elements of `elementType` in one 16-byte vector.
-static int64_t vectorWidth(Type elementType) {
-  return kVectorBytes * 8 / elementType.getIntOrFloatBitWidth();
-}
-
-/// Creates an empty kernel taking `argTypes`, launched with `blockSize`
-/// threads, with `workgroup` shared memory; the builder is left in its body.
-static gpu::GPUFuncOp createKernel(OpBuilder &b, Location loc, StringRef name,
-                                   TypeRange argTypes, int64_t blockSize,
-                                   TypeRange workgroup) {
-  auto func = gpu::GPUFuncOp::create(
-      b, loc, name, b.getFunctionType(argTypes, {}), workgroup);
-  func->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), b.getUnitAttr());
-  func.setKnownBlockSizeAttr(
-      b.getDenseI32ArrayAttr({static_cast<int32_t>(blockSize), 1, 1}));
-  b.setInsertionPointToStart(&func.getBody().front());
-  return func;
-}
-
-/// Shared memory of `size` elements of `type`.
-static MemRefType workgroupType(OpBuilder &b, int64_t size, Type type) {
-  return MemRefType::get(
-      {size}, type, MemRefLayoutAttrInterface(),
-      gpu::AddressSpaceAttr::get(b.getContext(), gpu::AddressSpace::Workgroup));
-}
-
 /// norms(grads...): one partial sum of squares (f64) per chunk.
 static gpu::GPUFuncOp buildNormsKernel(OpBuilder &b, Location loc,
                                        GroupStepOp op,
@@ -381,24 +67,22 @@ static gpu::GPUFuncOp buildNormsKernel(OpBuilder &b, Location loc,
   Type f64 = b.getF64Type();
   gpu::GPUFuncOp func =
       createKernel(b, loc, "norms", bufferTypes(op.getGrads().getTypes()),
-                   layout.blockSize, workgroupType(b, numWarps, f64));
-  KernelEmitter e{b, loc, layout};
+                   layout.blockSize, getWorkgroupMemRefType(numWarps, f64));
+  GroupKernelEmitter e{b, loc, layout};
   Value shared = func.getWorkgroupAttributions().front();
   ValueRange grads = func.getArguments();
 
   Value tid = e.threadId();
-  Value lane = arith::RemUIOp::create(b, loc, tid, e.index(kWarpSize));
-  Value warp = arith::DivUIOp::create(b, loc, tid, e.index(kWarpSize));
   Value partials = e.global(kPartials, e.partialsType());
   e.forEachChunk([&](Value chunk, Value tensor) {
     Value sum =
         e.switchOnClass(tensor, f64, [&](int64_t cls) {
-           KernelEmitter::ChunkView view =
+           GroupKernelEmitter::ChunkView view =
                e.viewChunk(tensor, chunk, cls, [&](int64_t i) {
                  return SmallVector<Value>{grads[i]};
                });
            Type elementType = layout.classes[cls];
-           int64_t width = vectorWidth(elementType);
+           int64_t width = getVectorWidth(elementType);
            auto loadType = VectorType::get({width}, elementType);
            Value grad = view.buffers.front();
            // Vector lanes and leftover elements accumulate apart;
@@ -425,14 +109,7 @@ static gpu::GPUFuncOp buildNormsKernel(OpBuilder &b, Location loc,
            return SmallVector<Value>{e.add(lanes, sums[1])};
          }).front();
 
-    // Block sum: warps by shuffles, then the warps in order.
-    Value warpTotal = e.warpSum(sum);
-    e.ifThen(e.cmp(arith::CmpIPredicate::eq, lane, e.index(0)),
-             [&] { e.store(warpTotal, shared, warp); });
-    gpu::BarrierOp::create(b, loc);
-    Value total = e.load(shared, e.index(0));
-    for (int64_t w = 1; w < numWarps; ++w)
-      total = e.add(total, e.load(shared, e.index(w)));
+    Value total = e.blockSum(sum, shared, numWarps);
     e.ifThen(e.cmp(arith::CmpIPredicate::eq, tid, e.index(0)),
              [&] { e.store(total, partials, chunk); });
     // `shared` is reused by the next chunk.
@@ -462,8 +139,8 @@ buildScalarsKernel(OpBuilder &b, Location loc, GroupStepOp op,
   argTypes.append({f64, f64});
   gpu::GPUFuncOp func =
       createKernel(b, loc, "scalars", argTypes, layout.blockSize,
-                   workgroupType(b, 1, b.getI32Type()));
-  KernelEmitter e{b, loc, layout};
+                   getWorkgroupMemRefType(1, b.getI32Type()));
+  GroupKernelEmitter e{b, loc, layout};
   Value flag = func.getWorkgroupAttributions().front();
   ValueRange args = func.getArguments();
   Value stats = args[0], counts = args[1], steps = args[2];
@@ -590,7 +267,7 @@ static gpu::GPUFuncOp buildUpdateKernel(OpBuilder &b, Location loc,
   llvm::append_range(argTypes, bufferTypes(op.getMoments().getTypes()));
   gpu::GPUFuncOp func =
       createKernel(b, loc, "update", argTypes, layout.blockSize, {});
-  KernelEmitter e{b, loc, layout};
+  GroupKernelEmitter e{b, loc, layout};
   ValueRange args = func.getArguments();
   // Tensor i's buffers: param, grad, then its moments.
   auto buffersOf = [&](int64_t i) {
@@ -619,10 +296,10 @@ static gpu::GPUFuncOp buildUpdateKernel(OpBuilder &b, Location loc,
         scalars.push_back(get(records.scalar(i)));
 
       e.switchOnClass(tensor, {}, [&](int64_t cls) {
-        KernelEmitter::ChunkView view =
+        GroupKernelEmitter::ChunkView view =
             e.viewChunk(tensor, chunk, cls, buffersOf);
         Type elementType = layout.classes[cls];
-        int64_t width = vectorWidth(elementType);
+        int64_t width = getVectorWidth(elementType);
         auto loadType = VectorType::get({width}, elementType);
         auto computeType = VectorType::get({width}, f32);
         auto splat = [&](Value scalar) -> Value {
@@ -708,7 +385,7 @@ GroupKernels mlir::gs::buildGroupKernels(OpBuilder &builder, GroupStepOp op,
   OpBuilder::InsertionGuard guard(builder);
   Location loc = op.getLoc();
   builder.setInsertionPointToEnd(module.getBody());
-  KernelEmitter e{builder, loc, layout};
+  GroupKernelEmitter e{builder, loc, layout};
   // Kernels first: the record size is known once the scalars are built.
   GroupKernels kernels;
   kernels.norms = buildNormsKernel(builder, loc, op, layout);

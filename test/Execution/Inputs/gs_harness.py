@@ -280,6 +280,12 @@ def step(compiled, group: Group, optimizer, cfg, grads, lr, wd, inv_scale=None,
              C.address(group.counts), C.address(group.steps), lr, wd,
              None if inv_buf is None else C.address(inv_buf),
              None if found_buf is None else C.address(found_buf))
+    reference_step(group, optimizer, cfg, stored, lr, wd, inv_scale, found_inf)
+
+
+def reference_step(group: Group, optimizer, cfg, stored, lr, wd, inv_scale,
+                   found_inf):
+    """The reference's step on the gradients `stored` (storage dtypes)."""
     group.before = list(group.ref_params) + [
         m for state in group.ref_opt for m in state.moments]
     ref_grads = [to_f64(g, d) for g, d in zip(stored, group.dtypes)]
@@ -335,3 +341,143 @@ def compare(group: Group, rtol: float, label: str, atol: float = 0.0):
         assert group.counts[i, 0] == state.k, f"{label}: k of param {i}"
         assert group.counts[i, 1] == state.skipped, f"{label}: skipped of param {i}"
         assert group.steps[i] == group.ref_opt[i].step, f"{label}: step of param {i}"
+
+
+# --- gs.multi_tensor_step ------------------------------------------------------
+#
+# One compiled step for any number of tensors of one element type: the tensors
+# are rows of a run-time table of addresses, so the same module runs every
+# group below.
+
+
+def hyperparameters(optimizer) -> list:
+    """`optimizer`'s run-time hyperparameters, in the order of its attribute's
+    getHyperparameterNames."""
+    if isinstance(optimizer, R.Lion):
+        return [optimizer.beta1, optimizer.beta2]
+    if isinstance(optimizer, R.Adam):  # and AdamW
+        return [optimizer.beta1, optimizer.beta2, optimizer.eps]
+    if optimizer.momentum == 0.0:
+        return []
+    return [optimizer.momentum, optimizer.dampening]
+
+
+RECORD_WORDS = 16
+
+
+def multi_tensor_module(opt_name, cfg, dtype, chunk_size, inv_scale=False,
+                        found_inf=False, phases=("all",)) -> str:
+    """`func.func @step` over the memrefs of a gs.multi_tensor_step (dynamic
+    sizes), one op per entry of `phases`."""
+    attr, factory = OPTIMIZERS[opt_name]
+    optimizer = factory()
+    width = 3 + len(optimizer.moment_names())
+    hyper = 5 + len(hyperparameters(optimizer))
+    args = [("table", f"?x{width}xi64"), ("co", "?xi64"), ("hyper", f"{hyper}xf64"),
+            ("stats", "?x2xf64"), ("counts", "?x2xi64"), ("steps", "?xi64"),
+            ("partials", "?xf64"), ("records", "?xf32")]
+    if inv_scale:
+        args.append(("inv", "f32"))
+    if found_inf:
+        args.append(("found", "f32"))
+    ty = dict(args)
+    ops = []
+    for phase in phases:
+        extra = "" if phase == "all" else f", phase = #gs<phase {phase}>"
+        element = C.ELEMENT_TYPES[dtype]
+        ops.append(
+            f"  gs.multi_tensor_step {attr} config {stabilizer_attr(cfg)}\n"
+            f"      table(%table : memref<{ty['table']}>)\n"
+            f"      chunk_offsets(%co : memref<?xi64>)\n"
+            f"      hyper(%hyper : memref<{ty['hyper']}>)\n"
+            f"      stats(%stats : memref<?x2xf64>) counts(%counts : memref<?x2xi64>)\n"
+            f"      steps(%steps : memref<?xi64>)\n"
+            f"      scratch(%partials, %records : memref<?xf64>, memref<?xf32>)\n"
+            + ("      inv_scale(%inv : memref<f32>)\n" if inv_scale else "")
+            + ("      found_inf(%found : memref<f32>)\n" if found_inf else "")
+            + f"      {{element_type = {element}, "
+            f"chunk_size = {chunk_size} : i64{extra}}}")
+    signature = ", ".join(f"%{name}: memref<{t}>" for name, t in args)
+    return (f"func.func @step({signature}) {{\n" + "\n".join(ops)
+            + "\n  return\n}\n")
+
+
+class MultiTensorStep:
+    """A gs.multi_tensor_step compiled for `target` ("cpu" or
+    "gpu-emulator"; TARGET by default), called on NumPy arrays through the
+    memref descriptor ABI (allocated and aligned pointer, offset, sizes,
+    strides per array)."""
+
+    def __init__(self, opt_name, cfg, dtype, chunk_size, inv_scale=False,
+                 found_inf=False, kernel_options=None, phases=("all",), target=None):
+        target = TARGET if target is None else target
+        if kernel_options is None:
+            kernel_options = KERNEL_OPTIONS if target != "cpu" else ""
+        self.chunk_size = chunk_size
+        self.inv_scale, self.found_inf = inv_scale, found_inf
+        self.module = multi_tensor_module(opt_name, cfg, dtype, chunk_size, inv_scale,
+                                          found_inf, phases)
+        self._runtime = None if target == "cpu" else C.gpu_emulator()
+        pipeline = ("gs-to-llvm" if target == "cpu"
+                    else f"gs-to-gpu-emulator{{{kernel_options}}}")
+        self._binding = C.capi()
+        self._executable = self._binding.jit(self.module, pipeline)
+        address = self._binding.lib.gsExecutableLookup(self._executable, b"step")
+        ranks = [2, 1, 1, 2, 2, 1, 1, 1] + [0] * (int(inv_scale) + int(found_inf))
+        argtypes = []
+        for rank in ranks:
+            # Allocated and aligned pointers, offset, sizes, strides.
+            argtypes += [ctypes.c_void_p] * 2 + [ctypes.c_int64] * (1 + 2 * rank)
+        self._function = ctypes.CFUNCTYPE(None, *argtypes)(address)
+
+    def __del__(self):
+        if getattr(self, "_executable", None):
+            self._binding.lib.gsExecutableDestroy(self._executable)
+
+    def __call__(self, arrays):
+        args = []
+        for array in arrays:
+            assert array.flags.c_contiguous
+            args += [array.ctypes.data, array.ctypes.data, 0, *array.shape,
+                     *(s // array.itemsize for s in array.strides)]
+        if self._runtime is None:
+            self._function(*args)
+            return
+        self._runtime.clear_error()
+        self._function(*args)
+        error = self._runtime.last_error()
+        if error:
+            raise RuntimeError(f"GPU step failed: {error}")
+
+
+def multi_tensor_step(compiled: MultiTensorStep, group: Group, optimizer, cfg, grads,
+                      lr, wd, inv_scale=None, found_inf=None, single=True):
+    """`step` through a gs.multi_tensor_step: builds the table of addresses,
+    the chunk offsets (prefix sums of ceil(numel / chunk)), the
+    hyperparameters and the scratch, then runs it and the reference."""
+    if single:
+        resync(group)
+    stored = [to_storage(g, d) for g, d in zip(grads, group.dtypes)]
+    n = len(group.params)
+    m = len(group.moments) // n
+    table = np.array([[p.size, p.ctypes.data, g.ctypes.data]
+                      + [group.moments[i * m + j].ctypes.data for j in range(m)]
+                      for i, (p, g) in enumerate(zip(group.params, stored))],
+                     np.int64).reshape(n, 3 + m)
+    chunks = [-(-p.size // compiled.chunk_size) for p in group.params]
+    offsets = np.concatenate([[0], np.cumsum(chunks)]).astype(np.int64)
+    hyper = np.array([lr, wd, cfg.gamma1, cfg.gamma2, cfg.eps]
+                     + hyperparameters(optimizer), np.float64)
+    # Scratch, poisoned: nothing may read what a step did not write.
+    partials = np.full(max(int(offsets[-1]), 1), np.nan)
+    records = np.full(n * RECORD_WORDS, np.nan, np.float32)
+    arrays = [table, offsets, hyper, group.stats, group.counts, group.steps,
+              partials, records]
+    if compiled.inv_scale:
+        arrays.append(np.array(inv_scale, np.float32))
+    if compiled.found_inf:
+        arrays.append(np.array(1.0 if found_inf else 0.0, np.float32))
+    compiled(arrays)
+    reference_step(group, optimizer, cfg, stored, lr, wd,
+                   inv_scale if compiled.inv_scale else None,
+                   found_inf if compiled.found_inf else None)
