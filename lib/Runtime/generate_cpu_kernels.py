@@ -72,7 +72,7 @@ def kernel(name: str, attr: str, config: str, dtype: str, phase: str,
     return (f"func.func @{name}({args}) attributes {{llvm.emit_c_interface}} {{\n"
             f"  gs.multi_tensor_step {attr} config {config} {uses}\n"
             f"      {{element_type = {dtype}, chunk_size = {CHUNK_SIZE} : i64, "
-            f"phase = #gs<phase {phase}>}}\n"
+            f"phase = #gs.phase<{phase}>}}\n"
             f"  return\n}}\n")
 
 

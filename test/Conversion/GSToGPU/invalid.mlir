@@ -70,7 +70,7 @@ func.func @workers(%table: memref<?x3xi64>, %co: memref<?xi64>,
       hyper(%hyper : memref<5xf64>) stats(%stats : memref<?x2xf64>)
       counts(%counts : memref<?x2xi64>) steps(%steps : memref<?xi64>)
       scratch(%partials, %records : memref<?xf64>, memref<?xf32>)
-      workers(%w, %nw) {element_type = f32, chunk_size = 1024 : i64, phase = #gs<phase norms>}
+      workers(%w, %nw) {element_type = f32, chunk_size = 1024 : i64, phase = #gs.phase<norms>}
   return
 }
 

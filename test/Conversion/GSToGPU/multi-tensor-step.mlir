@@ -157,12 +157,12 @@ func.func @shared_kernels(%table: memref<?x4xi64>, %co: memref<?xi64>,
       hyper(%hyper : memref<7xf64>) stats(%stats : memref<?x2xf64>)
       counts(%counts : memref<?x2xi64>) steps(%steps : memref<?xi64>)
       scratch(%partials, %records : memref<?xf64>, memref<?xf32>)
-      {element_type = f16, chunk_size = 1024 : i64, phase = #gs<phase update>}
+      {element_type = f16, chunk_size = 1024 : i64, phase = #gs.phase<update>}
   gs.multi_tensor_step #gs.sgd<momentum = 0.9>
       table(%table : memref<?x4xi64>) chunk_offsets(%co : memref<?xi64>)
       hyper(%hyper : memref<7xf64>) stats(%stats : memref<?x2xf64>)
       counts(%counts : memref<?x2xi64>) steps(%steps : memref<?xi64>)
       scratch(%partials, %records : memref<?xf64>, memref<?xf32>)
-      {element_type = f32, chunk_size = 6 : i64, phase = #gs<phase scalars>}
+      {element_type = f32, chunk_size = 6 : i64, phase = #gs.phase<scalars>}
   return
 }

@@ -74,7 +74,7 @@ func.func @norms_worker(%table: memref<?x4xi64>, %co: memref<?xi64>, %hyper: mem
       steps(%steps : memref<?xi64>)
       scratch(%partials, %records : memref<?xf64>, memref<?xf32>)
       workers(%w, %nw)
-      {element_type = bf16, chunk_size = 1024 : i64, phase = #gs<phase norms>}
+      {element_type = bf16, chunk_size = 1024 : i64, phase = #gs.phase<norms>}
   return
 }
 
@@ -101,6 +101,6 @@ func.func @scalars_inv_scale(%table: memref<?x3xi64>, %co: memref<?xi64>, %hyper
       steps(%steps : memref<?xi64>)
       scratch(%partials, %records : memref<?xf64>, memref<?xf32>)
       inv_scale(%inv : memref<f32>) found_inf(%found : memref<f32>)
-      {element_type = f16, chunk_size = 64 : i64, phase = #gs<phase scalars>}
+      {element_type = f16, chunk_size = 64 : i64, phase = #gs.phase<scalars>}
   return
 }

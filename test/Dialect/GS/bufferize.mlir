@@ -53,13 +53,13 @@ func.func @adamw(%p0: tensor<1000xf32>, %p1: tensor<3x7xf32>,
 // first, one found_inf for all, then scalars and updates.
 
 // CHECK-LABEL: func @mixed_inv_scale
-// CHECK: gs.multi_tensor_step #gs.sgd<> {{.*}} {chunk_size = 16384 : i64, element_type = f32, phase = #gs<phase norms>}
-// CHECK: gs.multi_tensor_step #gs.sgd<> {{.*}} {chunk_size = 16384 : i64, element_type = bf16, phase = #gs<phase norms>}
+// CHECK: gs.multi_tensor_step #gs.sgd<> {{.*}} {chunk_size = 16384 : i64, element_type = f32, phase = #gs.phase<norms>}
+// CHECK: gs.multi_tensor_step #gs.sgd<> {{.*}} {chunk_size = 16384 : i64, element_type = bf16, phase = #gs.phase<norms>}
 // CHECK: %[[FOUND:.*]] = memref.alloc() : memref<f32>
-// CHECK: gs.multi_tensor_step #gs.sgd<> {{.*}} inv_scale(%{{.*}} : memref<f32>) found_inf(%[[FOUND]] : memref<f32>) {chunk_size = 16384 : i64, element_type = f32, phase = #gs<phase scalars>}
-// CHECK: gs.multi_tensor_step #gs.sgd<> {{.*}} found_inf(%[[FOUND]] : memref<f32>) {chunk_size = 16384 : i64, element_type = f32, phase = #gs<phase update>}
-// CHECK: gs.multi_tensor_step #gs.sgd<> {{.*}} found_inf(%[[FOUND]] : memref<f32>) {chunk_size = 16384 : i64, element_type = bf16, phase = #gs<phase scalars>}
-// CHECK: gs.multi_tensor_step #gs.sgd<> {{.*}} found_inf(%[[FOUND]] : memref<f32>) {chunk_size = 16384 : i64, element_type = bf16, phase = #gs<phase update>}
+// CHECK: gs.multi_tensor_step #gs.sgd<> {{.*}} inv_scale(%{{.*}} : memref<f32>) found_inf(%[[FOUND]] : memref<f32>) {chunk_size = 16384 : i64, element_type = f32, phase = #gs.phase<scalars>}
+// CHECK: gs.multi_tensor_step #gs.sgd<> {{.*}} found_inf(%[[FOUND]] : memref<f32>) {chunk_size = 16384 : i64, element_type = f32, phase = #gs.phase<update>}
+// CHECK: gs.multi_tensor_step #gs.sgd<> {{.*}} found_inf(%[[FOUND]] : memref<f32>) {chunk_size = 16384 : i64, element_type = bf16, phase = #gs.phase<scalars>}
+// CHECK: gs.multi_tensor_step #gs.sgd<> {{.*}} found_inf(%[[FOUND]] : memref<f32>) {chunk_size = 16384 : i64, element_type = bf16, phase = #gs.phase<update>}
 func.func @mixed_inv_scale(%p0: tensor<8xf32>, %p1: tensor<8xbf16>,
                            %g0: tensor<8xf32>, %g1: tensor<8xbf16>,
                            %stats: tensor<2x2xf64>, %counts: tensor<2x2xi64>,

@@ -131,7 +131,7 @@ func.func @workers_in_scalars(%table: memref<?x3xi64>, %co: memref<?xi64>, %hype
       stats(%stats : memref<?x2xf64>) counts(%counts : memref<?x2xi64>)
       steps(%steps : memref<?xi64>)
       scratch(%partials, %records : memref<?xf64>, memref<?xf32>)
-      workers(%w, %w) {element_type = f32, chunk_size = 1024 : i64, phase = #gs<phase scalars>}
+      workers(%w, %w) {element_type = f32, chunk_size = 1024 : i64, phase = #gs.phase<scalars>}
   return
 }
 

@@ -111,7 +111,7 @@ func.func @group_step(%p0: tensor<64xf32>, %p1: tensor<8x8xbf16>,
 // The generic multi-tensor step and its address views.
 
 // CHECK-LABEL: func @multi_tensor_step
-// CHECK: gs.multi_tensor_step #gs.adamw<amsgrad = true> config #gs.stabilizer<on_nonfinite = zero> table(%{{.*}} : memref<?x6xi64>) chunk_offsets(%{{.*}} : memref<?xi64>) hyper(%{{.*}} : memref<8xf64>) stats(%{{.*}} : memref<?x2xf64>) counts(%{{.*}} : memref<?x2xi64>) steps(%{{.*}} : memref<?xi64>) scratch(%{{.*}}, %{{.*}} : memref<?xf64>, memref<?xf32>) inv_scale(%{{.*}} : memref<f32>) found_inf(%{{.*}} : memref<f32>) workers(%{{.*}}, %{{.*}}) {chunk_size = 4096 : i64, element_type = bf16, phase = #gs<phase update>}
+// CHECK: gs.multi_tensor_step #gs.adamw<amsgrad = true> config #gs.stabilizer<on_nonfinite = zero> table(%{{.*}} : memref<?x6xi64>) chunk_offsets(%{{.*}} : memref<?xi64>) hyper(%{{.*}} : memref<8xf64>) stats(%{{.*}} : memref<?x2xf64>) counts(%{{.*}} : memref<?x2xi64>) steps(%{{.*}} : memref<?xi64>) scratch(%{{.*}}, %{{.*}} : memref<?xf64>, memref<?xf32>) inv_scale(%{{.*}} : memref<f32>) found_inf(%{{.*}} : memref<f32>) workers(%{{.*}}, %{{.*}}) {chunk_size = 4096 : i64, element_type = bf16, phase = #gs.phase<update>}
 // CHECK: gs.view_address %{{.*}}, %{{.*}} : memref<?xbf16>
 func.func @multi_tensor_step(%table: memref<?x6xi64>, %co: memref<?xi64>, %hyper: memref<8xf64>,
                              %stats: memref<?x2xf64>, %counts: memref<?x2xi64>, %steps: memref<?xi64>,
@@ -126,7 +126,7 @@ func.func @multi_tensor_step(%table: memref<?x6xi64>, %co: memref<?xi64>, %hyper
       scratch(%partials, %records : memref<?xf64>, memref<?xf32>)
       inv_scale(%inv : memref<f32>) found_inf(%found : memref<f32>)
       workers(%w, %nw)
-      {element_type = bf16, chunk_size = 4096 : i64, phase = #gs<phase update>}
+      {element_type = bf16, chunk_size = 4096 : i64, phase = #gs.phase<update>}
   %v = gs.view_address %address, %w : memref<?xbf16>
   return %v : memref<?xbf16>
 }

@@ -383,7 +383,7 @@ def multi_tensor_module(opt_name, cfg, dtype, chunk_size, inv_scale=False,
     ty = dict(args)
     ops = []
     for phase in phases:
-        extra = "" if phase == "all" else f", phase = #gs<phase {phase}>"
+        extra = "" if phase == "all" else f", phase = #gs.phase<{phase}>"
         element = C.ELEMENT_TYPES[dtype]
         ops.append(
             f"  gs.multi_tensor_step {attr} config {stabilizer_attr(cfg)}\n"

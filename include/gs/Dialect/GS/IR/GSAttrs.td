@@ -42,6 +42,8 @@ def GS_NonFinitePolicyAttr
 
 def GS_StepPhaseAttr : EnumAttr<GS_Dialect, GS_StepPhase, "phase"> {
   let summary = "the part of a multi-tensor step an op runs";
+  // #gs.phase<norms>
+  let assemblyFormat = "`<` $value `>`";
   let description = [{
     `norms` writes each chunk's sum of squares, `scalars` turns them into
     norms and runs the per-tensor GS and optimizer scalar math, `update`
