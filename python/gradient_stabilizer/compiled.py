@@ -195,18 +195,9 @@ class CompiledBackend:
             bucket = self._cpu_buckets.setdefault((index, dtype), P.CpuBucket())
             moments, step_counts = [], []
             for p in params:
-                state = optimizer.state[p]
-                step_counts.append(_step_count(state))
-                for name in moment_names:
-                    buf = state.get(name)
-                    if buf is None:
-                        buf = state[name] = torch.zeros_like(
-                            p, memory_format=torch.contiguous_format)
-                        if name == "momentum_buffer":
-                            # torch.optim.SGD starts a new buffer at the
-                            # direction (b = d), as on a first step.
-                            step_counts[-1] = 0
-                    moments.append(buf)
+                buffers, step = _moments_and_step(optimizer, p, moment_names)
+                moments += buffers
+                step_counts.append(step)
             grads = [p.grad.contiguous() for p in params]  # read only
             bucket.prepare(params, grads, moments, len(moment_names))
             states = [stabilizer.state_of(p) for p in params]
@@ -259,16 +250,8 @@ class CompiledBackend:
             gs_state = stabilizer.state_of(p)
             stats[i, 0], stats[i, 1] = gs_state["m"], gs_state["v"]
             counts[i, 0], counts[i, 1] = gs_state["k"], gs_state["skipped"]
-            opt_state = optimizer.state[p]
-            steps[i] = _step_count(opt_state)
-            for name in moment_names:
-                buf = opt_state.get(name)
-                if buf is None:
-                    buf = opt_state[name] = torch.zeros_like(
-                        p, memory_format=torch.contiguous_format)
-                    if name == "momentum_buffer":
-                        steps[i] = 0  # a new buffer starts at the direction
-                moments.append(buf.data_ptr())
+            buffers, steps[i] = _moments_and_step(optimizer, p, moment_names)
+            moments += [buf.data_ptr() for buf in buffers]
             grad = p.grad.contiguous()  # read only: a copy is harmless
             keep_alive.append(grad)
             grads.append(grad.data_ptr())
@@ -293,6 +276,23 @@ class CompiledBackend:
             stabilizer.state[p].update(m=float(stats[i, 0]), v=float(stats[i, 1]),
                                        k=int(counts[i, 0]), skipped=int(counts[i, 1]))
             _store_step_count(optimizer.state[p], int(steps[i]))
+
+
+def _moments_and_step(optimizer, p, moment_names) -> Tuple[List[torch.Tensor], int]:
+    """The optimizer's state tensors of `p` (made, zeroed, where missing) and
+    the step count its kernels take. torch.optim.SGD starts a new momentum
+    buffer at the direction (b = d), as on a first step: step 0."""
+    state = optimizer.state[p]
+    step = _step_count(state)
+    buffers = []
+    for name in moment_names:
+        buf = state.get(name)
+        if buf is None:
+            buf = state[name] = torch.zeros_like(p, memory_format=torch.contiguous_format)
+            if name == "momentum_buffer":
+                step = 0
+        buffers.append(buf)
+    return buffers, step
 
 
 def _store_step_count(opt_state: dict, step: int) -> None:

@@ -314,10 +314,8 @@ struct MultiTensorKernelEmitter : KernelBuilder {
       Value t = reader.findTensor(chunk, v.numTensors);
       StepRecord record = readTensorRecord(b, loc, op, v.records, t);
       ifThen(record.enabled, [&] {
-        SmallVector<Value> buffers = {reader.view(t, kParamColumn),
-                                      reader.view(t, kGradColumn)};
-        for (unsigned m = 0; m < optimizer.getNumMoments(); ++m)
-          buffers.push_back(reader.view(t, kFirstMomentColumn + m));
+        SmallVector<Value> buffers =
+            reader.tensorBuffers(t, optimizer.getNumMoments());
         buildChunkUpdate(b, loc, optimizer,
                          walk(reader.chunkRange(t, chunk), buffers), record,
                          buffers);

@@ -160,10 +160,8 @@ struct MultiTensorStepEmitter {
                                     /*withElseRegion=*/false);
       OpBuilder::InsertionGuard guard(b);
       b.setInsertionPointToStart(ifOp.thenBlock());
-      SmallVector<Value> buffers = {reader.view(t, kParamColumn),
-                                    reader.view(t, kGradColumn)};
-      for (unsigned m = 0; m < optimizer.getNumMoments(); ++m)
-        buffers.push_back(reader.view(t, kFirstMomentColumn + m));
+      SmallVector<Value> buffers =
+          reader.tensorBuffers(t, optimizer.getNumMoments());
       buildChunkUpdate(b, loc, optimizer,
                        walk(reader.chunkRange(t, chunk), width), record,
                        buffers);

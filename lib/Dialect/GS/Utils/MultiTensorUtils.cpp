@@ -76,6 +76,14 @@ Value TensorTableReader::view(Value t, int64_t column) {
   return ViewAddressOp::create(b, loc, type, address, numElements(t));
 }
 
+SmallVector<Value> TensorTableReader::tensorBuffers(Value t,
+                                                   unsigned numMoments) {
+  SmallVector<Value> buffers = {view(t, kParamColumn), view(t, kGradColumn)};
+  for (unsigned m = 0; m < numMoments; ++m)
+    buffers.push_back(view(t, kFirstMomentColumn + m));
+  return buffers;
+}
+
 std::pair<Value, Value> TensorTableReader::chunkRange(Value t, Value chunk) {
   Value first = toIndex(b, loc, memref::LoadOp::create(b, loc, chunkOffsets, t));
   Value size = indexConstant(b, loc, chunkSize);

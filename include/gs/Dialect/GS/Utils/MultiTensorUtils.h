@@ -42,6 +42,8 @@ struct TensorTableReader {
   Value numElements(Value t);
   /// Column `column` of row `t` as a memref<?xT> of numElements(t).
   Value view(Value t, int64_t column);
+  /// Tensor t's param, grad and `numMoments` moments, as views.
+  SmallVector<Value> tensorBuffers(Value t, unsigned numMoments);
   /// The element range [begin, end) of `chunk` of tensor `t`.
   std::pair<Value, Value> chunkRange(Value t, Value chunk);
 };
