@@ -49,6 +49,12 @@ GroupLayout::GroupLayout(GroupStepOp op, int64_t chunkSize, int64_t blockSize)
     numElements.push_back(n);
     elementTypes.push_back(type.getElementType());
     chunkBounds.push_back(chunkBounds.back() + llvm::divideCeil(n, chunkSize));
+    // A tensor without elements owns no chunk, so its element type gets no
+    // loop code: a class is never without members (its class id is unused).
+    if (n == 0) {
+      classOf.push_back(0);
+      continue;
+    }
     auto *it = llvm::find(classes, type.getElementType());
     classOf.push_back(it - classes.begin());
     if (it == classes.end())
@@ -150,6 +156,9 @@ struct KernelEmitter {
   /// Emits the grid-stride loop over the group's chunks (block b handles
   /// chunks b, b + gridDim, ...); `body` gets each chunk and its tensor.
   void forEachChunk(function_ref<void(Value chunk, Value tensor)> body) {
+    // A group without elements has no chunk (and no element type class).
+    if (layout.getNumChunks() == 0)
+      return;
     Value firstBlock = gpu::BlockIdOp::create(b, loc, gpu::Dimension::x);
     Value numBlocks = gpu::GridDimOp::create(b, loc, gpu::Dimension::x);
     forLoop(firstBlock, index(layout.getNumChunks()), numBlocks, {},
@@ -335,10 +344,15 @@ struct KernelEmitter {
 };
 } // namespace
 
-/// The buffer type of a tensor operand: same shape, identity layout.
-static MemRefType bufferType(Type tensorType) {
+MemRefType mlir::gs::getKernelBufferType(Type tensorType) {
   auto tensor = cast<RankedTensorType>(tensorType);
+  if (tensor.getNumElements() == 0 && tensor.getRank() != 1)
+    return MemRefType::get({0}, tensor.getElementType());
   return MemRefType::get(tensor.getShape(), tensor.getElementType());
+}
+
+static MemRefType bufferType(Type tensorType) {
+  return getKernelBufferType(tensorType);
 }
 
 static SmallVector<Type> bufferTypes(TypeRange tensorTypes) {

@@ -76,6 +76,22 @@ for opt_name in ["adamw", "sgd_momentum", "lion"]:
 # CHECK: ok empty sgd_momentum
 # CHECK: ok empty lion
 
+# Every tensor of a dtype empty (bf16, f16 here), and no elements at all: the
+# GPU kernels have no loop for such a dtype (they used to fail to compile).
+for shapes, dtypes in [([(0,), (3, 0), (5,), (0, 4, 2)], ["bf16", "bf16", "f32", "f16"]),
+                       ([(0,), (3, 0)], ["f32", "bf16"])]:
+    optimizer = H.OPTIMIZERS["adamw"][1]()
+    compiled = H.compile_step(shapes, dtypes, "adamw", cfg)
+    group = H.make_group(shapes, dtypes, optimizer, rng)
+    for k in range(3):
+        grads = [rng.standard_normal(s) for s in shapes]
+        H.step(compiled, group, optimizer, cfg, grads, 1e-2, 0.01)
+        H.compare(group, 1e-6, f"{dtypes} empty step {k}")
+    print(f"ok empty dtypes {'+'.join(dtypes)} k={group.counts[:, 0].tolist()} "
+          f"skipped={group.counts[:, 1].tolist()}")
+# CHECK: ok empty dtypes bf16+bf16+f32+f16 k=[0, 0, 3, 0] skipped=[3, 3, 0, 3]
+# CHECK: ok empty dtypes f32+bf16 k=[0, 0] skipped=[3, 3]
+
 # Many tensors in one group: one gs.group_step of 250 small Adam tensors (the
 # most one ctypes call can pass: 4 pointers each) compiles in acceptable time
 # and matches the reference. Compile time grows faster than the group size
