@@ -10,7 +10,7 @@ flags).
 from __future__ import annotations
 
 import math
-from typing import Dict, Iterable, List
+from typing import Dict, Iterable, List, Tuple
 
 import torch
 
@@ -48,6 +48,37 @@ def update_state(state: Dict[str, float], norm: float, gamma1: float,
     return (m_hat / (math.sqrt(v_hat) + eps)) / norm
 
 
+# Outside [2^-64, 2^64], the gradient factor c/n is applied as that power of
+# two times the rest, as the compiled steps do (buildF32FactorPair in
+# lib/Dialect/GS/IR/GSAttrs.cpp): c/n of an entirely subnormal gradient
+# exceeds f32's range, that of one near f32's largest value is subnormal in
+# f32, while the gradient times the power of two is exact.
+FACTOR_SPLIT = 2.0 ** 64
+
+
+def f32_factors(factor: float) -> Tuple[torch.Tensor, torch.Tensor]:
+    """The gradient factor as the f32 pair (prefactor, factor) whose product
+    the compiled steps multiply by, `(g * prefactor) * factor`: prefactor is 1,
+    2^64 or 2^-64 (exact), factor is c/n divided by it, rounded once to f32."""
+    prefactor = 1.0
+    if factor > FACTOR_SPLIT:
+        prefactor = FACTOR_SPLIT
+    elif factor < 1.0 / FACTOR_SPLIT:
+        prefactor = 1.0 / FACTOR_SPLIT
+    return (torch.tensor(prefactor, dtype=torch.float32),
+            torch.tensor(factor / prefactor, dtype=torch.float32))
+
+
+def check_real_floating(params: Iterable[torch.Tensor]) -> None:
+    """Raises TypeError naming the first parameter with a gradient that is not
+    a real floating-point tensor (the GS norm and factor are real)."""
+    for index, p in enumerate(params):
+        if p.grad is not None and (p.is_complex() or not p.is_floating_point()):
+            raise TypeError(
+                f"GradientStabilizer supports real floating-point parameters; parameter "
+                f"{index} (shape {tuple(p.shape)}) is {p.dtype}")
+
+
 def stabilize_(params: Iterable[torch.Tensor], states: Dict, gamma1: float = 0.6,
                gamma2: float = 0.999, eps: float = 1e-12, bias_correction: bool = True,
                on_nonfinite: str = "skip") -> List[torch.Tensor]:
@@ -59,6 +90,8 @@ def stabilize_(params: Iterable[torch.Tensor], states: Dict, gamma1: float = 0.6
     the caller must not step them (GSWrapper hides their gradient from the
     optimizer for that step).
     """
+    params = list(params)
+    check_real_floating(params)
     nonfinite = []
     for p in params:
         g = p.grad
@@ -68,12 +101,14 @@ def stabilize_(params: Iterable[torch.Tensor], states: Dict, gamma1: float = 0.6
         norm = grad_norm(g)
         factor = update_state(state, norm, gamma1, gamma2, eps, bias_correction)
         if factor is not None:
-            # One rounding of the f64 factor to f32; f16 / bf16 gradients are
-            # widened for the product.
-            scale = torch.tensor(factor, dtype=torch.float32)
+            # The f32 factors of the compiled steps; f16 / bf16 gradients are
+            # widened for the product, rounded back once.
+            prefactor, scale = f32_factors(factor)
             if g.dtype in (torch.float16, torch.bfloat16):
-                g.copy_(g.float().mul_(scale))
+                g.copy_(g.float().mul_(prefactor).mul_(scale))
             else:
+                if prefactor != 1.0:
+                    g.mul_(prefactor.to(g.dtype))
                 g.mul_(scale.to(g.dtype))
         elif not math.isfinite(norm):
             nonfinite.append(p)

@@ -52,6 +52,26 @@ class GSWrapper(torch.optim.Optimizer):
         if hasattr(self, "_patch_step_function"):
             self._patch_step_function()
 
+    # Copies and pickles: the compiled kernels (ctypes functions of this
+    # process) are a cache, which a copy rebuilds on its first step; hooks are
+    # not copied, as torch.optim.Optimizer does not copy them.
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        if state.get("_compiled") is not None:
+            state["_compiled"] = True
+        state.pop("_optimizer_step_pre_hooks", None)
+        state.pop("_optimizer_step_post_hooks", None)
+        return state
+
+    def __setstate__(self, state):
+        if state.get("_compiled") is True:
+            state = dict(state, _compiled=CompiledBackend())
+        self.__dict__.update(state)
+        self._optimizer_step_pre_hooks = OrderedDict()
+        self._optimizer_step_post_hooks = OrderedDict()
+        if hasattr(self, "_patch_step_function"):
+            self._patch_step_function()
+
     # Forwarded to the wrapped optimizer.
     @property
     def param_groups(self):

@@ -265,3 +265,22 @@ def test_large_groups_run_as_several_kernels():
         p.grad = torch.randn(3)
     opt.step()
     assert all(opt.scaler.state[p]["k"] == 1 for p in params)
+
+
+@pytest.mark.parametrize("backend", ["auto", "eager"])
+def test_complex_parameters_raise_a_type_error_naming_the_parameter(backend):
+    """They failed deep in torch (linalg.vector_norm: dtype should be
+    complex), naming neither the cause nor the parameter."""
+    real = torch.nn.Parameter(torch.randn(3))
+    complex_ = torch.nn.Parameter(torch.randn(4, 2, dtype=torch.complex64))
+    opt = GSWrapper(torch.optim.SGD([real, complex_], lr=0.1), backend=backend)
+    real.grad, complex_.grad = torch.randn(3), torch.randn(4, 2, dtype=torch.complex64)
+    before = real.detach().clone(), real.grad.clone()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "auto" notes the eager fallback
+        with pytest.raises(TypeError, match=r"real floating-point parameters; parameter 1 "
+                                            r"\(shape \(4, 2\)\) is torch.complex64"):
+            opt.step()
+    # Checked before anything ran.
+    assert torch.equal(real, before[0]) and torch.equal(real.grad, before[1])
+
