@@ -135,13 +135,25 @@ namespace {
 /// Shapes that lowerings must handle or refuse: empty, one element, odd
 /// sizes, the largest element counts, counts that overflow i64, unranked
 /// and dynamic (which the verifiers refuse).
-constexpr const char *kShapes[] = {
-    "",     "0x",   "3x0x",    "0x4x2x", "1x",    "7x",  "1x1x1x", "5x3x",
-    "257x", "4099x", "4611686018427387904x", "9223372036854775807x",
-    "4294967296x4294967296x", "3037000500x3037000500x",
-    "2x4611686018427387904x", "?x", "0x9223372036854775807x"};
-constexpr const char *kElementTypes[] = {"f32", "f16", "bf16", "f64", "i64",
-                                         "i32", "f8E4M3FN"};
+constexpr const char *kShapes[] = {"",
+                                   "0x",
+                                   "3x0x",
+                                   "0x4x2x",
+                                   "1x",
+                                   "7x",
+                                   "1x1x1x",
+                                   "5x3x",
+                                   "257x",
+                                   "4099x",
+                                   "4611686018427387904x",
+                                   "9223372036854775807x",
+                                   "4294967296x4294967296x",
+                                   "3037000500x3037000500x",
+                                   "2x4611686018427387904x",
+                                   "?x",
+                                   "0x9223372036854775807x"};
+constexpr const char *kElementTypes[] = {"f32", "f16", "bf16",    "f64",
+                                         "i64", "i32", "f8E4M3FN"};
 
 /// The body of every `tensor<...>` and `memref<...>` of `text` without
 /// nested brackets, e.g. "4x8xf32".
@@ -184,11 +196,13 @@ bool mutateStructure(std::string &text, std::minstd_rand &rng) {
       return false;
     std::string from = bodies[pick(bodies.size())];
     llvm::StringRef element = llvm::StringRef(from).rsplit('x').second;
-    if (element.empty() || llvm::StringRef(from).find('x') == llvm::StringRef::npos)
+    if (element.empty() ||
+        llvm::StringRef(from).find('x') == llvm::StringRef::npos)
       element = from;
     std::string to = kShapes[pick(std::size(kShapes))];
-    to += pick(3) == 0 ? std::string(kElementTypes[pick(std::size(kElementTypes))])
-                       : element.str();
+    to += pick(3) == 0
+              ? std::string(kElementTypes[pick(std::size(kElementTypes))])
+              : element.str();
     replaceType(text, from, to);
     return true;
   }
