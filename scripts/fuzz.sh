@@ -46,8 +46,8 @@ awk 'BEGIN { printf "func.func private @f() attributes {a = ";
 awk 'BEGIN { printf "#map = affine_map<(d0) -> (";
              for (i = 0; i < 4000; i++) printf "d0 + "; print "d0)>";
              print "func.func private @f() attributes {a = #map}" }' > "$seeds/deep-sum.mlir"
-awk 'BEGIN { print "#a0 = [1]"; for (i = 1; i < 4000; i++) printf "#a%d = [#a%d]\n", i, i - 1;
-             print "func.func private @f() attributes {a = #a3999}" }' > "$seeds/deep-aliases.mlir"
+awk 'BEGIN { print "#a0 = [1]"; for (i = 1; i < 3000; i++) printf "#a%d = [#a%d]\n", i, i - 1;
+             print "func.func private @f() attributes {a = #a2999}" }' > "$seeds/deep-aliases.mlir"
 
 # Only this project's code is instrumented. Its inlined copies of LLVM's
 # BumpPtrAllocator poison slab memory that libMLIR.so's uninstrumented copies
