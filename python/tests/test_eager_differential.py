@@ -260,3 +260,19 @@ def test_all_subnormal_gradient_after_ordinary_steps_stays_finite():
           TINY["f32"])
     check("subnormal", "param", to_f64(p), to_f64(before) - 0.1 * want, 2 * ULP["f32"],
           TINY["f32"], to_f64(before))
+
+
+def test_gradient_stabilizer_alone_keeps_subnormal_gradients_finite():
+    """The same through GradientStabilizer (stabilizer.py), with zeros."""
+    from gradient_stabilizer import GradientStabilizer
+
+    p = torch.nn.Parameter(torch.zeros(5))
+    gs = GradientStabilizer()
+    state, cfg = R.GSState(), R.GSConfig()
+    for g in [torch.randn(5), torch.randn(5) * 100, torch.tensor([1e-40, 0, -3e-41, 0, 1e-45])]:
+        p.grad = g.clone()
+        want, state, _ = R.stabilize(to_f64(g), state, cfg)
+        gs([p])
+        check("GradientStabilizer", "stabilized gradient", to_f64(p.grad), want,
+              2 * ULP["f32"], TINY["f32"])
+    assert torch.isfinite(p.grad).all() and p.grad[1] == 0 and p.grad[3] == 0
