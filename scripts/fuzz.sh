@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Fuzzes the gs compiler for a given time: builds tools/gs-fuzz (libFuzzer +
 # ASan + UBSan) in build-fuzz/, seeds it with the lit tests' inputs (split at
-# `// -----`) and runs it single-threaded. The corpus it grows persists in
+# `// -----`; they include empty, huge and overflowing shapes) and inputs
+# nested just under the nesting limit, and runs it single-threaded. Inputs
+# may be 64 KiB, enough to reach that limit. The corpus it grows persists in
 # build-fuzz/fuzz-corpus; crashing inputs land in build-fuzz/fuzz-artifacts.
 # Set GS_FUZZ_BUILD_DIR for another build directory.
 #
@@ -33,6 +35,20 @@ find "$root/test" -name '*.mlir' -print0 | while IFS= read -r -d '' file; do
     { print > file }' "$file"
 done
 
+# Nesting just under gs::kMaxNestingDepth (4096): regions, attributes, an
+# expression chain, an alias chain. Deeper input is refused; below the limit
+# nothing may overflow the stack.
+awk 'BEGIN { for (i = 0; i < 4000; i++) printf "module {";
+             for (i = 0; i < 4000; i++) printf "}"; print "" }' > "$seeds/deep-regions.mlir"
+awk 'BEGIN { printf "func.func private @f() attributes {a = ";
+             for (i = 0; i < 4000; i++) printf "["; for (i = 0; i < 4000; i++) printf "]";
+             print "}" }' > "$seeds/deep-attribute.mlir"
+awk 'BEGIN { printf "#map = affine_map<(d0) -> (";
+             for (i = 0; i < 4000; i++) printf "d0 + "; print "d0)>";
+             print "func.func private @f() attributes {a = #map}" }' > "$seeds/deep-sum.mlir"
+awk 'BEGIN { print "#a0 = [1]"; for (i = 1; i < 3000; i++) printf "#a%d = [#a%d]\n", i, i - 1;
+             print "func.func private @f() attributes {a = #a2999}" }' > "$seeds/deep-aliases.mlir"
+
 # Only this project's code is instrumented. Its inlined copies of LLVM's
 # BumpPtrAllocator poison slab memory that libMLIR.so's uninstrumented copies
 # then hand out unpoisoned: manual poisoning gives false use-after-poison
@@ -44,5 +60,5 @@ export ASAN_OPTIONS=${ASAN_OPTIONS:-allow_user_poisoning=0:detect_leaks=1}
 cd "$build"
 exec "$build/bin/gs-fuzz" "$corpus" "$seeds" \
   -dict="$root/tools/gs-fuzz/gs.dict" -artifact_prefix="$artifacts/" \
-  -max_total_time="$seconds" -timeout=30 -rss_limit_mb=4096 -max_len=8192 \
+  -max_total_time="$seconds" -timeout=60 -rss_limit_mb=4096 -max_len=65536 \
   -print_final_stats=1 "$@"

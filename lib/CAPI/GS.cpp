@@ -1,9 +1,19 @@
 //===- GS.cpp - C API of the GradientStabilizer compiler ------------------===//
+//
+// Handles are keys of a process-wide registry, never reused, not pointers:
+// every call looks its handles up, so a destroyed or unknown handle is an
+// error with a message rather than a dangling pointer. A context owns its
+// modules and executables. Parsing, printing, pipelines, compilation and
+// destruction run on a thread with a large stack (gs/Support/InputLimits.h).
+//
+//===----------------------------------------------------------------------===//
 
 #include "gs-c/GS.h"
 
 #include "gs/InitGS.h"
+#include "gs/Support/InputLimits.h"
 
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/ExecutionEngine/ExecutionEngine.h"
 #include "mlir/ExecutionEngine/OptUtils.h"
 #include "mlir/IR/BuiltinOps.h"
@@ -15,9 +25,15 @@
 #include "mlir/Pass/PassRegistry.h"
 #include "mlir/Target/LLVMIR/Dialect/Builtin/BuiltinToLLVMIRTranslation.h"
 #include "mlir/Target/LLVMIR/Dialect/LLVMIR/LLVMToLLVMIRTranslation.h"
+#include "llvm/ADT/DenseMap.h"
+#include "llvm/Support/DynamicLibrary.h"
 #include "llvm/Support/TargetSelect.h"
 #include "llvm/Support/raw_ostream.h"
 
+#include <unistd.h>
+
+#include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
@@ -25,11 +41,30 @@
 
 using namespace mlir;
 
-struct GSContext {
+static_assert(sizeof(uintptr_t) == 8, "handles hold a 62-bit serial number");
+
+namespace {
+struct ContextImpl;
+
+struct ModuleImpl {
+  ContextImpl *owner;
+  OwningOpRef<ModuleOp> module;
+};
+
+struct ExecutableImpl {
+  ContextImpl *owner;
+  std::unique_ptr<ExecutionEngine> engine;
+};
+
+struct ContextImpl {
   MLIRContext context;
   std::string lastError;
+  uintptr_t handle = 0;
+  /// What the context owns, by handle.
+  llvm::DenseMap<uintptr_t, std::unique_ptr<ModuleImpl>> modules;
+  llvm::DenseMap<uintptr_t, std::unique_ptr<ExecutableImpl>> executables;
 
-  explicit GSContext(const DialectRegistry &registry)
+  explicit ContextImpl(const DialectRegistry &registry)
       : context(registry, MLIRContext::Threading::DISABLED) {
     context.loadAllAvailableDialects();
     // An error names its op by location; printing the op (a group of
@@ -38,21 +73,149 @@ struct GSContext {
   }
 };
 
-struct GSModule {
-  GSContext *owner;
-  OwningOpRef<ModuleOp> module;
+/// The low two bits of a handle: what it refers to.
+enum class HandleKind : uintptr_t { Context = 1, Module = 2, Executable = 3 };
+
+const char *kindName(HandleKind kind) {
+  switch (kind) {
+  case HandleKind::Context:
+    return "GSContext";
+  case HandleKind::Module:
+    return "GSModule";
+  case HandleKind::Executable:
+    return "GSExecutable";
+  }
+  return "handle";
+}
+
+/// The live handles of the process. A handle is a serial number (never
+/// reused) and a kind; it maps to its object while that lives.
+class Registry {
+public:
+  uintptr_t add(HandleKind kind, void *object) {
+    std::lock_guard<std::mutex> lock(mutex);
+    uintptr_t handle = (nextSerial++ << 2) | static_cast<uintptr_t>(kind);
+    objects[handle] = object;
+    return handle;
+  }
+  void *find(uintptr_t handle, HandleKind kind) {
+    if ((handle & 3) != static_cast<uintptr_t>(kind))
+      return nullptr;
+    std::lock_guard<std::mutex> lock(mutex);
+    auto it = objects.find(handle);
+    return it == objects.end() ? nullptr : it->second;
+  }
+  void remove(ArrayRef<uintptr_t> handles) {
+    std::lock_guard<std::mutex> lock(mutex);
+    for (uintptr_t handle : handles)
+      objects.erase(handle);
+  }
+
+private:
+  std::mutex mutex;
+  llvm::DenseMap<uintptr_t, void *> objects;
+  uintptr_t nextSerial = 1;
 };
 
-struct GSExecutable {
-  std::unique_ptr<ExecutionEngine> engine;
+/// Never destroyed: handles may be used while the process exits.
+Registry &registry() {
+  static Registry *instance = new Registry;
+  return *instance;
+}
+
+template <typename Handle> uintptr_t keyOf(Handle *handle) {
+  return reinterpret_cast<uintptr_t>(handle);
+}
+
+/// The message of the last failing call on this thread.
+std::string &threadError() {
+  thread_local std::string error;
+  return error;
+}
+
+/// One C API call: looks its handles up, records its failure on the context
+/// and the thread, and runs work on a large stack.
+class Call {
+public:
+  explicit Call(const char *name) : name(name) { threadError().clear(); }
+  ~Call() {
+    if (context)
+      threadError() = context->lastError;
+  }
+
+  ContextImpl *useContext(GSContext *handle) {
+    auto *found =
+        static_cast<ContextImpl *>(use(keyOf(handle), HandleKind::Context));
+    if (found)
+      bind(found);
+    return found;
+  }
+  ModuleImpl *useModule(GSModule *handle) {
+    auto *found =
+        static_cast<ModuleImpl *>(use(keyOf(handle), HandleKind::Module));
+    if (found)
+      bind(found->owner);
+    return found;
+  }
+  ExecutableImpl *useExecutable(GSExecutable *handle) {
+    auto *found = static_cast<ExecutableImpl *>(
+        use(keyOf(handle), HandleKind::Executable));
+    if (found)
+      bind(found->owner);
+    return found;
+  }
+  /// Forgets the context (it is being destroyed).
+  void unbind() { context = nullptr; }
+
+  void fail(std::string message) {
+    if (context)
+      context->lastError = std::move(message);
+    else
+      threadError() = std::move(message);
+  }
+
+  /// Runs `fn` on a thread with a large stack. If none can start, fails
+  /// (`fn` does not run) or, with `orInline`, runs `fn` on this thread.
+  bool onLargeStack(function_ref<void()> fn, bool orInline = false) {
+    std::string error;
+    if (succeeded(gs::runWithLargeStack(fn, error)))
+      return true;
+    if (orInline) {
+      fn();
+      return true;
+    }
+    fail(std::string(name) + ": " + error);
+    return false;
+  }
+
+private:
+  void *use(uintptr_t key, HandleKind kind) {
+    if (!key) {
+      fail(std::string(name) + ": no " + kindName(kind) + " given (NULL)");
+      return nullptr;
+    }
+    void *object = registry().find(key, kind);
+    if (!object)
+      fail(std::string(name) + ": invalid " + kindName(kind) + " handle: " +
+           (kind == HandleKind::Context ? "destroyed, or not one"
+                                        : "destroyed (or its context was), "
+                                          "or not one"));
+    return object;
+  }
+  void bind(ContextImpl *owner) {
+    context = owner;
+    context->lastError.clear();
+  }
+
+  const char *name;
+  ContextImpl *context = nullptr;
 };
 
-namespace {
-/// Collects the diagnostics emitted during one C API call into the
-/// context's last error, and keeps them off stderr.
+/// Collects the error diagnostics emitted while it lives, and keeps them
+/// off stderr.
 class ErrorCollector {
 public:
-  explicit ErrorCollector(GSContext *context)
+  explicit ErrorCollector(ContextImpl *context)
       : context(context), handler(&context->context, [this](Diagnostic &d) {
           if (d.getSeverity() != DiagnosticSeverity::Error)
             return success();
@@ -63,9 +226,7 @@ public:
           for (Diagnostic &note : d.getNotes())
             os << "\n  note: " << note;
           return success();
-        }) {
-    context->lastError.clear();
-  }
+        }) {}
   /// Records `what` with the diagnostics collected so far.
   void fail(llvm::StringRef what) {
     context->lastError = what.str();
@@ -74,9 +235,64 @@ public:
   }
 
 private:
-  GSContext *context;
+  ContextImpl *context;
   std::string messages;
   ScopedDiagnosticHandler handler;
+};
+
+/// Redirects the process's stderr to a temporary file while it lives. Some
+/// LLVM messages only go to stderr: the reason a pass option value is
+/// invalid (llvm::cl), the symbols a JIT link misses. take() returns what
+/// was written and restores stderr; otherwise the destructor restores it
+/// and writes the text out. Captures are serialized process-wide.
+class StderrCapture {
+public:
+  StderrCapture() : lock(mutex()) {
+    llvm::errs().flush();
+    std::fflush(stderr);
+    file = std::tmpfile();
+    saved = file ? ::dup(STDERR_FILENO) : -1;
+    if (saved < 0 || ::dup2(::fileno(file), STDERR_FILENO) < 0)
+      release();
+  }
+  ~StderrCapture() {
+    std::string text = take();
+    if (!text.empty())
+      llvm::errs() << text;
+  }
+  std::string take() {
+    if (!file)
+      return "";
+    llvm::errs().flush();
+    std::fflush(stderr);
+    ::dup2(saved, STDERR_FILENO);
+    std::string text;
+    std::rewind(file);
+    char buffer[4096];
+    size_t read;
+    while ((read = std::fread(buffer, 1, sizeof(buffer), file)) > 0)
+      text.append(buffer, read);
+    release();
+    return text;
+  }
+
+private:
+  static std::mutex &mutex() {
+    static std::mutex *instance = new std::mutex;
+    return *instance;
+  }
+  void release() {
+    if (saved >= 0)
+      ::close(saved);
+    if (file)
+      std::fclose(file);
+    saved = -1;
+    file = nullptr;
+  }
+
+  std::lock_guard<std::mutex> lock;
+  std::FILE *file = nullptr;
+  int saved = -1;
 };
 
 /// Registration touches process-wide registries: do it once.
@@ -88,67 +304,195 @@ void registerOnce() {
     llvm::InitializeNativeTargetAsmPrinter();
   });
 }
+
+/// Rejects text nested deeper than the limit, as a parse error.
+bool checkNesting(Call &call, StringRef text, StringRef what,
+                  StringRef bufferName) {
+  std::optional<gs::NestingViolation> violation =
+      gs::findExcessiveNesting(text);
+  if (!violation)
+    return true;
+  call.fail((what + ":\nloc(\"" + bufferName + "\":" + Twine(violation->line) +
+             ":" + Twine(violation->column) + "): " + violation->message)
+                .str());
+  return false;
+}
+
+/// The external symbols `module` declares that the JIT cannot resolve: it
+/// looks them up in the process (the program and the libraries loaded with
+/// RTLD_GLOBAL), as ExecutionEngine's generator does.
+SmallVector<std::string> findUnresolvedSymbols(ModuleOp module) {
+  llvm::sys::DynamicLibrary process =
+      llvm::sys::DynamicLibrary::getPermanentLibrary(nullptr);
+  SmallVector<std::string> missing;
+  auto check = [&](StringRef name) {
+    if (!name.starts_with("llvm.") &&
+        !process.getAddressOfSymbol(name.str().c_str()))
+      missing.push_back(name.str());
+  };
+  module.walk([&](Operation *op) {
+    if (auto func = dyn_cast<LLVM::LLVMFuncOp>(op)) {
+      if (func.isExternal() && func.getLinkage() != LLVM::Linkage::ExternWeak)
+        check(func.getSymName());
+    } else if (auto global = dyn_cast<LLVM::GlobalOp>(op)) {
+      if (global.getLinkage() == LLVM::Linkage::External &&
+          !global.getValueOrNull() && global.getInitializerRegion().empty())
+        check(global.getSymName());
+    }
+  });
+  return missing;
+}
+
+/// A function `module` defines that the JIT exports, if any.
+std::optional<std::string> findDefinedFunction(ModuleOp module) {
+  for (auto func : module.getOps<LLVM::LLVMFuncOp>())
+    if (!func.isExternal() && func.getLinkage() == LLVM::Linkage::External)
+      return func.getSymName().str();
+  return std::nullopt;
+}
+
 } // namespace
 
+//===----------------------------------------------------------------------===//
+// Contexts
+//===----------------------------------------------------------------------===//
+
 GSContext *gsContextCreate(void) {
+  threadError().clear();
   registerOnce();
-  DialectRegistry registry;
-  gs::registerGSDialects(registry);
-  registerBuiltinDialectTranslation(registry);
-  registerLLVMDialectTranslation(registry);
-  return new GSContext(registry);
+  DialectRegistry dialects;
+  gs::registerGSDialects(dialects);
+  registerBuiltinDialectTranslation(dialects);
+  registerLLVMDialectTranslation(dialects);
+  auto *context = new ContextImpl(dialects);
+  context->handle = registry().add(HandleKind::Context, context);
+  return reinterpret_cast<GSContext *>(context->handle);
 }
 
-void gsContextDestroy(GSContext *context) { delete context; }
-
-const char *gsContextGetLastError(GSContext *context) {
-  return context ? context->lastError.c_str() : "no context";
+GSStatus gsContextDestroy(GSContext *handle) {
+  if (!handle)
+    return GS_SUCCESS;
+  Call call("gsContextDestroy");
+  ContextImpl *context = call.useContext(handle);
+  if (!context)
+    return GS_FAILURE;
+  call.unbind();
+  SmallVector<uintptr_t> handles = {context->handle};
+  for (auto &entry : context->modules)
+    handles.push_back(entry.first);
+  for (auto &entry : context->executables)
+    handles.push_back(entry.first);
+  registry().remove(handles);
+  call.onLargeStack(
+      [&] {
+        // Executables hold code and no IR: first, then the IR, then its
+        // context.
+        context->executables.clear();
+        context->modules.clear();
+        delete context;
+      },
+      /*orInline=*/true);
+  return GS_SUCCESS;
 }
 
-GSModule *gsModuleParse(GSContext *context, const char *text, size_t length) {
+const char *gsContextGetLastError(GSContext *handle) {
+  if (!handle)
+    return "no GSContext given (NULL)";
+  auto *context = static_cast<ContextImpl *>(
+      registry().find(keyOf(handle), HandleKind::Context));
+  if (!context)
+    return "invalid GSContext handle: destroyed, or not one";
+  return context->lastError.c_str();
+}
+
+const char *gsGetLastError(void) { return threadError().c_str(); }
+
+//===----------------------------------------------------------------------===//
+// Modules
+//===----------------------------------------------------------------------===//
+
+GSModule *gsModuleParse(GSContext *handle, const char *text, size_t length) {
+  Call call("gsModuleParse");
+  ContextImpl *context = call.useContext(handle);
   if (!context)
     return nullptr;
-  ErrorCollector errors(context);
   if (!text) {
-    context->lastError = "gsModuleParse: no text given";
+    call.fail("gsModuleParse: no text given");
     return nullptr;
   }
-  ParserConfig config(&context->context);
   // MLIR's lexer may read the byte after the end of its input (an input
   // ending in the middle of a token), so it gets a NUL-terminated copy: the
   // caller's `text` need not be terminated.
   std::string source(text, length);
-  OwningOpRef<ModuleOp> module =
-      parseSourceString<ModuleOp>(source, config, "<gs input>");
-  if (!module) {
-    errors.fail("cannot parse the module");
+  if (gs::isBytecode(source)) {
+    call.fail("gsModuleParse: expects MLIR text, got bytecode");
     return nullptr;
   }
-  return new GSModule{context, std::move(module)};
+  if (!checkNesting(call, source, "cannot parse the module", "<gs input>"))
+    return nullptr;
+  OwningOpRef<ModuleOp> module;
+  if (!call.onLargeStack([&] {
+        ErrorCollector errors(context);
+        ParserConfig config(&context->context);
+        module = parseSourceString<ModuleOp>(source, config, "<gs input>");
+        if (!module)
+          errors.fail("cannot parse the module");
+      }))
+    return nullptr;
+  if (!module)
+    return nullptr;
+  auto owned = std::make_unique<ModuleImpl>();
+  owned->owner = context;
+  owned->module = std::move(module);
+  uintptr_t key = registry().add(HandleKind::Module, owned.get());
+  context->modules[key] = std::move(owned);
+  return reinterpret_cast<GSModule *>(key);
 }
 
-void gsModuleDestroy(GSModule *module) { delete module; }
+GSStatus gsModuleDestroy(GSModule *handle) {
+  if (!handle)
+    return GS_SUCCESS;
+  Call call("gsModuleDestroy");
+  ModuleImpl *module = call.useModule(handle);
+  if (!module)
+    return GS_FAILURE;
+  registry().remove({keyOf(handle)});
+  std::unique_ptr<ModuleImpl> owned =
+      std::move(module->owner->modules[keyOf(handle)]);
+  module->owner->modules.erase(keyOf(handle));
+  call.onLargeStack([&] { owned.reset(); }, /*orInline=*/true);
+  return GS_SUCCESS;
+}
 
-char *gsModulePrint(GSModule *module) {
+char *gsModulePrint(GSModule *handle) {
+  Call call("gsModulePrint");
+  ModuleImpl *module = call.useModule(handle);
   if (!module)
     return nullptr;
   std::string text;
-  llvm::raw_string_ostream os(text);
-  module->module->print(os);
+  if (!call.onLargeStack([&] {
+        llvm::raw_string_ostream os(text);
+        module->module->print(os);
+      }))
+    return nullptr;
   char *copy = static_cast<char *>(std::malloc(text.size() + 1));
-  if (copy)
-    std::memcpy(copy, text.c_str(), text.size() + 1);
+  if (!copy) {
+    call.fail("gsModulePrint: out of memory");
+    return nullptr;
+  }
+  std::memcpy(copy, text.c_str(), text.size() + 1);
   return copy;
 }
 
 void gsFree(void *memory) { std::free(memory); }
 
-GSStatus gsModuleRunPipeline(GSModule *module, const char *pipeline) {
+GSStatus gsModuleRunPipeline(GSModule *handle, const char *pipeline) {
+  Call call("gsModuleRunPipeline");
+  ModuleImpl *module = call.useModule(handle);
   if (!module)
     return GS_FAILURE;
-  ErrorCollector errors(module->owner);
   if (!pipeline) {
-    module->owner->lastError = "gsModuleRunPipeline: no pipeline given";
+    call.fail("gsModuleRunPipeline: no pipeline given");
     return GS_FAILURE;
   }
   // The pass manager is anchored on the module: an explicit
@@ -156,67 +500,146 @@ GSStatus gsModuleRunPipeline(GSModule *module, const char *pipeline) {
   llvm::StringRef text = pipeline;
   text = text.trim();
   if (text.consume_front("builtin.module(") && !text.consume_back(")")) {
-    module->owner->lastError =
-        "invalid pipeline '" + std::string(pipeline) + "': unbalanced '('";
+    call.fail("invalid pipeline '" + std::string(pipeline) +
+              "': unbalanced '('");
     return GS_FAILURE;
   }
-  auto pm = PassManager::on<ModuleOp>(&module->owner->context);
-  std::string parseErrors;
-  llvm::raw_string_ostream os(parseErrors);
-  if (failed(parsePassPipeline(text, pm, os))) {
-    module->owner->lastError =
-        "invalid pipeline '" + std::string(pipeline) + "': " + parseErrors;
+  if (!checkNesting(call, text, "invalid pipeline", "<gs pipeline>"))
     return GS_FAILURE;
-  }
-  if (failed(pm.run(*module->module))) {
-    errors.fail("pipeline '" + std::string(pipeline) + "' failed");
+  bool succeededRun = false;
+  if (!call.onLargeStack([&] {
+        ContextImpl *context = module->owner;
+        ErrorCollector errors(context);
+        auto pm = PassManager::on<ModuleOp>(&context->context);
+        std::string parseErrors;
+        llvm::raw_string_ostream os(parseErrors);
+        {
+          // An invalid option value is explained on stderr only.
+          StderrCapture capture;
+          if (failed(parsePassPipeline(text, pm, os))) {
+            // llvm::cl prefixes its reasons with the (empty) program name.
+            std::string captured = capture.take(), printed;
+            for (StringRef line : llvm::split(captured, '\n'))
+              if (!line.empty())
+                printed +=
+                    (line.starts_with(": ") ? line.drop_front(2) : line).str() +
+                    "\n";
+            context->lastError = "invalid pipeline '" + std::string(pipeline) +
+                                 "': " + printed + parseErrors;
+            return;
+          }
+        }
+        if (failed(pm.run(*module->module))) {
+          errors.fail("pipeline '" + std::string(pipeline) + "' failed");
+          return;
+        }
+        succeededRun = true;
+      }))
     return GS_FAILURE;
+  return succeededRun ? GS_SUCCESS : GS_FAILURE;
+}
+
+//===----------------------------------------------------------------------===//
+// Executables
+//===----------------------------------------------------------------------===//
+
+GSExecutable *gsExecutableCreate(GSModule *handle, int optLevel) {
+  Call call("gsExecutableCreate");
+  ModuleImpl *module = call.useModule(handle);
+  if (!module)
+    return nullptr;
+  if (optLevel < 0 || optLevel > 3) {
+    call.fail("optLevel must be in [0, 3], got " + std::to_string(optLevel));
+    return nullptr;
   }
+  ContextImpl *context = module->owner;
+  std::unique_ptr<ExecutionEngine> engine;
+  if (!call.onLargeStack([&] {
+        ErrorCollector errors(context);
+        SmallVector<std::string> missing =
+            findUnresolvedSymbols(*module->module);
+        if (!missing.empty()) {
+          errors.fail("cannot compile the module: unresolved symbols (declared "
+                      "by the module, defined neither in it nor in this "
+                      "process): " +
+                      llvm::join(missing, ", "));
+          return;
+        }
+        // ExecutionEngineOptions::transformer is a function_ref: the
+        // transformer it refers to must outlive ExecutionEngine::create (the
+        // sanitized build caught a temporary here).
+        std::function<llvm::Error(llvm::Module *)> transformer =
+            makeOptimizingTransformer(optLevel, /*sizeLevel=*/0,
+                                      /*targetMachine=*/nullptr);
+        ExecutionEngineOptions options;
+        options.transformer = transformer;
+        options.jitCodeGenOptLevel =
+            static_cast<llvm::CodeGenOptLevel>(optLevel);
+        // The JIT reports link errors (e.g. a missing runtime function) on
+        // stderr only.
+        StderrCapture capture;
+        auto created = ExecutionEngine::create(*module->module, options);
+        if (!created) {
+          std::string message = llvm::toString(created.takeError());
+          errors.fail("cannot compile the module (is it in the LLVM "
+                      "dialect?): " +
+                      message + capture.take());
+          return;
+        }
+        // Compile and link now, so that a failure is this call's error (and
+        // ExecutionEngine::initialize, which cannot report one, finds the
+        // code ready): the module is one unit, one lookup builds it all.
+        if (std::optional<std::string> name =
+                findDefinedFunction(*module->module)) {
+          auto address = (*created)->lookup(*name);
+          if (!address) {
+            std::string message = llvm::toString(address.takeError());
+            errors.fail("cannot compile the module: " + message + "\n" +
+                        capture.take());
+            return;
+          }
+        }
+        engine = std::move(*created);
+      }))
+    return nullptr;
+  if (!engine)
+    return nullptr;
+  // Run the module's static constructors now (e.g. the GPU kernel loading of
+  // gs-to-nvvm's host code), on the caller's thread: lookup alone does not.
+  engine->initialize();
+  auto owned = std::make_unique<ExecutableImpl>();
+  owned->owner = context;
+  owned->engine = std::move(engine);
+  uintptr_t key = registry().add(HandleKind::Executable, owned.get());
+  context->executables[key] = std::move(owned);
+  return reinterpret_cast<GSExecutable *>(key);
+}
+
+GSStatus gsExecutableDestroy(GSExecutable *handle) {
+  if (!handle)
+    return GS_SUCCESS;
+  Call call("gsExecutableDestroy");
+  ExecutableImpl *executable = call.useExecutable(handle);
+  if (!executable)
+    return GS_FAILURE;
+  registry().remove({keyOf(handle)});
+  executable->owner->executables.erase(keyOf(handle));
   return GS_SUCCESS;
 }
 
-GSExecutable *gsExecutableCreate(GSModule *module, int optLevel) {
-  if (!module)
+void *gsExecutableLookup(GSExecutable *handle, const char *name) {
+  Call call("gsExecutableLookup");
+  ExecutableImpl *executable = call.useExecutable(handle);
+  if (!executable)
     return nullptr;
-  ErrorCollector errors(module->owner);
-  if (optLevel < 0 || optLevel > 3) {
-    module->owner->lastError =
-        "optLevel must be in [0, 3], got " + std::to_string(optLevel);
-    return nullptr;
-  }
-  // ExecutionEngineOptions::transformer is a function_ref: the transformer
-  // it refers to must outlive ExecutionEngine::create (the sanitized build
-  // caught a temporary here).
-  std::function<llvm::Error(llvm::Module *)> transformer =
-      makeOptimizingTransformer(optLevel, /*sizeLevel=*/0,
-                                /*targetMachine=*/nullptr);
-  ExecutionEngineOptions options;
-  options.transformer = transformer;
-  options.jitCodeGenOptLevel = static_cast<llvm::CodeGenOptLevel>(optLevel);
-  auto engine = ExecutionEngine::create(*module->module, options);
-  if (!engine) {
-    std::string message;
-    llvm::handleAllErrors(
-        engine.takeError(),
-        [&](const llvm::ErrorInfoBase &e) { message += e.message(); });
-    errors.fail("cannot compile the module (is it in the LLVM dialect?): " +
-                message);
+  if (!name) {
+    call.fail("gsExecutableLookup: no name given");
     return nullptr;
   }
-  // Run the module's static constructors now (e.g. the GPU kernel loading of
-  // gs-to-nvvm's host code): lookup alone does not.
-  (*engine)->initialize();
-  return new GSExecutable{std::move(*engine)};
-}
-
-void gsExecutableDestroy(GSExecutable *executable) { delete executable; }
-
-void *gsExecutableLookup(GSExecutable *executable, const char *name) {
-  if (!executable || !name)
-    return nullptr;
   auto address = executable->engine->lookup(name);
   if (!address) {
-    llvm::consumeError(address.takeError());
+    call.fail("gsExecutableLookup: no function '" + std::string(name) +
+              "': " + llvm::toString(address.takeError()));
     return nullptr;
   }
   return *address;

@@ -10,7 +10,7 @@ flags).
 from __future__ import annotations
 
 import math
-from typing import Dict, Iterable, List
+from typing import Dict, Iterable, List, Tuple
 
 import torch
 
@@ -88,6 +88,37 @@ def nonfinite_error(index: int, p: torch.Tensor, norm: float) -> FloatingPointEr
         f"{norm}); nothing was changed (raise_on_nonfinite=True)")
 
 
+# Outside [2^-64, 2^64], the gradient factor c/n is applied as that power of
+# two times the rest, as the compiled steps do (buildF32FactorPair in
+# lib/Dialect/GS/IR/GSAttrs.cpp): c/n of an entirely subnormal gradient
+# exceeds f32's range, that of one near f32's largest value is subnormal in
+# f32, while the gradient times the power of two is exact.
+FACTOR_SPLIT = 2.0 ** 64
+
+
+def f32_factors(factor: float) -> Tuple[torch.Tensor, torch.Tensor]:
+    """The gradient factor as the f32 pair (prefactor, factor) whose product
+    the compiled steps multiply by, `(g * prefactor) * factor`: prefactor is 1,
+    2^64 or 2^-64 (exact), factor is c/n divided by it, rounded once to f32."""
+    prefactor = 1.0
+    if factor > FACTOR_SPLIT:
+        prefactor = FACTOR_SPLIT
+    elif factor < 1.0 / FACTOR_SPLIT:
+        prefactor = 1.0 / FACTOR_SPLIT
+    return (torch.tensor(prefactor, dtype=torch.float32),
+            torch.tensor(factor / prefactor, dtype=torch.float32))
+
+
+def check_real_floating(params: Iterable[torch.Tensor]) -> None:
+    """Raises TypeError naming the first parameter with a gradient that is not
+    a real floating-point tensor (the GS norm and factor are real)."""
+    for index, p in enumerate(params):
+        if p.grad is not None and (p.is_complex() or not p.is_floating_point()):
+            raise TypeError(
+                f"GradientStabilizer supports real floating-point parameters; parameter "
+                f"{index} (shape {tuple(p.shape)}) is {p.dtype}")
+
+
 def stabilize_(params: Iterable[torch.Tensor], states: Dict, gamma1: float = 0.6,
                gamma2: float = 0.999, eps: float = 1e-12, bias_correction: bool = True,
                on_nonfinite: str = "skip", raise_on_nonfinite: bool = False,
@@ -111,6 +142,7 @@ def stabilize_(params: Iterable[torch.Tensor], states: Dict, gamma1: float = 0.6
     skipped.
     """
     params = list(params)
+    check_real_floating(params)
     dense = [(i, p) for i, p in enumerate(params)
              if p.grad is not None and not p.grad.is_sparse]
     norms = [grad_norm(p.grad) for _, p in dense]
@@ -128,8 +160,8 @@ def stabilize_(params: Iterable[torch.Tensor], states: Dict, gamma1: float = 0.6
         state = states.setdefault(p, new_state())
         factor = update_state(state, norm, gamma1, gamma2, eps, bias_correction)
         if factor is not None:
-            # One multiply, by the f64 factor rounded once to f32 (unscaling
-            # included); f16 / bf16 gradients are widened for the product.
+            # The f64 factor (unscaling included) as the compiled steps' f32
+            # pair; f16 / bf16 gradients are widened for the product.
             if inv_scale is not None:
                 factor *= inv_scale
             _scale_(g, factor)
@@ -145,8 +177,13 @@ def stabilize_(params: Iterable[torch.Tensor], states: Dict, gamma1: float = 0.6
 
 
 def _scale_(g: torch.Tensor, factor: float) -> None:
-    scale = torch.tensor(factor, dtype=torch.float32)
+    """`g *= factor` as the compiled steps multiply: by the f32 pair of
+    f32_factors; f16 / bf16 gradients are widened for the product and
+    rounded back once."""
+    prefactor, scale = f32_factors(factor)
     if g.dtype in (torch.float16, torch.bfloat16):
-        g.copy_(g.float().mul_(scale))
+        g.copy_(g.float().mul_(prefactor).mul_(scale))
     else:
+        if prefactor != 1.0:
+            g.mul_(prefactor.to(g.dtype))
         g.mul_(scale.to(g.dtype))

@@ -40,7 +40,11 @@ class Lion(torch.optim.Optimizer):
                     state["step"] = torch.tensor(0.0)
                 exp_avg = state["exp_avg"]
                 grad = p.grad
-                update = exp_avg.mul(beta1).add_(grad, alpha=1 - beta1).sign_()
+                mix = exp_avg.mul(beta1).add_(grad, alpha=1 - beta1)
+                # sign(mix), but NaN stays NaN (torch.sign gives 0), as the
+                # spec and the compiled step have it: a NaN gradient passed
+                # through must not leave its element unchanged.
+                update = torch.where(torch.isnan(mix), mix, mix.sign())
                 p.mul_(1 - lr * wd).add_(update, alpha=-lr)
                 exp_avg.mul_(beta2).add_(grad, alpha=1 - beta2)
                 state["step"] += 1

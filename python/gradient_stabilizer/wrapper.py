@@ -82,6 +82,26 @@ class GSWrapper(torch.optim.Optimizer):
     def backend(self) -> str:
         return self.scaler.backend
 
+    # Copies and pickles: the compiled kernels (ctypes functions of this
+    # process) are a cache, which a copy rebuilds on its first step; hooks are
+    # not copied, as torch.optim.Optimizer does not copy them.
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        if state.get("_compiled") is not None:
+            state["_compiled"] = True
+        for name in _HOOK_DICTS:
+            state.pop(name, None)
+        return state
+
+    def __setstate__(self, state):
+        if state.get("_compiled") is True:
+            state = dict(state, _compiled=CompiledBackend())
+        self.__dict__.update(state)
+        for name in _HOOK_DICTS:
+            setattr(self, name, OrderedDict())
+        if hasattr(self, "_patch_step_function"):
+            self._patch_step_function()
+
     # Forwarded to the wrapped optimizer.
     @property
     def param_groups(self):

@@ -93,6 +93,13 @@ ISOLATED = {
     "huge vector width": """
         capi.jit(module, "gs-to-llvm{vector-width=4294967295}")
     """,
+    # The parser recursed once per level and overflowed the stack (SIGSEGV).
+    "deeply nested module": """
+        capi.jit("module {" * 100000 + "}" * 100000, "canonicalize")
+    """,
+    "deeply nested pipeline": """
+        capi.jit(module, "builtin.module(" * 100000 + ")" * 100000)
+    """,
 }
 
 
@@ -115,6 +122,69 @@ def test_bad_pipelines_never_abort(name):
                           cwd=C.Path(__file__).resolve().parents[1], timeout=300)
     assert proc.returncode == 0, f"{name}: exit {proc.returncode}\n{proc.stderr}"
     assert proc.stdout.startswith("error: "), proc.stdout
+
+
+def run_isolated(code: str) -> subprocess.CompletedProcess:
+    """Runs `code` in a fresh interpreter with the package importable."""
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)],
+                          capture_output=True, text=True, timeout=300,
+                          cwd=C.Path(__file__).resolve().parents[1])
+
+
+def test_capi_reasons_reach_the_message_not_stderr():
+    proc = run_isolated(r"""
+        from gradient_stabilizer import _compiler as C
+        capi = C.capi()
+        module = C.emit_step_module(C.StepSignature(
+            shapes=((4,),), dtypes=("f32",), optimizer="#gs.sgd<>", num_moments=0))
+        for pipeline in ["gs-to-llvm{vector-width=abc}", "gs-to-llvm{bare-ptr-abi=maybe}"]:
+            try:
+                capi.jit(module, pipeline)
+            except C.CompilerError as error:
+                print(error)
+        # A declared function nothing defines: refused by name, not linked to 0.
+        try:
+            capi.jit("llvm.func @gs_nowhere()\n"
+                     "llvm.func @f() {\n  llvm.call @gs_nowhere() : () -> ()\n"
+                     "  llvm.return\n}\n", "canonicalize")
+        except C.CompilerError as error:
+            print(error)
+    """)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == ""
+    assert "'abc' value invalid for uint argument" in proc.stdout
+    assert "'maybe' is invalid value for boolean argument" in proc.stdout
+    assert "unresolved symbols" in proc.stdout and "gs_nowhere" in proc.stdout
+
+
+def test_deep_nesting_is_refused_with_a_message():
+    with pytest.raises(C.CompilerError, match="nested deeper than 4096 levels"):
+        C.capi().jit("module {" * 5000 + "}" * 5000, "canonicalize")
+
+
+def test_deep_nesting_under_the_limit_runs_on_a_small_python_stack():
+    """The C API parses and transforms on a stack of its own: 4000 levels
+    need more than 8 MiB, this thread has 256 KiB."""
+    import threading
+    capi = C.capi()
+    text = ("module {" * 4000 + "}" * 4000).encode()
+    results = []
+
+    def parse():
+        handle = capi.lib.gsModuleParse(capi.context, text, len(text))
+        results.append(bool(handle))
+        if handle:
+            results.append(capi.lib.gsModuleRunPipeline(handle, b"canonicalize") == 0)
+            capi.lib.gsModuleDestroy(handle)
+
+    old = threading.stack_size(256 << 10)
+    try:
+        thread = threading.Thread(target=parse)
+        thread.start()
+        thread.join()
+    finally:
+        threading.stack_size(old)
+    assert results == [True, True]
 
 
 def test_wrong_buffers_raise_instead_of_crashing():
@@ -206,3 +276,22 @@ def test_toolchain_cache_is_keyed_by_cpu(monkeypatch, tmp_path):
     assert C.compile_module(module) == first  # a cache hit
     monkeypatch.setattr(C, "_cpu_features", lambda: "cpu B|avx512f")
     assert C.compile_module(module) != first
+
+
+@pytest.mark.parametrize("backend", ["auto", "eager"])
+def test_complex_parameters_raise_a_type_error_naming_the_parameter(backend):
+    """They failed deep in torch (linalg.vector_norm: dtype should be
+    complex), naming neither the cause nor the parameter."""
+    real = torch.nn.Parameter(torch.randn(3))
+    complex_ = torch.nn.Parameter(torch.randn(4, 2, dtype=torch.complex64))
+    opt = GSWrapper(torch.optim.SGD([real, complex_], lr=0.1), backend=backend)
+    real.grad, complex_.grad = torch.randn(3), torch.randn(4, 2, dtype=torch.complex64)
+    before = real.detach().clone(), real.grad.clone()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "auto" notes the eager fallback
+        with pytest.raises(TypeError, match=r"real floating-point parameters; parameter 1 "
+                                            r"\(shape \(4, 2\)\) is torch.complex64"):
+            opt.step()
+    # Checked before anything ran.
+    assert torch.equal(real, before[0]) and torch.equal(real.grad, before[1])
+

@@ -363,3 +363,32 @@ def test_spikes_corrupt_plain_adam_state_but_not_stabilized():
     assert any(torch.isinf(st["exp_avg_sq"]).any() for st in plain_opt.state.values())
     assert all(torch.isfinite(st["exp_avg_sq"]).all() for st in opt.state.values())
     assert stabilized[-1] < plain[-1]
+
+
+@pytest.mark.parametrize("backend", ["compiled", "eager"])
+@pytest.mark.parametrize("how", ["deepcopy", "pickle"])
+def test_copies_and_pickles_step_on_their_own(backend, how):
+    """copy.deepcopy and pickle used to raise AttributeError (torch's
+    Optimizer.__setstate__ reads `defaults`, which GSWrapper forwards to an
+    optimizer not restored yet). A copy carries the wrapped optimizer's and
+    the GS state and steps like the original, on its own parameters."""
+    import copy
+    import pickle
+
+    net, opt = train(backend, "adamw", steps=3)
+    clone = copy.deepcopy((net, opt)) if how == "deepcopy" else \
+        pickle.loads(pickle.dumps((net, opt)))
+    net2, opt2 = clone
+    assert opt2.backend == backend and isinstance(opt2.optimizer, torch.optim.AdamW)
+    params, params2 = list(net.parameters()), list(net2.parameters())
+    assert all(p2 is q for p2, q in zip(opt2.param_groups[0]["params"], params2))
+    assert set(map(id, opt2.scaler.state)) == set(map(id, params2))
+    assert set(map(id, opt2.state)) == set(map(id, params2))
+    x, y = torch.randn(8, 6), torch.randn(8, 3)
+    for model_, optimizer in ((net, opt), (net2, opt2)):
+        optimizer.zero_grad()
+        ((model_(x) - y) ** 2).mean().backward()
+        optimizer.step()
+    for p, p2 in zip(params, params2):
+        assert torch.equal(p, p2) and p is not p2
+        assert opt.scaler.state[p] == opt2.scaler.state[p2]

@@ -1,12 +1,18 @@
-/* RUN: gs-capi-test 2>&1 | FileCheck %s
+/* RUN: gs-capi-test 2>%t.stderr | FileCheck %s
+ * RUN: count 0 < %t.stderr
  *
- * The C API end to end: errors come back as messages (malformed IR, a
- * verifier error, an unknown or misplaced pipeline, bad pipeline options,
- * missing arguments, JIT of an unlowered module, a missing function), and a
- * step lowered with gs-to-llvm runs in process. */
+ * The C API end to end: errors come back as messages, none on stderr
+ * (malformed IR, a verifier error, an unknown or misplaced pipeline, bad
+ * pipeline options with LLVM's reason, missing arguments, JIT of an unlowered
+ * module or of one with unresolved symbols, a missing function, input nested
+ * too deeply), a step lowered with gs-to-llvm runs in process, deep input is
+ * handled whatever the caller's stack, and handles that were destroyed (or
+ * whose context was) are reported errors, not crashes. The sanitized build
+ * runs it under ASan with leak checking. */
 
 #include "gs-c/GS.h"
 
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,6 +44,45 @@ static const char *kStep =
     "  bufferization.materialize_in_destination %r#3 in restrict writable %t : (tensor<1xi64>, memref<1xi64>) -> ()\n"
     "  return\n"
     "}\n";
+
+/* The first line of `text`, in a static buffer. */
+static const char *firstLine(const char *text) {
+  static char buffer[4096];
+  size_t i = 0;
+  for (; text[i] && text[i] != '\n' && i + 1 < sizeof(buffer); ++i)
+    buffer[i] = text[i];
+  buffer[i] = '\0';
+  return buffer;
+}
+
+/* `open` repeated `depth` times, then `close` as often (malloc'ed). */
+static char *nest(const char *open, const char *close, const char *middle,
+                  int depth) {
+  size_t o = strlen(open), c = strlen(close), m = strlen(middle);
+  char *text = malloc(depth * (o + c) + m + 1), *out = text;
+  for (int i = 0; i < depth; ++i, out += o)
+    memcpy(out, open, o);
+  memcpy(out, middle, m);
+  out += m;
+  for (int i = 0; i < depth; ++i, out += c)
+    memcpy(out, close, c);
+  *out = '\0';
+  return text;
+}
+
+/* Parses, canonicalizes, prints and destroys 4000 nested modules: more
+ * than an 8 MiB stack holds, so it shows the library's own stack. */
+static void *parseDeep(void *ctx) {
+  char *text = nest("module {", "}", "", 4000);
+  GSModule *deep = gsModuleParse((GSContext *)ctx, text, strlen(text));
+  int ok = deep != NULL && gsModuleRunPipeline(deep, "canonicalize") == 0;
+  char *printed = gsModulePrint(deep);
+  ok = ok && printed && strlen(printed) > 4000;
+  gsFree(printed);
+  ok = ok && gsModuleDestroy(deep) == GS_SUCCESS;
+  free(text);
+  return (void *)(intptr_t)ok;
+}
 
 /* `text` with its line breaks replaced by spaces, in a static buffer. */
 static const char *oneLine(const char *text) {
@@ -125,7 +170,7 @@ int main(void) {
    */
   GSExecutable *bad = gsExecutableCreate(module, 2);
   printf("unlowered: %d %s\n", bad == NULL,
-         strtok((char *)gsContextGetLastError(ctx), "\n"));
+         firstLine(gsContextGetLastError(ctx)));
 
   /* CHECK: optlevel: 1 optLevel must be in [0, 3], got 7
    */
@@ -138,9 +183,10 @@ int main(void) {
   printf("lowered: %d\n", status);
   GSExecutable *exe = gsExecutableCreate(module, 3);
   gsModuleDestroy(module);
-  /* CHECK: missing function: 1
+  /* CHECK: missing function: 1 gsExecutableLookup: no function 'nope': Symbols not found: [ nope ]
    */
-  printf("missing function: %d\n", gsExecutableLookup(exe, "nope") == NULL);
+  printf("missing function: %d %s\n", gsExecutableLookup(exe, "nope") == NULL,
+         gsContextGetLastError(ctx));
 
   StepFn step = (StepFn)gsExecutableLookup(exe, "step");
   float param[3] = {1.0f, 1.0f, 1.0f}, grad[3] = {3.0f, 0.0f, 4.0f};
@@ -154,7 +200,122 @@ int main(void) {
          param[1], param[2], stats[0], stats[1], (long long)counts[0],
          (long long)counts[1], (long long)steps[0]);
 
-  gsExecutableDestroy(exe);
+  /* LLVM's reason for a bad option value, which it prints to stderr only.
+   * CHECK: option value: 1 invalid pipeline 'gs-to-llvm{vector-width=abc}': for the --vector-width option: 'abc' value invalid for uint argument!
+   */
+  module = parse(ctx, kStep);
+  status = gsModuleRunPipeline(module, "gs-to-llvm{vector-width=abc}");
+  printf("option value: %d %s\n", status, firstLine(gsContextGetLastError(ctx)));
+
+  /* A declared function that nothing defines: the JIT would print the
+   * missing symbol and hand out code that calls address 0.
+   * CHECK: unresolved: 1 cannot compile the module: unresolved symbols (declared by the module, defined neither in it nor in this process): gs_undefined_function, gs_undefined_global
+   */
+  {
+    GSModule *external = parse(
+        ctx, "llvm.func @gs_undefined_function(f32) -> f32\n"
+             "llvm.mlir.global external @gs_undefined_global() : i32\n"
+             "llvm.func @f(%x: f32) -> f32 {\n"
+             "  %a = llvm.mlir.addressof @gs_undefined_global : !llvm.ptr\n"
+             "  %y = llvm.call @gs_undefined_function(%x) : (f32) -> f32\n"
+             "  llvm.return %y : f32\n}\n");
+    GSExecutable *unresolved = gsExecutableCreate(external, 2);
+    printf("unresolved: %d %s\n", unresolved == NULL,
+           gsContextGetLastError(ctx));
+    /* Declarations the process defines are fine.
+     * CHECK: libc: 1
+     */
+    GSModule *libc = parse(ctx, "llvm.func @strlen(!llvm.ptr) -> i64\n"
+                                "llvm.func @f(%p: !llvm.ptr) -> i64 {\n"
+                                "  %n = llvm.call @strlen(%p) : (!llvm.ptr) -> i64\n"
+                                "  llvm.return %n : i64\n}\n");
+    GSExecutable *linked = gsExecutableCreate(libc, 0);
+    typedef int64_t (*LengthFn)(const char *);
+    LengthFn length = (LengthFn)gsExecutableLookup(linked, "f");
+    printf("libc: %d\n", length && length("x") == 1);
+    /* Left to gsContextDestroy: */
+    (void)external;
+  }
+
+  /* Deep nesting: refused past 4096 levels, with the place.
+   * CHECK: too deep: 1 cannot parse the module:
+   * CHECK-NEXT: loc("<gs input>":1:32776): input nested deeper than 4096 levels (brackets, expression operators and alias references counted): refused, as processing it could overflow the stack
+   * CHECK: too deep pipeline: 1 invalid pipeline:
+   * CHECK-NEXT: loc("<gs pipeline>":1:{{[0-9]+}}): input nested deeper than 4096 levels
+   */
+  {
+    char *text = nest("module {", "}", "", 5000);
+    GSModule *deep = gsModuleParse(ctx, text, strlen(text));
+    printf("too deep: %d %s\n", deep == NULL, gsContextGetLastError(ctx));
+    free(text);
+    char *pipeline = nest("builtin.module(", ")", "canonicalize", 5000);
+    status = gsModuleRunPipeline(module, pipeline);
+    printf("too deep pipeline: %d %s\n", status, gsContextGetLastError(ctx));
+    free(pipeline);
+  }
+  /* Under the limit, whatever the caller's stack: 4000 levels from this
+   * thread (8 MiB) and from one of 256 KiB.
+   * CHECK: deep: 1
+   * CHECK: deep on a small stack: 1
+   */
+  printf("deep: %d\n", parseDeep(ctx) != NULL);
+  {
+    pthread_attr_t attributes;
+    pthread_attr_init(&attributes);
+    pthread_attr_setstacksize(&attributes, 256 << 10);
+    pthread_t thread;
+    void *ok = NULL;
+    if (pthread_create(&thread, &attributes, parseDeep, ctx) == 0)
+      pthread_join(thread, &ok);
+    pthread_attr_destroy(&attributes);
+    printf("deep on a small stack: %d\n", ok != NULL);
+  }
+
+  /* Lifetime: a destroyed handle is an error with a message.
+   * CHECK: destroy: 0 0
+   * CHECK: destroy again: 1 gsExecutableDestroy: invalid GSExecutable handle: destroyed (or its context was), or not one
+   * CHECK: module destroyed: 1 gsModuleDestroy: invalid GSModule handle: destroyed (or its context was), or not one
+   * CHECK: use destroyed: 1 1 1 gsModuleRunPipeline: invalid GSModule handle: destroyed (or its context was), or not one
+   * CHECK: not a handle: 1 gsModulePrint: invalid GSModule handle: destroyed (or its context was), or not one
+   * CHECK: wrong kind: 1 gsModuleDestroy: invalid GSModule handle: destroyed (or its context was), or not one
+   * CHECK: null: 0 1 gsModuleParse: no GSContext given (NULL)
+   */
+  printf("destroy: %d %d\n", gsExecutableDestroy(exe), gsModuleDestroy(module));
+  printf("destroy again: %d %s\n", gsExecutableDestroy(exe), gsGetLastError());
+  printf("module destroyed: %d %s\n", gsModuleDestroy(module), gsGetLastError());
+  int printedNull = gsModulePrint(module) == NULL;
+  int noExecutable = gsExecutableCreate(module, 2) == NULL;
+  printf("use destroyed: %d %d %d %s\n", printedNull, noExecutable,
+         gsModuleRunPipeline(module, "canonicalize"), gsGetLastError());
+  printf("not a handle: %d %s\n",
+         gsModulePrint((GSModule *)(uintptr_t)0x1000) == NULL, gsGetLastError());
+  printf("wrong kind: %d %s\n", gsModuleDestroy((GSModule *)ctx),
+         gsGetLastError());
+  printf("null: %d %d %s\n", gsModuleDestroy(NULL),
+         gsModuleParse(NULL, "", 0) == NULL, gsGetLastError());
+
+  /* A context destroys what it owns; its handles are invalid after it.
+   * CHECK: owned: 0
+   * CHECK: after context: 1 1 1 1 1 gsContextDestroy: invalid GSContext handle: destroyed, or not one{{$}}
+   * CHECK: context error: invalid GSContext handle: destroyed, or not one
+   */
+  {
+    GSContext *other = gsContextCreate();
+    GSModule *owned = parse(other, kStep);
+    gsModuleRunPipeline(owned, "gs-to-llvm{bare-ptr-abi=1}");
+    GSExecutable *compiled = gsExecutableCreate(owned, 0);
+    GSModule *kept = parse(other, kStep);
+    printf("owned: %d\n", gsContextDestroy(other));
+    int a = gsModuleRunPipeline(kept, "canonicalize");
+    int b = gsExecutableLookup(compiled, "step") == NULL;
+    int c = gsModuleDestroy(owned);
+    int d = gsExecutableDestroy(compiled);
+    int e = gsContextDestroy(other);
+    printf("after context: %d %d %d %d %d %s\n", a, b, c, d, e,
+           gsGetLastError());
+    printf("context error: %s\n", gsContextGetLastError(other));
+  }
+
   gsContextDestroy(ctx);
   /* CHECK: done
    */

@@ -25,6 +25,7 @@
 #include "mlir/IR/OperationSupport.h"
 #include "mlir/IR/SymbolTable.h"
 #include "mlir/Interfaces/FunctionInterfaces.h"
+#include "llvm/Support/MathExtras.h"
 
 namespace mlir::gs {
 #define GEN_PASS_DEF_CONVERTGSTOGPU
@@ -82,6 +83,19 @@ static Value toBuffer(OpBuilder &b, Location loc, Value tensor, bool readOnly) {
                                            readOnly);
 }
 
+/// `buffer` as the kernels take it (getKernelBufferType): an empty buffer of
+/// rank other than 1 is reinterpreted as memref<0xT>.
+static Value toKernelArg(OpBuilder &b, Location loc, Value buffer) {
+  auto type = cast<MemRefType>(buffer.getType());
+  auto kernelType = getKernelBufferType(
+      RankedTensorType::get(type.getShape(), type.getElementType()));
+  if (kernelType == type)
+    return buffer;
+  return memref::ReinterpretCastOp::create(b, loc, kernelType, buffer,
+                                           /*offset=*/0, /*sizes=*/{0},
+                                           /*strides=*/{1});
+}
+
 /// The GPU step reads and updates the caller's device buffers in place, so
 /// its tensors must be arguments of the enclosing function, the updated ones
 /// used by nothing else, and its results at most returned (they live in
@@ -120,6 +134,16 @@ static LogicalResult checkDeviceBuffers(GroupStepOp op) {
 LogicalResult ConvertGSToGPUPass::lower(GroupStepOp op, SymbolTable &symbols) {
   if (failed(checkDeviceBuffers(op)))
     return failure();
+  // The chunk table numbers the group's chunks in i64 (each tensor's count
+  // fits, as the verifier ensures; their sum must too).
+  int64_t totalElements = 0;
+  for (Type type : op.getGrads().getTypes())
+    if (llvm::AddOverflow(totalElements,
+                          cast<RankedTensorType>(type).getNumElements(),
+                          totalElements))
+      return op.emitOpError("has more elements in total than a 64-bit "
+                            "integer can count (at most 2^63 - 1); split the "
+                            "group");
   unsigned n = op.getNumParams();
   unsigned numMoments = op.getOptimizer().getNumMoments();
   int64_t updateParamBytes = kPointerBytes * n * (2 + numMoments);
@@ -171,6 +195,10 @@ LogicalResult ConvertGSToGPUPass::lower(GroupStepOp op, SymbolTable &symbols) {
   SmallVector<Value> updateArgs(params);
   llvm::append_range(updateArgs, grads);
   llvm::append_range(updateArgs, moments);
+  SmallVector<Value> normsArgs(grads);
+  for (SmallVector<Value> *args : {&normsArgs, &updateArgs})
+    for (Value &arg : *args)
+      arg = toKernelArg(b, loc, arg);
 
   // One stream, the launches in order on it, one wait at the end.
   Type tokenType = gpu::AsyncTokenType::get(context);
@@ -188,7 +216,7 @@ LogicalResult ConvertGSToGPUPass::lower(GroupStepOp op, SymbolTable &symbols) {
   };
   int64_t chunkBlocks = std::min<int64_t>(layout.getNumChunks(), maxBlocks);
   if (chunkBlocks > 0)
-    launch(kernels.norms, chunkBlocks, grads);
+    launch(kernels.norms, chunkBlocks, normsArgs);
   launch(kernels.scalars, 1, scalarArgs);
   if (chunkBlocks > 0)
     launch(kernels.update, chunkBlocks, updateArgs);

@@ -53,6 +53,9 @@ struct GroupKernelEmitter : KernelBuilder {
   /// Emits the grid-stride loop over the group's chunks; `body` gets each
   /// chunk and its tensor.
   void forEachChunk(function_ref<void(Value chunk, Value tensor)> body) {
+    // A group without elements has no chunk (and no element type class).
+    if (layout.getNumChunks() == 0)
+      return;
     KernelBuilder::forEachChunk(index(layout.getNumChunks()), [&](Value chunk) {
       body(chunk, findTensor(chunk));
     });

@@ -39,6 +39,12 @@ GroupLayout::GroupLayout(GroupStepOp op, int64_t chunkSize, int64_t blockSize)
     numElements.push_back(n);
     elementTypes.push_back(type.getElementType());
     chunkBounds.push_back(chunkBounds.back() + llvm::divideCeil(n, chunkSize));
+    // A tensor without elements owns no chunk, so its element type gets no
+    // loop code: a class is never without members (its class id is unused).
+    if (n == 0) {
+      classOf.push_back(0);
+      continue;
+    }
     auto *it = llvm::find(classes, type.getElementType());
     classOf.push_back(it - classes.begin());
     if (it == classes.end())
@@ -47,10 +53,15 @@ GroupLayout::GroupLayout(GroupStepOp op, int64_t chunkSize, int64_t blockSize)
 }
 
 
-/// The buffer type of a tensor operand: same shape, identity layout.
-static MemRefType bufferType(Type tensorType) {
+MemRefType mlir::gs::getKernelBufferType(Type tensorType) {
   auto tensor = cast<RankedTensorType>(tensorType);
+  if (tensor.getNumElements() == 0 && tensor.getRank() != 1)
+    return MemRefType::get({0}, tensor.getElementType());
   return MemRefType::get(tensor.getShape(), tensor.getElementType());
+}
+
+static MemRefType bufferType(Type tensorType) {
+  return getKernelBufferType(tensorType);
 }
 
 static SmallVector<Type> bufferTypes(TypeRange tensorTypes) {

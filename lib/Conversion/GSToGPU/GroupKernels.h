@@ -25,8 +25,8 @@ struct GroupLayout {
   SmallVector<Type> elementTypes;
   /// N+1 entries: the first chunk of each tensor, then the number of chunks.
   SmallVector<int64_t> chunkBounds;
-  /// The distinct element types (each gets its own loop code), and the
-  /// index of each tensor's.
+  /// The distinct element types of the tensors with elements (each gets its
+  /// own loop code), and the index of each tensor's.
   SmallVector<Type> classes;
   SmallVector<int64_t> classOf;
 
@@ -46,6 +46,11 @@ struct GroupLayout {
 struct GroupKernels {
   gpu::GPUFuncOp norms, scalars, update;
 };
+
+/// The kernel parameter type of a tensor operand: its shape with the
+/// identity layout, except that a tensor without elements is memref<0xT>
+/// (MLIR's bare-pointer convention cannot pass e.g. memref<3x0xT>).
+MemRefType getKernelBufferType(Type tensorType);
 
 /// Fills `module` (empty) with the kernels and globals of `op`.
 GroupKernels buildGroupKernels(OpBuilder &builder, GroupStepOp op,

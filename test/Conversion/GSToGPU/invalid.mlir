@@ -140,3 +140,23 @@ gpu.module @kernels {
     gpu.return
   }
 }
+
+// -----
+
+// Each tensor's element count fits in i64 (the verifier's rule), their sum
+// does not: the chunk table could not count the chunks.
+func.func @total_overflow(%p0: tensor<9223372036854775807xf32>,
+                          %p1: tensor<9223372036854775807xf32>,
+                          %g0: tensor<9223372036854775807xf32>,
+                          %g1: tensor<9223372036854775807xf32>,
+                          %stats: tensor<2x2xf64>, %counts: tensor<2x2xi64>,
+                          %steps: tensor<2xi64>, %lr: f64, %wd: f64) {
+  // expected-error @+1 {{has more elements in total than a 64-bit integer can count (at most 2^63 - 1); split the group}}
+  %r:5 = gs.group_step #gs.sgd<>
+      params(%p0, %p1 : tensor<9223372036854775807xf32>, tensor<9223372036854775807xf32>)
+      grads(%g0, %g1 : tensor<9223372036854775807xf32>, tensor<9223372036854775807xf32>)
+      stats(%stats : tensor<2x2xf64>) counts(%counts : tensor<2x2xi64>)
+      steps(%steps : tensor<2xi64>) lr(%lr) weight_decay(%wd)
+  return
+}
+

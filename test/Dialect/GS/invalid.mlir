@@ -114,6 +114,26 @@ func.func @norm_dynamic(%g: tensor<?xf32>) -> f64 {
   return %n : f64
 }
 
+// -----
+
+// 2^64 elements: the count overflows i64 (lowerings used to print invalid
+// IR or crash on it).
+func.func @norm_overflow(%g: tensor<4294967296x4294967296xf32>) -> f64 {
+  // expected-error @below {{operand #0 of type 'tensor<4294967296x4294967296xf32>' has more elements than a 64-bit integer can count (at most 2^63 - 1)}}
+  %n = gs.grad_norm %g : tensor<4294967296x4294967296xf32>
+  return %n : f64
+}
+
+// -----
+
+// 2^63 - 1 elements is the most; an empty tensor with huge dimensions has 0.
+func.func @norm_largest(%g: tensor<9223372036854775807xbf16>,
+                        %e: tensor<0x9223372036854775807x9223372036854775807xf32>) {
+  %n = gs.grad_norm %g : tensor<9223372036854775807xbf16>
+  %m = gs.grad_norm %e : tensor<0x9223372036854775807x9223372036854775807xf32>
+  return
+}
+
 //===----------------------------------------------------------------------===//
 // gs.stabilize
 //===----------------------------------------------------------------------===//
@@ -175,6 +195,15 @@ func.func @stabilize_norm_f32(%g: tensor<4xf32>, %n: f32, %s: tensor<2xf64>,
 
 // -----
 
+func.func @stabilize_overflow(%g: tensor<3037000500x3037000500xf16>, %n: f64,
+                              %s: tensor<2xf64>, %c: tensor<2xi64>) {
+  // expected-error @below {{operand #0 of type 'tensor<3037000500x3037000500xf16>' has more elements than a 64-bit integer can count (at most 2^63 - 1)}}
+  %0:4 = gs.stabilize %g, %n, %s, %c : tensor<3037000500x3037000500xf16>
+  return
+}
+
+// -----
+
 func.func @stabilize_unbounded(%g: tensor<4xf32>, %n: f64, %s: tensor<2xf64>,
                                %c: tensor<2xi64>) {
   // expected-warning @below {{gamma1^2 >= gamma2 (0.9^2 >= 0.5): the stabilized gradient norm has no uniform bound}}
@@ -194,6 +223,16 @@ func.func @step_moment_count(%p: tensor<8xf32>, %a: tensor<8xf32>,
   // expected-error @below {{optimizer #gs.adam<> keeps 2 (exp_avg, exp_avg_sq) moments per parameter, got 1}}
   %0:3 = gs.optimizer_step #gs.adam<> param(%p : tensor<8xf32>) grad(%p)
       moments(%a : tensor<8xf32>) step(%t) lr(%lr) weight_decay(%lr)
+  return
+}
+
+// -----
+
+func.func @step_overflow(%p: tensor<2x4611686018427387904xf32>,
+                         %t: tensor<i64>, %lr: f64) {
+  // expected-error @below {{operand #0 of type 'tensor<2x4611686018427387904xf32>' has more elements than a 64-bit integer can count (at most 2^63 - 1)}}
+  %0:2 = gs.optimizer_step #gs.sgd<> param(%p : tensor<2x4611686018427387904xf32>)
+      grad(%p) step(%t) lr(%lr) weight_decay(%lr)
   return
 }
 
@@ -448,5 +487,20 @@ func.func @group_unbounded(%p: tensor<4xf32>, %s: tensor<1x2xf64>,
       params(%p : tensor<4xf32>) grads(%p : tensor<4xf32>)
       stats(%s : tensor<1x2xf64>) counts(%c : tensor<1x2xi64>)
       steps(%t : tensor<1xi64>) lr(%lr) weight_decay(%lr)
+  return
+}
+
+// -----
+
+func.func @group_overflow(%p: tensor<4xf32>,
+                          %q: tensor<4294967296x4294967296xbf16>,
+                          %s: tensor<2x2xf64>, %c: tensor<2x2xi64>,
+                          %t: tensor<2xi64>, %lr: f64) {
+  // expected-error @below {{operand #1 of type 'tensor<4294967296x4294967296xbf16>' has more elements than a 64-bit integer can count (at most 2^63 - 1)}}
+  %0:5 = gs.group_step #gs.sgd<>
+      params(%p, %q : tensor<4xf32>, tensor<4294967296x4294967296xbf16>)
+      grads(%p, %q : tensor<4xf32>, tensor<4294967296x4294967296xbf16>)
+      stats(%s : tensor<2x2xf64>) counts(%c : tensor<2x2xi64>)
+      steps(%t : tensor<2xi64>) lr(%lr) weight_decay(%lr)
   return
 }

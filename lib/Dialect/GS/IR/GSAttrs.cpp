@@ -213,11 +213,14 @@ Value mlir::gs::buildPowI(OpBuilder &builder, Location loc, Value baseValue,
 std::pair<Value, Value>
 mlir::gs::buildF32FactorPair(OpBuilder &builder, Location loc, Value factor) {
   Type f64 = builder.getF64Type();
-  Value limit = buildFloatConstant(builder, loc, f64, 0x1p64);
+  auto cst = [&](double x) { return buildFloatConstant(builder, loc, f64, x); };
   Value large = arith::CmpFOp::create(builder, loc, arith::CmpFPredicate::OGT,
-                                      factor, limit);
+                                      factor, cst(0x1p64));
+  Value small = arith::CmpFOp::create(builder, loc, arith::CmpFPredicate::OLT,
+                                      factor, cst(0x1p-64));
   Value pre = arith::SelectOp::create(
-      builder, loc, large, limit, buildFloatConstant(builder, loc, f64, 1.0));
+      builder, loc, large, cst(0x1p64),
+      arith::SelectOp::create(builder, loc, small, cst(0x1p-64), cst(1.0)));
   Value main = arith::DivFOp::create(builder, loc, factor, pre);
   Type f32 = builder.getF32Type();
   return {arith::TruncFOp::create(builder, loc, f32, pre),

@@ -5,6 +5,7 @@
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinAttributes.h"
 #include "mlir/IR/OpImplementation.h"
+#include "llvm/Support/MathExtras.h"
 
 #include <cmath>
 
@@ -26,6 +27,33 @@ static void warnIfUnbounded(Operation *op, StabilizerAttr config) {
       << formatF64(config.getGamma1().convertToDouble())
       << "^2 >= " << formatF64(config.getGamma2().convertToDouble())
       << "): the stabilized gradient norm has no uniform bound";
+}
+
+/// Checks that the element count of every tensor operand and result fits in
+/// a signed 64-bit integer: lowerings compute sizes and offsets in i64 /
+/// index, and ShapedType::getNumElements would overflow.
+static LogicalResult verifyElementCounts(Operation *op) {
+  auto check = [&](Type type, StringRef kind, unsigned index) -> LogicalResult {
+    auto tensor = dyn_cast<RankedTensorType>(type);
+    if (!tensor || !tensor.hasStaticShape() ||
+        llvm::is_contained(tensor.getShape(), 0))
+      return success();
+    int64_t count = 1;
+    for (int64_t dim : tensor.getShape())
+      if (llvm::MulOverflow(count, dim, count))
+        return op->emitOpError()
+               << kind << " #" << index << " of type " << type
+               << " has more elements than a 64-bit integer can count "
+                  "(at most 2^63 - 1)";
+    return success();
+  };
+  for (auto [i, type] : llvm::enumerate(op->getOperandTypes()))
+    if (failed(check(type, "operand", i)))
+      return failure();
+  for (auto [i, type] : llvm::enumerate(op->getResultTypes()))
+    if (failed(check(type, "result", i)))
+      return failure();
+  return success();
 }
 
 /// Checks that each moment of a parameter has the parameter's type.
@@ -56,6 +84,8 @@ static std::string describeMoments(OptimizerAttrInterface optimizer) {
 // GradNormOp
 //===----------------------------------------------------------------------===//
 
+LogicalResult GradNormOp::verify() { return verifyElementCounts(*this); }
+
 OpFoldResult GradNormOp::fold(FoldAdaptor adaptor) {
   // The norm of a splat constant is |x| * sqrt(numel).
   auto splat = dyn_cast_if_present<SplatElementsAttr>(adaptor.getGrad());
@@ -78,6 +108,8 @@ StabilizerAttr StabilizeOp::getStabilizer() {
 }
 
 LogicalResult StabilizeOp::verify() {
+  if (failed(verifyElementCounts(*this)))
+    return failure();
   warnIfUnbounded(*this, getStabilizer());
   return success();
 }
@@ -98,6 +130,8 @@ LogicalResult OptimizerStepOp::inferReturnTypes(
 }
 
 LogicalResult OptimizerStepOp::verify() {
+  if (failed(verifyElementCounts(*this)))
+    return failure();
   OptimizerAttrInterface optimizer = getOptimizer();
   if (getMoments().size() != optimizer.getNumMoments())
     return emitOpError() << "optimizer " << optimizer << " keeps "
@@ -177,6 +211,9 @@ LogicalResult GroupStepOp::verify() {
                              paramName)))
       return failure();
   }
+
+  if (failed(verifyElementCounts(*this)))
+    return failure();
 
   Builder b(getContext());
   if (failed(verifyStateType(*this, "stats", getStats(), {n, 2}, b.getF64Type(),

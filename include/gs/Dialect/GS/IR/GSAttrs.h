@@ -47,9 +47,12 @@ Value buildPowI(OpBuilder &builder, Location loc, Value base, Value exponent);
 /// scalars `{pre, main}` such that `g * pre * main`, evaluated in f32, is
 /// `g * (c/n)`. One f32 factor cannot hold `c/n` for gradients of norm below
 /// about 5e-38 (c is at most B, about 16): its Inf would turn an entirely
-/// subnormal gradient into Inf and NaN. `pre` is 1, or 2^64 when
-/// `c/n > 2^64`; scaling by either is exact, so every other step rounds
-/// exactly as `g * f32(c/n)` (spec section 1).
+/// subnormal gradient into Inf and NaN. Nor, to f32 precision, for norms
+/// above about 1e39 (elements near f32's largest value): it would be
+/// subnormal, with a few bits left. `pre` is 1, 2^64 when `c/n > 2^64`, or
+/// 2^-64 when `c/n < 2^-64`; scaling by it is exact (elements that the small
+/// one would make subnormal are below the result's precision), so every
+/// other step rounds exactly as `g * f32(c/n)` (spec section 1).
 std::pair<Value, Value> buildF32FactorPair(OpBuilder &builder, Location loc,
                                            Value factor);
 

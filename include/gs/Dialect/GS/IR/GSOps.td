@@ -66,6 +66,7 @@ def GS_GradNormOp : GS_Op<"grad_norm", [Pure]> {
   let results = (outs F64:$norm);
   let assemblyFormat = "$grad attr-dict `:` type($grad)";
   let hasFolder = 1;
+  let hasVerifier = 1;
 }
 
 //===----------------------------------------------------------------------===//
