@@ -45,8 +45,8 @@ using namespace mlir;
 extern "C" size_t LLVMFuzzerMutate(uint8_t *data, size_t size, size_t maxSize);
 
 /// The pipelines every input goes through, each on its own clone: the gs
-/// canonicalizations, injection and fusion, the CPU and GPU lowerings alone
-/// and whole with non-default options. (gs-to-nvvm differs from
+/// canonicalizations, injection and fusion, bufferization, the CPU and GPU
+/// lowerings alone and whole with non-default options. (gs-to-nvvm differs from
 /// gs-to-gpu-emulator in its last stages only, NVVM to PTX, which need no
 /// fuzzing of ours.)
 static constexpr const char *kPipelines[] = {
@@ -59,6 +59,10 @@ static constexpr const char *kPipelines[] = {
     "convert-gs-to-gpu{chunk-size=8 block-size=32 max-blocks=1}",
     "gs-to-llvm",
     "gs-inject,canonicalize,gs-to-llvm{vector-width=1 bare-ptr-abi=1}",
+    // gs.group_step's bufferization into multi-tensor steps with the default
+    // (strided) function-boundary layouts, then their lowering.
+    "one-shot-bufferize{bufferize-function-boundaries},convert-gs-to-loops,"
+    "convert-gs-to-llvm",
     "gs-to-gpu-emulator",
     "gs-to-gpu-emulator{bare-ptr-abi=1 chunk-size=16}",
 };
