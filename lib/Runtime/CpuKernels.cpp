@@ -207,15 +207,18 @@ int checkTables(const GSCpuStepArgs &args, int elementBytes) {
   if (args.tableWidth < 3)
     return fail("tableWidth must be at least 3, got %lld",
                 static_cast<long long>(args.tableWidth));
+  if (!args.chunkOffsets)
+    return fail("chunkOffsets is null");
+  // The rest is read only when there are tensors.
   struct {
     const void *pointer;
     const char *name;
-  } required[] = {{args.table, "table"},   {args.chunkOffsets, "chunkOffsets"},
-                  {args.hyper, "hyper"},   {args.stats, "stats"},
-                  {args.counts, "counts"}, {args.steps, "steps"},
-                  {args.partials, "partials"}, {args.records, "records"}};
+  } required[] = {{args.table, "table"},       {args.hyper, "hyper"},
+                  {args.stats, "stats"},       {args.counts, "counts"},
+                  {args.steps, "steps"},       {args.partials, "partials"},
+                  {args.records, "records"}};
   for (const auto &entry : required)
-    if (!entry.pointer && (n > 0 || entry.pointer == args.chunkOffsets))
+    if (n > 0 && !entry.pointer)
       return fail("%s is null", entry.name);
   if (args.chunkOffsets[0] != 0)
     return fail("chunkOffsets[0] must be 0, got %lld",

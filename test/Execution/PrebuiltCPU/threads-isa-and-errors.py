@@ -173,6 +173,7 @@ rejects("needs invScale", kernels=K.kernel_set("adamw", "bf16", inv_scale=True,
                                                found_inf=True))
 rejects("numThreads must be in [1, 1024], got 0", threads=0)
 rejects("reads 8 hyperparameters, got 5", hyper_size=5)
-# CHECK-COUNT-11: rejected:
+rejects("hyper is null", hyper=0)
+# CHECK-COUNT-12: rejected:
 print("ok bad input")
 # CHECK: ok bad input
