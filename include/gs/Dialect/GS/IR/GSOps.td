@@ -307,8 +307,9 @@ def GS_MultiTensorStepOp : GS_Op<"multi_tensor_step", [
     runs the phases separately to spread `norms` and `update` over
     `num_workers` workers, worker `w` taking chunks `w, w + num_workers, ...`.
 
-    The static `gs.group_step` lowers onto this op with constant tables
-    (`gs-materialize-tensor-table`).
+    The static `gs.group_step` becomes this op when it is bufferized (its
+    `BufferizableOpInterface`): one step per element type over a table of its
+    buffers' addresses.
 
     ```mlir
     gs.multi_tensor_step #gs.adamw<> config #gs.stabilizer<on_nonfinite = zero>
