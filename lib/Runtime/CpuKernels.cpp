@@ -66,8 +66,8 @@ using WorkerKernel = void (*)(D2I, D1I, D1F64, D2F64, D2I, D1I, D1F64, D1F32,
 using ScalarsKernel = void (*)(D2I, D1I, D1F64, D2F64, D2I, D1I, D1F64, D1F32);
 using ScalarsAmpKernel = void (*)(D2I, D1I, D1F64, D2F64, D2I, D1I, D1F64,
                                   D1F32, D0F32, D0F32);
-using ScalarsFoundInfKernel = void (*)(D2I, D1I, D1F64, D2F64, D2I, D1I,
-                                       D1F64, D1F32, D0F32);
+using ScalarsFoundInfKernel = void (*)(D2I, D1I, D1F64, D2F64, D2I, D1I, D1F64,
+                                       D1F32, D0F32);
 
 enum class Kind { Norms, Scalars, Update };
 
@@ -80,7 +80,7 @@ struct Kernel {
   /// Loss scaling of a scalars kernel: 0 none, 1 invScale and foundInf,
   /// 2 foundInf alone.
   int amp;
-  void *isa[3];        // x86-64, x86-64-v3, x86-64-v4
+  void *isa[3]; // x86-64, x86-64-v3, x86-64-v4
 };
 } // namespace
 
@@ -121,8 +121,8 @@ int detectISA() {
       __builtin_cpu_supports("bmi2"))
     best = 1;
   if (best == 1 && __builtin_cpu_supports("avx512f") &&
-      __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq") &&
-      __builtin_cpu_supports("avx512vl"))
+      __builtin_cpu_supports("avx512bw") &&
+      __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl"))
     best = 2;
 #endif
   if (const char *forced = std::getenv("GS_CPU_ISA"))
@@ -213,9 +213,9 @@ int checkTables(const GSCpuStepArgs &args, int elementBytes) {
   struct {
     const void *pointer;
     const char *name;
-  } required[] = {{args.table, "table"},       {args.hyper, "hyper"},
-                  {args.stats, "stats"},       {args.counts, "counts"},
-                  {args.steps, "steps"},       {args.partials, "partials"},
+  } required[] = {{args.table, "table"},    {args.hyper, "hyper"},
+                  {args.stats, "stats"},    {args.counts, "counts"},
+                  {args.steps, "steps"},    {args.partials, "partials"},
                   {args.records, "records"}};
   for (const auto &entry : required)
     if (n > 0 && !entry.pointer)
@@ -229,13 +229,15 @@ int checkTables(const GSCpuStepArgs &args, int elementBytes) {
     if (numel < 0)
       return fail("tensor %lld: negative element count %lld",
                   static_cast<long long>(t), static_cast<long long>(numel));
-    int64_t chunks = numel / GS_CPU_CHUNK_SIZE + (numel % GS_CPU_CHUNK_SIZE != 0);
+    int64_t chunks =
+        numel / GS_CPU_CHUNK_SIZE + (numel % GS_CPU_CHUNK_SIZE != 0);
     int64_t have = args.chunkOffsets[t + 1] - args.chunkOffsets[t];
     if (have != chunks)
       return fail("tensor %lld: chunkOffsets give %lld chunks but %lld "
                   "elements need %lld",
                   static_cast<long long>(t), static_cast<long long>(have),
-                  static_cast<long long>(numel), static_cast<long long>(chunks));
+                  static_cast<long long>(numel),
+                  static_cast<long long>(chunks));
     if (numel == 0 || elementBytes == 0)
       continue;
     for (int64_t column = 1; column < args.tableWidth; ++column) {
@@ -243,7 +245,9 @@ int checkTables(const GSCpuStepArgs &args, int elementBytes) {
       if (address == 0)
         return fail("tensor %lld: column %lld (%s) is a null address",
                     static_cast<long long>(t), static_cast<long long>(column),
-                    column == 1 ? "param" : column == 2 ? "grad" : "moment");
+                    column == 1   ? "param"
+                    : column == 2 ? "grad"
+                                  : "moment");
       if (address % elementBytes != 0)
         return fail("tensor %lld: column %lld address 0x%llx is not aligned "
                     "to its %d-byte elements",
@@ -390,10 +394,9 @@ void launch(const Kernel &kernel, Operands &o, int numThreads) {
           &o.table, &o.chunkOffsets, &o.hyper, &o.stats, &o.counts, &o.steps,
           &o.partials, &o.records, &o.foundInf);
     else
-      reinterpret_cast<ScalarsKernel>(symbol)(&o.table, &o.chunkOffsets,
-                                              &o.hyper, &o.stats, &o.counts,
-                                              &o.steps, &o.partials,
-                                              &o.records);
+      reinterpret_cast<ScalarsKernel>(symbol)(
+          &o.table, &o.chunkOffsets, &o.hyper, &o.stats, &o.counts, &o.steps,
+          &o.partials, &o.records);
     return;
   }
   auto run = reinterpret_cast<WorkerKernel>(symbol);
@@ -427,7 +430,8 @@ int gsCpuRunStep(const char *norms, const char *scalars, const char *update,
   const Kernel *n = find(norms), *s = find(scalars), *u = find(update);
   if (checkKernel(n, norms, Kind::Norms, "norms") ||
       checkKernel(s, scalars, Kind::Scalars, "scalars") ||
-      checkKernel(u, update, Kind::Update, "update") || checkThreads(numThreads))
+      checkKernel(u, update, Kind::Update, "update") ||
+      checkThreads(numThreads))
     return 1;
   if (n->elementBytes != u->elementBytes)
     return fail("kernels '%s' and '%s' are for different element types", norms,

@@ -68,8 +68,7 @@ struct OptimizerStepEmitter {
         [&](OpBuilder &tb, Location l) {
           VectorType computeType = getComputeType(tb.getContext(), width);
           SmallVector<Value> scalars;
-          for (Value scalar :
-               optimizer.buildStepScalars(
+          for (Value scalar : optimizer.buildStepScalars(
                    tb, l, nextStep, lr, weightDecay,
                    optimizer.buildHyperparameterConstants(tb, l)))
             scalars.push_back(splatAsF32(tb, l, scalar, computeType));

@@ -48,8 +48,9 @@ struct MultiTensorStepEmitter {
   }
 
   /// Emits `body(chunk)` for this worker's chunks: w, w + W, ...
-  void forEachChunk(Value worker, Value numWorkers,
-                    function_ref<void(TensorTableReader &, Value, Value)> body) {
+  void
+  forEachChunk(Value worker, Value numWorkers,
+               function_ref<void(TensorTableReader &, Value, Value)> body) {
     TensorTableReader reader = table();
     Value n = reader.numTensors();
     Value numChunks = reader.numChunks(n);
@@ -68,16 +69,15 @@ struct MultiTensorStepEmitter {
   }
 
   void emitNorms(Value worker, Value numWorkers) {
-    forEachChunk(worker, numWorkers,
-                 [&](TensorTableReader &reader, Value chunk, Value t) {
-                   Value grad = reader.view(t, kGradColumn);
-                   // Twice the update's width: independent f64 chains.
-                   Value sum = buildChunkSumOfSquares(
-                       b, loc, walk(reader.chunkRange(t, chunk), 2 * width),
-                       grad);
-                   memref::StoreOp::create(b, loc, sum, operands.getPartials(),
-                                           chunk);
-                 });
+    forEachChunk(
+        worker, numWorkers,
+        [&](TensorTableReader &reader, Value chunk, Value t) {
+          Value grad = reader.view(t, kGradColumn);
+          // Twice the update's width: independent f64 chains.
+          Value sum = buildChunkSumOfSquares(
+              b, loc, walk(reader.chunkRange(t, chunk), 2 * width), grad);
+          memref::StoreOp::create(b, loc, sum, operands.getPartials(), chunk);
+        });
   }
 
   /// sqrt of the sum of tensor t's partials, added in chunk order.
@@ -106,8 +106,8 @@ struct MultiTensorStepEmitter {
 
   void emitScalars() {
     Type i1 = b.getI1Type();
-    StepHyperparameters hyper = readHyperparameters(
-        b, loc, operands.getHyper(), op.getOptimizer());
+    StepHyperparameters hyper =
+        readHyperparameters(b, loc, operands.getHyper(), op.getOptimizer());
     Value invScale;
     if (Value buffer = operands.getInvScale()) {
       Value value = memref::LoadOp::create(b, loc, buffer, ValueRange{});
@@ -132,12 +132,12 @@ struct MultiTensorStepEmitter {
             OpBuilder::InsertionGuard guard(b);
             b.setInsertionPoint(lb.getInsertionBlock(), lb.getInsertionPoint());
             Value bad = buildIsNonFinite(b, l, tensorNorm(t, invScale));
-            scf::YieldOp::create(b, l,
-                                 ValueRange{arith::OrIOp::create(b, l, acc[0], bad)});
+            scf::YieldOp::create(
+                b, l, ValueRange{arith::OrIOp::create(b, l, acc[0], bad)});
           });
-      Value ok = arith::XOrIOp::create(
-          b, loc, anyLoop.getResult(0),
-          arith::ConstantIntOp::create(b, loc, i1, 1));
+      Value ok =
+          arith::XOrIOp::create(b, loc, anyLoop.getResult(0),
+                                arith::ConstantIntOp::create(b, loc, i1, 1));
       runStep = arith::AndIOp::create(b, loc, runStep, ok);
     }
     auto loop = scf::ForOp::create(b, loc, index(0), n, index(1));
@@ -152,20 +152,20 @@ struct MultiTensorStepEmitter {
 
   void emitUpdate(Value worker, Value numWorkers) {
     OptimizerAttrInterface optimizer = op.getOptimizer();
-    forEachChunk(worker, numWorkers, [&](TensorTableReader &reader,
-                                         Value chunk, Value t) {
-      StepRecord record =
-          readTensorRecord(b, loc, op, operands.getRecords(), t);
-      auto ifOp = scf::IfOp::create(b, loc, record.enabled,
-                                    /*withElseRegion=*/false);
-      OpBuilder::InsertionGuard guard(b);
-      b.setInsertionPointToStart(ifOp.thenBlock());
-      SmallVector<Value> buffers =
-          reader.tensorBuffers(t, optimizer.getNumMoments());
-      buildChunkUpdate(b, loc, optimizer,
-                       walk(reader.chunkRange(t, chunk), width), record,
-                       buffers);
-    });
+    forEachChunk(worker, numWorkers,
+                 [&](TensorTableReader &reader, Value chunk, Value t) {
+                   StepRecord record =
+                       readTensorRecord(b, loc, op, operands.getRecords(), t);
+                   auto ifOp = scf::IfOp::create(b, loc, record.enabled,
+                                                 /*withElseRegion=*/false);
+                   OpBuilder::InsertionGuard guard(b);
+                   b.setInsertionPointToStart(ifOp.thenBlock());
+                   SmallVector<Value> buffers =
+                       reader.tensorBuffers(t, optimizer.getNumMoments());
+                   buildChunkUpdate(b, loc, optimizer,
+                                    walk(reader.chunkRange(t, chunk), width),
+                                    record, buffers);
+                 });
   }
 };
 

@@ -280,9 +280,8 @@ StabilizerAttr::buildUpdate(OpBuilder &b, Location loc,
     mHat = arith::DivFOp::create(b, loc, m1, bc1);
     vHat = arith::DivFOp::create(b, loc, v1, bc2);
   }
-  Value denom =
-      arith::AddFOp::create(b, loc, math::SqrtOp::create(b, loc, vHat),
-                            hyperparameters.eps);
+  Value denom = arith::AddFOp::create(
+      b, loc, math::SqrtOp::create(b, loc, vHat), hyperparameters.eps);
   Value magnitude = arith::DivFOp::create(b, loc, mHat, denom);
   Value appliedFactor = arith::DivFOp::create(b, loc, magnitude, norm);
 

@@ -287,9 +287,9 @@ LogicalResult MultiTensorStepOp::verify() {
       failed(checkCount("stats", staticDim(getStats(), 0))) ||
       failed(checkCount("counts", staticDim(getCounts(), 0))) ||
       failed(checkCount("steps", staticDim(getSteps(), 0))) ||
-      failed(checkCount("chunk_offsets",
-                        ShapedType::isDynamic(offsets) ? offsets
-                                                       : offsets - 1)))
+      failed(checkCount("chunk_offsets", ShapedType::isDynamic(offsets)
+                                             ? offsets
+                                             : offsets - 1)))
     return failure();
 
   int64_t hyperSize = staticDim(getHyper(), 0);
@@ -298,8 +298,8 @@ LogicalResult MultiTensorStepOp::verify() {
                                     "eps"};
     llvm::append_range(names, optimizer.getHyperparameterNames());
     return emitOpError() << "expects hyper of " << getHyperSize()
-                         << " entries (" << llvm::join(names, ", ")
-                         << "), got " << hyperSize;
+                         << " entries (" << llvm::join(names, ", ") << "), got "
+                         << hyperSize;
   }
   int64_t records = staticDim(getRecords(), 0);
   if (!ShapedType::isDynamic(records) && !ShapedType::isDynamic(numTensors) &&

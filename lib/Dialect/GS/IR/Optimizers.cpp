@@ -82,8 +82,7 @@ SmallVector<Value> SGDAttr::buildStepScalars(OpBuilder &builder, Location loc,
   Value one = arith::ConstantIntOp::create(builder, loc, step.getType(), 1);
   Value first =
       arith::CmpIOp::create(builder, loc, arith::CmpIPredicate::eq, step, one);
-  Value a =
-      arith::SelectOp::create(builder, loc, first, e.f64(0.0), momentum);
+  Value a = arith::SelectOp::create(builder, loc, first, e.f64(0.0), momentum);
   Value c = arith::SelectOp::create(builder, loc, first, e.f64(1.0),
                                     e.sub(e.f64(1.0), dampening));
   return {lr, weightDecay, a, c, momentum};
@@ -125,8 +124,10 @@ static SmallVector<Value> adamScalars(Emitter &e, ValueRange hyper, Value step,
   Value beta1 = hyper[0], beta2 = hyper[1], eps = hyper[2];
   Value stepSize = e.div(lr, e.biasCorrection(beta1, step));
   Value bc2Sqrt = e.sqrt(e.biasCorrection(beta2, step));
-  return {beta1,    e.sub(e.f64(1.0), beta1), beta2, e.sub(e.f64(1.0), beta2),
-          stepSize, bc2Sqrt,                  eps};
+  return {beta1,    e.sub(e.f64(1.0), beta1),
+          beta2,    e.sub(e.f64(1.0), beta2),
+          stepSize, bc2Sqrt,
+          eps};
 }
 
 /// The Adam moment and parameter update on `d`, as torch.optim.Adam.
@@ -232,7 +233,8 @@ SmallVector<Value> LionAttr::buildStepScalars(OpBuilder &builder, Location loc,
   Emitter e{builder, loc};
   Value decay = e.sub(e.f64(1.0), e.mul(lr, weightDecay));
   Value beta1 = hyper[0], beta2 = hyper[1];
-  return {lr,    decay, beta1, e.sub(e.f64(1.0), beta1),
+  return {lr,    decay,
+          beta1, e.sub(e.f64(1.0), beta1),
           beta2, e.sub(e.f64(1.0), beta2)};
 }
 

@@ -108,8 +108,7 @@ struct TableBuilder {
         b, loc, metadata.getBaseBuffer());
     auto type = cast<MemRefType>(buffer.getType());
     Value bytes = arith::MulIOp::create(
-        b, loc, metadata.getOffset(),
-        index(type.getElementTypeBitWidth() / 8));
+        b, loc, metadata.getOffset(), index(type.getElementTypeBitWidth() / 8));
     Value first = arith::AddIOp::create(b, loc, base, bytes);
     return arith::IndexCastOp::create(b, loc, b.getI64Type(), first);
   }
@@ -129,11 +128,13 @@ struct TableBuilder {
                             bool wholeGroup) {
     int64_t numMoments = op.getOptimizer().getNumMoments();
     int64_t n = members.size();
-    ClassBuffers result{members,
-                        cast<MemRefType>(params[members.front()].getType())
-                            .getElementType(),
-                        alloc({n, 3 + numMoments}, b.getI64Type()), stats,
-                        counts, steps};
+    ClassBuffers result{
+        members,
+        cast<MemRefType>(params[members.front()].getType()).getElementType(),
+        alloc({n, 3 + numMoments}, b.getI64Type()),
+        stats,
+        counts,
+        steps};
     for (auto [row, i] : llvm::enumerate(members)) {
       int64_t r = row;
       auto type = cast<MemRefType>(params[i].getType());
@@ -181,9 +182,9 @@ struct TableBuilder {
         b, loc, op.getOptimizer(), op.getConfigAttr(),
         TypeAttr::get(c.elementType),
         b.getI64IntegerAttr(MultiTensorStepOp::kDefaultChunkSize),
-        StepPhaseAttr::get(b.getContext(), phase), c.table, chunkOffsets,
-        hyper, c.stats, c.counts, c.steps, partials, records, invScale,
-        foundInf, /*worker=*/Value(), /*num_workers=*/Value());
+        StepPhaseAttr::get(b.getContext(), phase), c.table, chunkOffsets, hyper,
+        c.stats, c.counts, c.steps, partials, records, invScale, foundInf,
+        /*worker=*/Value(), /*num_workers=*/Value());
   }
 };
 
@@ -307,8 +308,8 @@ struct GroupStepOpInterface
         t.store(t.i64(total), co, {static_cast<int64_t>(row) + 1});
       }
       offsets.push_back(co);
-      partials.push_back(t.alloc({std::max<int64_t>(total, 1)},
-                                 rewriter.getF64Type()));
+      partials.push_back(
+          t.alloc({std::max<int64_t>(total, 1)}, rewriter.getF64Type()));
       records.push_back(t.alloc({n * MultiTensorStepOp::kRecordWords},
                                 rewriter.getF32Type()));
     }
@@ -331,8 +332,8 @@ struct GroupStepOpInterface
       // then one found_inf for all of them.
       for (unsigned c = 0; c < classes.size(); ++c)
         run(c, StepPhase::Norms, Value());
-      Value found = combinedFoundInf(t, foundInf, invScale, offsets, partials,
-                                     classes);
+      Value found =
+          combinedFoundInf(t, foundInf, invScale, offsets, partials, classes);
       for (unsigned c = 0; c < classes.size(); ++c) {
         run(c, StepPhase::Scalars, found);
         run(c, StepPhase::Update, found);
@@ -354,8 +355,8 @@ struct GroupStepOpInterface
 
   /// A memref<f32>: 1 when `foundInf` is set or any tensor's unscaled norm
   /// (its partials added in chunk order, times `invScale`) is non-finite.
-  static Value combinedFoundInf(TableBuilder &t, Value foundInf,
-                                Value invScale, ArrayRef<Value> offsets,
+  static Value combinedFoundInf(TableBuilder &t, Value foundInf, Value invScale,
+                                ArrayRef<Value> offsets,
                                 ArrayRef<Value> partials,
                                 ArrayRef<SmallVector<unsigned>> classes) {
     RewriterBase &b = t.b;
@@ -387,8 +388,7 @@ struct GroupStepOpInterface
             });
         Value norm = arith::MulFOp::create(
             b, loc, math::SqrtOp::create(b, loc, loop.getResult(0)), scale);
-        any = arith::OrIOp::create(b, loc, any,
-                                   buildIsNonFinite(b, loc, norm));
+        any = arith::OrIOp::create(b, loc, any, buildIsNonFinite(b, loc, norm));
       }
     }
     Value flag = memref::AllocOp::create(b, loc, MemRefType::get({}, f32));

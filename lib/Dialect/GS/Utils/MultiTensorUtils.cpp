@@ -44,8 +44,8 @@ Value TensorTableReader::findTensor(Value chunk, Value n) {
       ValueRange{indexConstant(b, loc, 0), n},
       [&](OpBuilder &wb, Location l, ValueRange args) {
         Value width = arith::SubIOp::create(wb, l, args[1], args[0]);
-        Value more = arith::CmpIOp::create(wb, l, arith::CmpIPredicate::ugt,
-                                           width, one);
+        Value more =
+            arith::CmpIOp::create(wb, l, arith::CmpIPredicate::ugt, width, one);
         scf::ConditionOp::create(wb, l, more, args);
       },
       [&](OpBuilder &wb, Location l, ValueRange args) {
@@ -77,7 +77,7 @@ Value TensorTableReader::view(Value t, int64_t column) {
 }
 
 SmallVector<Value> TensorTableReader::tensorBuffers(Value t,
-                                                   unsigned numMoments) {
+                                                    unsigned numMoments) {
   SmallVector<Value> buffers = {view(t, kParamColumn), view(t, kGradColumn)};
   for (unsigned m = 0; m < numMoments; ++m)
     buffers.push_back(view(t, kFirstMomentColumn + m));
@@ -85,7 +85,8 @@ SmallVector<Value> TensorTableReader::tensorBuffers(Value t,
 }
 
 std::pair<Value, Value> TensorTableReader::chunkRange(Value t, Value chunk) {
-  Value first = toIndex(b, loc, memref::LoadOp::create(b, loc, chunkOffsets, t));
+  Value first =
+      toIndex(b, loc, memref::LoadOp::create(b, loc, chunkOffsets, t));
   Value size = indexConstant(b, loc, chunkSize);
   Value begin = arith::MulIOp::create(
       b, loc, arith::SubIOp::create(b, loc, chunk, first), size);
@@ -98,8 +99,9 @@ std::pair<Value, Value> TensorTableReader::chunkRange(Value t, Value chunk) {
 // Hyperparameters and records
 //===----------------------------------------------------------------------===//
 
-StepHyperparameters mlir::gs::readHyperparameters(
-    OpBuilder &b, Location loc, Value hyper, OptimizerAttrInterface optimizer) {
+StepHyperparameters
+mlir::gs::readHyperparameters(OpBuilder &b, Location loc, Value hyper,
+                              OptimizerAttrInterface optimizer) {
   auto at = [&](int64_t i) -> Value {
     return memref::LoadOp::create(b, loc, hyper, indexConstant(b, loc, i));
   };
@@ -123,10 +125,12 @@ enum RecordWord : int64_t {
 };
 } // namespace
 
-void mlir::gs::buildTensorScalars(
-    OpBuilder &b, Location loc, MultiTensorStepOp op,
-    const StepHyperparameters &hyper, Value stats, Value counts, Value steps,
-    Value records, Value t, Value norm, Value invScale, Value runStep) {
+void mlir::gs::buildTensorScalars(OpBuilder &b, Location loc,
+                                  MultiTensorStepOp op,
+                                  const StepHyperparameters &hyper, Value stats,
+                                  Value counts, Value steps, Value records,
+                                  Value t, Value norm, Value invScale,
+                                  Value runStep) {
   Value zero = indexConstant(b, loc, 0), one = indexConstant(b, loc, 1);
   auto load = [&](Value memref, ValueRange indices) -> Value {
     return memref::LoadOp::create(b, loc, memref, indices);
@@ -198,8 +202,8 @@ LogicalResult mlir::gs::verifyRecordCapacity(MultiTensorStepOp op) {
   int64_t numScalars = getNumStepScalars(optimizer);
   if (kFirstScalar + numScalars <= MultiTensorStepOp::kRecordWords)
     return success();
-  return op.emitOpError() << "optimizer " << optimizer << " has "
-                          << numScalars << " step scalars, more than a "
+  return op.emitOpError() << "optimizer " << optimizer << " has " << numScalars
+                          << " step scalars, more than a "
                           << MultiTensorStepOp::kRecordWords
                           << "-word record holds";
 }
@@ -241,30 +245,28 @@ buildWalk(OpBuilder &b, Location loc, const ChunkWalk &walk, ValueRange init,
           function_ref<SmallVector<Value>(Value, ValueRange)> vectorBody,
           function_ref<SmallVector<Value>(Value, ValueRange)> scalarBody) {
   Value width = indexConstant(b, loc, walk.width);
-  auto forLoop =
-      [&](Value lb, Value ub, Value step, ValueRange carried,
-          function_ref<SmallVector<Value>(Value, ValueRange)> body) {
-        auto loop = scf::ForOp::create(
-            b, loc, lb, ub, step, carried,
-            [&](OpBuilder &lb2, Location l, Value iv, ValueRange args) {
-              OpBuilder::InsertionGuard guard(b);
-              b.setInsertionPoint(lb2.getInsertionBlock(),
-                                  lb2.getInsertionPoint());
-              scf::YieldOp::create(b, l, body(iv, args));
-            });
-        return loop.getResults();
-      };
+  auto forLoop = [&](Value lb, Value ub, Value step, ValueRange carried,
+                     function_ref<SmallVector<Value>(Value, ValueRange)> body) {
+    auto loop = scf::ForOp::create(
+        b, loc, lb, ub, step, carried,
+        [&](OpBuilder &lb2, Location l, Value iv, ValueRange args) {
+          OpBuilder::InsertionGuard guard(b);
+          b.setInsertionPoint(lb2.getInsertionBlock(), lb2.getInsertionPoint());
+          scf::YieldOp::create(b, l, body(iv, args));
+        });
+    return loop.getResults();
+  };
   Value length = arith::SubIOp::create(b, loc, walk.end, walk.begin);
   Value numVectors = arith::SelectOp::create(
       b, loc, walk.vectorize, arith::DivUIOp::create(b, loc, length, width),
       indexConstant(b, loc, 0));
-  ValueRange carried =
-      forLoop(walk.threadId, numVectors, walk.numThreads, init,
-              [&](Value j, ValueRange args) {
-                Value offset = arith::AddIOp::create(
-                    b, loc, walk.begin, arith::MulIOp::create(b, loc, j, width));
-                return vectorBody(offset, args);
-              });
+  ValueRange carried = forLoop(walk.threadId, numVectors, walk.numThreads, init,
+                               [&](Value j, ValueRange args) {
+                                 Value offset = arith::AddIOp::create(
+                                     b, loc, walk.begin,
+                                     arith::MulIOp::create(b, loc, j, width));
+                                 return vectorBody(offset, args);
+                               });
   Value tailBegin = arith::AddIOp::create(
       b, loc, walk.begin, arith::MulIOp::create(b, loc, numVectors, width));
   return forLoop(arith::AddIOp::create(b, loc, tailBegin, walk.threadId),
@@ -311,11 +313,11 @@ Value mlir::gs::buildChunkSumOfSquares(OpBuilder &b, Location loc,
                                   acc[1]};
       },
       [&](Value i, ValueRange acc) {
-        Value x =
-            buildFloatCast(b, loc, memref::LoadOp::create(b, loc, grad, i), f64);
+        Value x = buildFloatCast(b, loc,
+                                 memref::LoadOp::create(b, loc, grad, i), f64);
         Value square = arith::MulFOp::create(b, loc, x, x);
-        return SmallVector<Value>{acc[0],
-                                  arith::AddFOp::create(b, loc, acc[1], square)};
+        return SmallVector<Value>{
+            acc[0], arith::AddFOp::create(b, loc, acc[1], square)};
       });
   Value lanes =
       vector::ReductionOp::create(b, loc, vector::CombiningKind::ADD, sums[0]);
@@ -367,11 +369,14 @@ void mlir::gs::buildChunkUpdate(OpBuilder &b, Location loc,
         return SmallVector<Value>{};
       },
       [&](Value i, ValueRange) {
-        step([&](Value buffer) { return memref::LoadOp::create(b, loc, buffer, i); },
-             [&](Value value, Value buffer) {
-               memref::StoreOp::create(b, loc, value, buffer, i);
-             },
-             record.scalars, record.prefactor, record.factor);
+        step(
+            [&](Value buffer) {
+              return memref::LoadOp::create(b, loc, buffer, i);
+            },
+            [&](Value value, Value buffer) {
+              memref::StoreOp::create(b, loc, value, buffer, i);
+            },
+            record.scalars, record.prefactor, record.factor);
         return SmallVector<Value>{};
       });
 }

@@ -33,16 +33,13 @@ Value mlir::gs::buildIsNonFinite(OpBuilder &b, Location loc, Value norm) {
   return arith::CmpFOp::create(b, loc, arith::CmpFPredicate::UGE, absNorm, inf);
 }
 
-GroupTensorUpdate mlir::gs::buildGroupTensorUpdate(OpBuilder &b, Location loc,
-                                                   StabilizerAttr config,
-                                                   const StabilizerHyperparameters
-                                                       &hyperparameters,
-                                                   Value norm, Value invScale,
-                                                   Value runStep, Value m,
-                                                   Value v, Value k,
-                                                   Value skipped, Value step) {
-  StabilizerUpdate update = config.buildUpdate(b, loc, hyperparameters, norm,
-                                                m, v, k, skipped);
+GroupTensorUpdate mlir::gs::buildGroupTensorUpdate(
+    OpBuilder &b, Location loc, StabilizerAttr config,
+    const StabilizerHyperparameters &hyperparameters, Value norm,
+    Value invScale, Value runStep, Value m, Value v, Value k, Value skipped,
+    Value step) {
+  StabilizerUpdate update =
+      config.buildUpdate(b, loc, hyperparameters, norm, m, v, k, skipped);
   auto keepIfSkipped = [&](Value updated, Value old) -> Value {
     return arith::SelectOp::create(b, loc, runStep, updated, old);
   };

@@ -60,8 +60,7 @@ struct StepHyperparameters {
   StabilizerHyperparameters stabilizer;
   SmallVector<Value> optimizer;
 };
-StepHyperparameters readHyperparameters(OpBuilder &b, Location loc,
-                                        Value hyper,
+StepHyperparameters readHyperparameters(OpBuilder &b, Location loc, Value hyper,
                                         OptimizerAttrInterface optimizer);
 
 /// What the scalars phase leaves for the update of one tensor, as f32
@@ -91,12 +90,10 @@ LogicalResult verifyRecordCapacity(MultiTensorStepOp op);
 /// multiplied by `invScale`, which may be null) gated by `runStep` (i1), the
 /// new stats / counts / steps row, and the record. Call
 /// verifyRecordCapacity first.
-void buildTensorScalars(OpBuilder &b, Location loc,
-                                 MultiTensorStepOp op,
-                                 const StepHyperparameters &hyper, Value stats,
-                                 Value counts, Value steps, Value records,
-                                 Value t, Value norm, Value invScale,
-                                 Value runStep);
+void buildTensorScalars(OpBuilder &b, Location loc, MultiTensorStepOp op,
+                        const StepHyperparameters &hyper, Value stats,
+                        Value counts, Value steps, Value records, Value t,
+                        Value norm, Value invScale, Value runStep);
 
 /// Reads tensor `t`'s record.
 StepRecord readTensorRecord(OpBuilder &b, Location loc, MultiTensorStepOp op,

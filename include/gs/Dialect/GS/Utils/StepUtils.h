@@ -45,14 +45,11 @@ struct GroupTensorUpdate {
 /// `config` with `hyperparameters` on `norm` (already multiplied by
 /// `invScale`), gated by `runStep` (i1, false when the whole step is
 /// skipped). `invScale` (f64) may be null.
-GroupTensorUpdate buildGroupTensorUpdate(OpBuilder &builder, Location loc,
-                                         StabilizerAttr config,
-                                         const StabilizerHyperparameters
-                                             &hyperparameters,
-                                         Value norm,
-                                         Value invScale, Value runStep, Value m,
-                                         Value v, Value k, Value skipped,
-                                         Value step);
+GroupTensorUpdate
+buildGroupTensorUpdate(OpBuilder &builder, Location loc, StabilizerAttr config,
+                       const StabilizerHyperparameters &hyperparameters,
+                       Value norm, Value invScale, Value runStep, Value m,
+                       Value v, Value k, Value skipped, Value step);
 
 /// Emits the stabilized gradient: `grad` multiplied by `prefactor` then
 /// `factor` (the f32 pair of buildF32FactorPair), replaced by zeros where
