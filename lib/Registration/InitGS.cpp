@@ -2,8 +2,8 @@
 
 #include "gs/InitGS.h"
 
-#include "gs/Conversion/Passes.h"
 #include "gs/Conversion/GSToLLVM/GSToLLVM.h"
+#include "gs/Conversion/Passes.h"
 #include "gs/Dialect/GS/IR/GSDialect.h"
 #include "gs/Dialect/GS/Transforms/BufferizableOpInterfaceImpl.h"
 #include "gs/Pipelines/InjectPipeline.h"

@@ -203,7 +203,8 @@ class CompiledBackend:
             states = [stabilizer.state_of(p) for p in params]
             stats, counts, steps = P.state_tensors(states, step_counts)
             runs.append(dict(bucket=bucket, params=params, grads=grads, states=states,
-                             kernels=P.kernels_for(structure, dtype, stabilizer, amp),
+                             kernels=P.kernels_for(structure, DTYPES[dtype], stabilizer,
+                                                     amp),
                              hyper=hyper, stats=stats, counts=counts, steps=steps))
         P.run_buckets(runs, torch.get_num_threads(), inv_scale, found_inf)
         for run in runs:

@@ -17,9 +17,6 @@ import torch
 from . import _cpu_kernels as K
 from .lion import Lion
 
-DTYPE_NAMES = {torch.float32: "f32", torch.float16: "f16", torch.bfloat16: "bf16"}
-
-
 def structure_of(optimizer: torch.optim.Optimizer, group: dict) -> Tuple[str, List[float]]:
     """The kernels' optimizer structure and its run-time hyperparameters
     (besides lr and weight_decay) for a param group."""
@@ -134,9 +131,9 @@ def hyper_tensor(group: dict, stabilizer, optimizer_hyper: Sequence[float]) -> t
                          *optimizer_hyper], dtype=torch.float64)
 
 
-def kernels_for(structure: str, dtype: torch.dtype, stabilizer,
-                amp: bool) -> K.KernelSet:
-    return K.kernel_set(structure, DTYPE_NAMES[dtype], stabilizer.on_nonfinite,
+def kernels_for(structure: str, dtype: str, stabilizer, amp: bool) -> K.KernelSet:
+    """The kernels of a bucket of `dtype` ("f32", "f16", "bf16")."""
+    return K.kernel_set(structure, dtype, stabilizer.on_nonfinite,
                         stabilizer.bias_correction, inv_scale=amp, found_inf=amp)
 
 

@@ -291,9 +291,8 @@ static bool haveSameKernels(gpu::GPUModuleOp a, gpu::GPUModuleOp b) {
   return true;
 }
 
-MultiTensorKernels
-ConvertGSToGPUPass::getOrBuildKernels(MultiTensorStepOp op,
-                                      SymbolTable &symbols) {
+MultiTensorKernels ConvertGSToGPUPass::getOrBuildKernels(MultiTensorStepOp op,
+                                                         SymbolTable &symbols) {
   OpBuilder b = OpBuilder::atBlockEnd(getOperation().getBody());
   auto module =
       gpu::GPUModuleOp::create(b, op.getLoc(), "gs_multi_tensor_step");
@@ -353,11 +352,11 @@ LogicalResult ConvertGSToGPUPass::lower(MultiTensorStepOp op,
       gpu::WaitOp::create(b, loc, tokenType, ValueRange{}).getAsyncToken();
   auto launch = [&](const MultiTensorKernel &kernel, int64_t blocks) {
     Value grid = arith::ConstantIndexOp::create(b, loc, blocks);
-    token = gpu::LaunchFuncOp::create(
-                b, loc, kernel.func, gpu::KernelDim3{grid, one, one},
-                gpu::KernelDim3{threads, one, one},
-                /*dynamicSharedMemorySize=*/Value(), argumentsOf(kernel),
-                tokenType, token)
+    token = gpu::LaunchFuncOp::create(b, loc, kernel.func,
+                                      gpu::KernelDim3{grid, one, one},
+                                      gpu::KernelDim3{threads, one, one},
+                                      /*dynamicSharedMemorySize=*/Value(),
+                                      argumentsOf(kernel), tokenType, token)
                 .getAsyncToken();
   };
   StepPhase phase = op.getPhase();
@@ -406,9 +405,9 @@ void ConvertGSToGPUPass::runOnOperation() {
   SymbolTable symbols(module);
   multiTensorModules.clear();
   for (Operation *step : steps) {
-    LogicalResult lowered =
-        isa<GroupStepOp>(step) ? lower(cast<GroupStepOp>(step), symbols)
-                               : lower(cast<MultiTensorStepOp>(step), symbols);
+    LogicalResult lowered = isa<GroupStepOp>(step)
+                                ? lower(cast<GroupStepOp>(step), symbols)
+                                : lower(cast<MultiTensorStepOp>(step), symbols);
     if (failed(lowered))
       return signalPassFailure();
   }

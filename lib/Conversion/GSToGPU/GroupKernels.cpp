@@ -52,7 +52,6 @@ GroupLayout::GroupLayout(GroupStepOp op, int64_t chunkSize, int64_t blockSize)
   }
 }
 
-
 MemRefType mlir::gs::getKernelBufferType(Type tensorType) {
   auto tensor = cast<RankedTensorType>(tensorType);
   if (tensor.getNumElements() == 0 && tensor.getRank() != 1)
@@ -221,10 +220,9 @@ buildScalarsKernel(OpBuilder &b, Location loc, GroupStepOp op,
         GroupTensorUpdate update = buildGroupTensorUpdate(
             b, loc, op.getStabilizer(),
             op.getStabilizer().buildHyperparameterConstants(b, loc),
-            e.load(norms, t), invScale, runStep,
-            e.load(stats, {t, zero}), e.load(stats, {t, one}),
-            e.load(counts, {t, zero}), e.load(counts, {t, one}),
-            e.load(steps, t));
+            e.load(norms, t), invScale, runStep, e.load(stats, {t, zero}),
+            e.load(stats, {t, one}), e.load(counts, {t, zero}),
+            e.load(counts, {t, one}), e.load(steps, t));
         Value oldStep = e.load(steps, t);
         e.store(update.m, stats, {t, zero});
         e.store(update.v, stats, {t, one});

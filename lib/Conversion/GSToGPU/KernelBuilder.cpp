@@ -23,10 +23,9 @@ MemRefType mlir::gs::getGlobalMemRefType(ArrayRef<int64_t> shape,
 }
 
 MemRefType mlir::gs::getWorkgroupMemRefType(int64_t size, Type type) {
-  return MemRefType::get(
-      {size}, type, MemRefLayoutAttrInterface(),
-      gpu::AddressSpaceAttr::get(type.getContext(),
-                                 gpu::AddressSpace::Workgroup));
+  return MemRefType::get({size}, type, MemRefLayoutAttrInterface(),
+                         gpu::AddressSpaceAttr::get(
+                             type.getContext(), gpu::AddressSpace::Workgroup));
 }
 
 gpu::GPUFuncOp mlir::gs::createKernel(OpBuilder &b, Location loc,

@@ -92,8 +92,8 @@ struct MultiTensorKernelEmitter : KernelBuilder {
       return flat;
     return memref::ReinterpretCastOp::create(
         b, loc,
-        getGlobalMemRefType({ShapedType::kDynamic, columns}, elementType),
-        flat, b.getIndexAttr(0),
+        getGlobalMemRefType({ShapedType::kDynamic, columns}, elementType), flat,
+        b.getIndexAttr(0),
         ArrayRef<OpFoldResult>{rows, b.getIndexAttr(columns)},
         ArrayRef<OpFoldResult>{b.getIndexAttr(columns), b.getIndexAttr(1)});
   }
@@ -133,8 +133,8 @@ struct MultiTensorKernelEmitter : KernelBuilder {
     if (Value a = argOf(StepBuffer::Partials))
       v.partials = view(a, f64, v.numChunks, 0);
     if (Value a = argOf(StepBuffer::Records))
-      v.records = view(a, f32, mul(n, index(MultiTensorStepOp::kRecordWords)),
-                       0);
+      v.records =
+          view(a, f32, mul(n, index(MultiTensorStepOp::kRecordWords)), 0);
     if (Value a = argOf(StepBuffer::InvScale))
       v.invScale = view(a, f32, index(1), 0);
     if (Value a = argOf(StepBuffer::FoundInf))
@@ -166,7 +166,7 @@ struct MultiTensorKernelEmitter : KernelBuilder {
             ? allAligned(buffers)
             : arith::ConstantIntOp::create(b, loc, b.getI1Type(), 0);
     Value numThreads = gpu::BlockDimOp::create(b, loc, gpu::Dimension::x);
-    return {range.first, range.second, width,      vectorize,
+    return {range.first,  range.second, width,     vectorize,
             kVectorBytes, threadId(),   numThreads};
   }
 
@@ -202,12 +202,12 @@ struct MultiTensorKernelEmitter : KernelBuilder {
     Value first = toIndex(load(v.chunkOffsets, t));
     Value end = toIndex(load(v.chunkOffsets, add(t, index(1))));
     Value zero = buildFloatConstant(b, loc, b.getF64Type(), 0.0);
-    Value sum = forLoop(add(first, lane), end, index(kWarpSize), zero,
-                        [&](Value j, ValueRange acc) {
-                          return SmallVector<Value>{
-                              add(acc[0], load(v.partials, j))};
-                        })
-                    .front();
+    Value sum =
+        forLoop(add(first, lane), end, index(kWarpSize), zero,
+                [&](Value j, ValueRange acc) {
+                  return SmallVector<Value>{add(acc[0], load(v.partials, j))};
+                })
+            .front();
     Value norm = math::SqrtOp::create(b, loc, warpSum(sum));
     return invScale ? mul(norm, invScale) : norm;
   }
@@ -215,8 +215,8 @@ struct MultiTensorKernelEmitter : KernelBuilder {
   MultiTensorKernel buildScalars() {
     OpBuilder::InsertionGuard guard(b);
     SmallVector<StepBuffer> buffers = {
-        StepBuffer::ChunkOffsets, StepBuffer::Hyper,    StepBuffer::Stats,
-        StepBuffer::Counts,       StepBuffer::Steps,    StepBuffer::Partials,
+        StepBuffer::ChunkOffsets, StepBuffer::Hyper, StepBuffer::Stats,
+        StepBuffer::Counts,       StepBuffer::Steps, StepBuffer::Partials,
         StepBuffer::Records};
     if (op.getInvScale())
       buffers.push_back(StepBuffer::InvScale);
@@ -239,8 +239,8 @@ struct MultiTensorKernelEmitter : KernelBuilder {
         readHyperparameters(b, loc, v.hyper, op.getOptimizer());
     Value invScale;
     if (v.invScale)
-      invScale = arith::ExtFOp::create(b, loc, b.getF64Type(),
-                                       load(v.invScale, zero));
+      invScale =
+          arith::ExtFOp::create(b, loc, b.getF64Type(), load(v.invScale, zero));
     Value skipAll = arith::ConstantIntOp::create(b, loc, i1, 0);
     // With a loss scale, any non-finite gradient skips the whole step: a
     // first pass over the norms raises the block's flag.
@@ -273,9 +273,8 @@ struct MultiTensorKernelEmitter : KernelBuilder {
     // tensor k's norm, then every lane runs the GS math of its tensor.
     Value tileSize = index(kWarpSize);
     Value f64Zero = buildFloatConstant(b, loc, b.getF64Type(), 0.0);
-    forLoop(mul(warp, tileSize), v.numTensors,
-            index(kWarpSize * getNumWarps()), {},
-            [&](Value first, ValueRange) {
+    forLoop(mul(warp, tileSize), v.numTensors, index(kWarpSize * getNumWarps()),
+            {}, [&](Value first, ValueRange) {
               Value count = arith::MinUIOp::create(
                   b, loc, arith::SubIOp::create(b, loc, v.numTensors, first),
                   tileSize);

@@ -80,30 +80,6 @@ struct MultiTensorStepEmitter {
         });
   }
 
-  /// sqrt of the sum of tensor t's partials, added in chunk order.
-  Value tensorNorm(Value t, Value invScale) {
-    Value offsets = operands.getChunkOffsets();
-    auto toIndex = [&](Value v) {
-      return arith::IndexCastOp::create(b, loc, b.getIndexType(), v);
-    };
-    Value first = toIndex(memref::LoadOp::create(b, loc, offsets, t));
-    Value next = arith::AddIOp::create(b, loc, t, index(1));
-    Value end = toIndex(memref::LoadOp::create(b, loc, offsets, next));
-    Value zero = buildFloatConstant(b, loc, b.getF64Type(), 0.0);
-    auto loop = scf::ForOp::create(
-        b, loc, first, end, index(1), ValueRange{zero},
-        [&](OpBuilder &lb, Location l, Value j, ValueRange acc) {
-          Value partial =
-              memref::LoadOp::create(lb, l, operands.getPartials(), j);
-          scf::YieldOp::create(
-              lb, l, ValueRange{arith::AddFOp::create(lb, l, acc[0], partial)});
-        });
-    Value norm = math::SqrtOp::create(b, loc, loop.getResult(0));
-    if (invScale)
-      norm = arith::MulFOp::create(b, loc, norm, invScale);
-    return norm;
-  }
-
   void emitScalars() {
     Type i1 = b.getI1Type();
     StepHyperparameters hyper =
@@ -125,19 +101,11 @@ struct MultiTensorStepEmitter {
     // With a loss scale, any non-finite gradient skips the whole step
     // (spec section 4): a first pass over the norms decides.
     if (invScale) {
-      Value none = arith::ConstantIntOp::create(b, loc, i1, 0);
-      auto anyLoop = scf::ForOp::create(
-          b, loc, index(0), n, index(1), ValueRange{none},
-          [&](OpBuilder &lb, Location l, Value t, ValueRange acc) {
-            OpBuilder::InsertionGuard guard(b);
-            b.setInsertionPoint(lb.getInsertionBlock(), lb.getInsertionPoint());
-            Value bad = buildIsNonFinite(b, l, tensorNorm(t, invScale));
-            scf::YieldOp::create(
-                b, l, ValueRange{arith::OrIOp::create(b, l, acc[0], bad)});
-          });
-      Value ok =
-          arith::XOrIOp::create(b, loc, anyLoop.getResult(0),
-                                arith::ConstantIntOp::create(b, loc, i1, 1));
+      Value any =
+          buildAnyNonFiniteNorm(b, loc, operands.getPartials(),
+                                operands.getChunkOffsets(), n, invScale);
+      Value ok = arith::XOrIOp::create(
+          b, loc, any, arith::ConstantIntOp::create(b, loc, i1, 1));
       runStep = arith::AndIOp::create(b, loc, runStep, ok);
     }
     auto loop = scf::ForOp::create(b, loc, index(0), n, index(1));
@@ -146,7 +114,9 @@ struct MultiTensorStepEmitter {
     Value t = loop.getInductionVar();
     buildTensorScalars(b, loc, op, hyper, operands.getStats(),
                        operands.getCounts(), operands.getSteps(),
-                       operands.getRecords(), t, tensorNorm(t, invScale),
+                       operands.getRecords(), t,
+                       buildTensorNorm(b, loc, operands.getPartials(),
+                                       operands.getChunkOffsets(), t, invScale),
                        invScale, runStep);
   }
 

@@ -15,6 +15,7 @@
 
 #include "gs/Dialect/GS/IR/GSDialect.h"
 #include "gs/Dialect/GS/IR/GSOps.h"
+#include "gs/Dialect/GS/Utils/MultiTensorUtils.h"
 #include "gs/Dialect/GS/Utils/StepUtils.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -371,25 +372,11 @@ struct GroupStepOpInterface
           memref::LoadOp::create(b, loc, foundInf, ValueRange{}),
           buildFloatConstant(b, loc, f32, 0.0));
     for (size_t c = 0; c < classes.size(); ++c) {
-      Value classPartials = partials[c];
-      for (int64_t r = 0, e = classes[c].size(); r < e; ++r) {
-        auto toIndex = [&](Value v) -> Value {
-          return arith::IndexCastOp::create(b, loc, b.getIndexType(), v);
-        };
-        Value first = toIndex(t.load(offsets[c], {r}));
-        Value end = toIndex(t.load(offsets[c], {r + 1}));
-        auto loop = scf::ForOp::create(
-            b, loc, first, end, t.index(1), ValueRange{t.f64(0.0)},
-            [&](OpBuilder &lb, Location l, Value j, ValueRange acc) {
-              Value partial = memref::LoadOp::create(lb, l, classPartials, j);
-              scf::YieldOp::create(
-                  lb, l,
-                  ValueRange{arith::AddFOp::create(lb, l, acc[0], partial)});
-            });
-        Value norm = arith::MulFOp::create(
-            b, loc, math::SqrtOp::create(b, loc, loop.getResult(0)), scale);
-        any = arith::OrIOp::create(b, loc, any, buildIsNonFinite(b, loc, norm));
-      }
+      Value numTensors = t.index(classes[c].size());
+      any = arith::OrIOp::create(b, loc, any,
+                                 buildAnyNonFiniteNorm(b, loc, partials[c],
+                                                       offsets[c], numTensors,
+                                                       scale));
     }
     Value flag = memref::AllocOp::create(b, loc, MemRefType::get({}, f32));
     Value value = arith::SelectOp::create(b, loc, any,

@@ -96,6 +96,48 @@ std::pair<Value, Value> TensorTableReader::chunkRange(Value t, Value chunk) {
 }
 
 //===----------------------------------------------------------------------===//
+// Norms from chunk sums
+//===----------------------------------------------------------------------===//
+
+Value mlir::gs::buildTensorNorm(OpBuilder &b, Location loc, Value partials,
+                                Value chunkOffsets, Value t, Value invScale) {
+  Value first =
+      toIndex(b, loc, memref::LoadOp::create(b, loc, chunkOffsets, t));
+  Value next = arith::AddIOp::create(b, loc, t, indexConstant(b, loc, 1));
+  Value end =
+      toIndex(b, loc, memref::LoadOp::create(b, loc, chunkOffsets, next));
+  Value zero = buildFloatConstant(b, loc, b.getF64Type(), 0.0);
+  auto loop = scf::ForOp::create(
+      b, loc, first, end, indexConstant(b, loc, 1), ValueRange{zero},
+      [&](OpBuilder &lb, Location l, Value j, ValueRange acc) {
+        Value partial = memref::LoadOp::create(lb, l, partials, j);
+        scf::YieldOp::create(
+            lb, l, ValueRange{arith::AddFOp::create(lb, l, acc[0], partial)});
+      });
+  Value norm = math::SqrtOp::create(b, loc, loop.getResult(0));
+  if (invScale)
+    norm = arith::MulFOp::create(b, loc, norm, invScale);
+  return norm;
+}
+
+Value mlir::gs::buildAnyNonFiniteNorm(OpBuilder &b, Location loc,
+                                      Value partials, Value chunkOffsets,
+                                      Value numTensors, Value invScale) {
+  Value none = arith::ConstantIntOp::create(b, loc, b.getI1Type(), 0);
+  auto loop = scf::ForOp::create(
+      b, loc, indexConstant(b, loc, 0), numTensors, indexConstant(b, loc, 1),
+      ValueRange{none},
+      [&](OpBuilder &lb, Location l, Value t, ValueRange acc) {
+        Value norm =
+            buildTensorNorm(lb, l, partials, chunkOffsets, t, invScale);
+        Value bad = buildIsNonFinite(lb, l, norm);
+        scf::YieldOp::create(
+            lb, l, ValueRange{arith::OrIOp::create(lb, l, acc[0], bad)});
+      });
+  return loop.getResult(0);
+}
+
+//===----------------------------------------------------------------------===//
 // Hyperparameters and records
 //===----------------------------------------------------------------------===//
 

@@ -63,6 +63,18 @@ struct StepHyperparameters {
 StepHyperparameters readHyperparameters(OpBuilder &b, Location loc, Value hyper,
                                         OptimizerAttrInterface optimizer);
 
+/// Emits tensor `t`'s norm from its chunks' sums of squares: the sums of
+/// `partials[chunkOffsets[t] .. chunkOffsets[t+1])` added in chunk order,
+/// the square root, times `invScale` (f64) when given.
+Value buildTensorNorm(OpBuilder &b, Location loc, Value partials,
+                      Value chunkOffsets, Value t, Value invScale);
+
+/// i1: any of the `numTensors` tensors' buildTensorNorm is NaN or Inf (the
+/// group-wide skip of a loss-scaled step, spec section 4).
+Value buildAnyNonFiniteNorm(OpBuilder &b, Location loc, Value partials,
+                            Value chunkOffsets, Value numTensors,
+                            Value invScale);
+
 /// What the scalars phase leaves for the update of one tensor, as f32
 /// words at records[t * kRecordWords]: [enabled, prefactor, factor,
 /// zero_grad, optimizer step scalars...].
