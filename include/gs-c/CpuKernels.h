@@ -2,7 +2,7 @@
 |*                                                                            *|
 |* libgs_cpu_kernels runs a GradientStabilizer step of any number of tensors  *|
 |* with kernels the project's build compiled ahead of time from              *|
-|* gs.multi_tensor_step (lib/Runtime/generate_cpu_kernels.py): nothing is    *|
+|* gs.multi_tensor_step (lib/Runtime/generate_step_kernels.py): nothing is    *|
 |* compiled at run time and neither libMLIR nor libLLVM is loaded. Tensors   *|
 |* are rows of a table of addresses; hyperparameters are values, so one      *|
 |* kernel serves every model and setting.                                    *|
@@ -10,7 +10,7 @@
 |* A step is three kernels: `norms` (one per element type), `scalars` (one   *|
 |* per optimizer structure, non-finite policy, bias correction and AMP) and  *|
 |* `update` (one per optimizer structure, element type and zeroing). Kernel  *|
-|* names are those of generate_cpu_kernels.py, e.g. "gs_norms_bf16",         *|
+|* names are those of generate_step_kernels.py, e.g. "gs_norms_bf16",         *|
 |* "gs_scalars_adamw_skip_bc_noamp", "gs_update_adamw_bf16_keep".           *|
 |*                                                                            *|
 |* Results are bitwise the same for any thread count and any instruction    *|

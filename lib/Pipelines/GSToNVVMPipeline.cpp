@@ -37,6 +37,7 @@ buildGSKernels(OpPassManager &pm,
   gpuOptions.blockSize = options.blockSize;
   gpuOptions.maxBlocks = options.maxBlocks;
   gpuOptions.kernelParamLimit = options.kernelParamLimit;
+  gpuOptions.kernelLibrary = options.kernelLibrary;
   pm.addPass(gs::createConvertGSToGPU(gpuOptions));
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());

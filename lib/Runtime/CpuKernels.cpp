@@ -10,6 +10,8 @@
 
 #include "gs-c/CpuKernels.h"
 
+#include "StepChecks.h"
+
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
@@ -69,17 +71,10 @@ using ScalarsAmpKernel = void (*)(D2I, D1I, D1F64, D2F64, D2I, D1I, D1F64,
 using ScalarsFoundInfKernel = void (*)(D2I, D1I, D1F64, D2F64, D2I, D1I, D1F64,
                                        D1F32, D0F32);
 
-enum class Kind { Norms, Scalars, Update };
+using namespace gs::runtime;
 
 struct Kernel {
-  const char *name;
-  Kind kind;
-  int moments;         // -1: any (norms)
-  int hyperparameters; // -1: any (norms)
-  int elementBytes;    // 0: none (scalars)
-  /// Loss scaling of a scalars kernel: 0 none, 1 invScale and foundInf,
-  /// 2 foundInf alone.
-  int amp;
+  KernelInfo info;
   void *isa[3]; // x86-64, x86-64-v3, x86-64-v4
 };
 } // namespace
@@ -97,12 +92,7 @@ namespace {
 #define GS_KERNEL_KIND_scalars Kind::Scalars
 #define GS_KERNEL_KIND_update Kind::Update
 #define GS_KERNEL(kind, name, moments, hyper, bytes, amp)                      \
-  {#name,                                                                      \
-   GS_KERNEL_KIND_##kind,                                                      \
-   moments,                                                                    \
-   hyper,                                                                      \
-   bytes,                                                                      \
-   amp,                                                                        \
+  {{#name, GS_KERNEL_KIND_##kind, moments, hyper, bytes, amp},                 \
    {reinterpret_cast<void *>(&_mlir_ciface_##name##_v1),                       \
     reinterpret_cast<void *>(&_mlir_ciface_##name##_v3),                       \
     reinterpret_cast<void *>(&_mlir_ciface_##name##_v4)}},
@@ -137,134 +127,34 @@ int isa() {
   return chosen;
 }
 
-thread_local std::string lastError;
-
-int fail(const char *format, ...) {
-  char buffer[512];
-  va_list args;
-  va_start(args, format);
-  std::vsnprintf(buffer, sizeof(buffer), format, args);
-  va_end(args);
-  lastError = buffer;
-  return 1;
-}
-
 const Kernel *find(const char *name) {
   if (!name)
     return nullptr;
   for (const Kernel &kernel : kKernels)
-    if (std::strcmp(kernel.name, name) == 0)
+    if (std::strcmp(kernel.info.name, name) == 0)
       return &kernel;
   return nullptr;
 }
 
-//===----------------------------------------------------------------------===//
-// Checks
-//===----------------------------------------------------------------------===//
-
-int checkKernel(const Kernel *kernel, const char *name, Kind kind,
-                const char *what) {
-  if (!kernel)
-    return fail("no prebuilt CPU kernel named '%s'", name ? name : "(null)");
-  if (kernel->kind != kind)
-    return fail("kernel '%s' is not a %s kernel", name, what);
-  return 0;
+/// The checks' view of `args`.
+StepShape shapeOf(const GSCpuStepArgs &a) {
+  return {a.numTensors,   a.tableWidth,          a.table,
+          a.chunkOffsets, a.hyperSize,           a.partialsSize,
+          a.recordsSize,  a.invScale != nullptr, a.foundInf != nullptr};
 }
 
-/// Checks `args` against one kernel: table width, hyperparameters, element
-/// size and loss scaling.
-int checkFits(const Kernel &kernel, const GSCpuStepArgs &args) {
-  if (kernel.moments >= 0 && args.tableWidth != 3 + kernel.moments)
-    return fail("kernel '%s' takes a table of %d columns (numel, param, grad "
-                "and %d moments), got %lld",
-                kernel.name, 3 + kernel.moments, kernel.moments,
-                static_cast<long long>(args.tableWidth));
-  if (kernel.hyperparameters >= 0 &&
-      args.hyperSize < 5 + kernel.hyperparameters)
-    return fail("kernel '%s' reads %d hyperparameters, got %lld", kernel.name,
-                5 + kernel.hyperparameters,
-                static_cast<long long>(args.hyperSize));
-  if (kernel.kind == Kind::Scalars) {
-    bool wantsInvScale = kernel.amp == 1, wantsFoundInf = kernel.amp != 0;
-    if (wantsInvScale != (args.invScale != nullptr))
-      return fail(wantsInvScale ? "kernel '%s' needs invScale"
-                                : "kernel '%s' takes no invScale",
-                  kernel.name);
-    if (wantsFoundInf != (args.foundInf != nullptr))
-      return fail(wantsFoundInf ? "kernel '%s' needs foundInf"
-                                : "kernel '%s' takes no foundInf",
-                  kernel.name);
-  }
-  return 0;
-}
-
-/// Checks the tables themselves; `elementBytes` is the tensors' element size
-/// (0: the kernels read no tensor data).
-int checkTables(const GSCpuStepArgs &args, int elementBytes) {
-  int64_t n = args.numTensors;
-  if (n < 0)
-    return fail("numTensors is negative (%lld)", static_cast<long long>(n));
-  if (args.tableWidth < 3)
-    return fail("tableWidth must be at least 3, got %lld",
-                static_cast<long long>(args.tableWidth));
-  if (!args.chunkOffsets)
-    return fail("chunkOffsets is null");
-  // The rest is read only when there are tensors.
+/// The buffers every step with tensors needs; the tables themselves are
+/// checked by checkTables.
+int checkBuffers(const GSCpuStepArgs &a) {
   struct {
     const void *pointer;
     const char *name;
-  } required[] = {{args.table, "table"},    {args.hyper, "hyper"},
-                  {args.stats, "stats"},    {args.counts, "counts"},
-                  {args.steps, "steps"},    {args.partials, "partials"},
-                  {args.records, "records"}};
+  } required[] = {{a.hyper, "hyper"},       {a.stats, "stats"},
+                  {a.counts, "counts"},     {a.steps, "steps"},
+                  {a.partials, "partials"}, {a.records, "records"}};
   for (const auto &entry : required)
-    if (n > 0 && !entry.pointer)
+    if (a.numTensors > 0 && !entry.pointer)
       return fail("%s is null", entry.name);
-  if (args.chunkOffsets[0] != 0)
-    return fail("chunkOffsets[0] must be 0, got %lld",
-                static_cast<long long>(args.chunkOffsets[0]));
-  for (int64_t t = 0; t < n; ++t) {
-    const int64_t *row = args.table + t * args.tableWidth;
-    int64_t numel = row[0];
-    if (numel < 0)
-      return fail("tensor %lld: negative element count %lld",
-                  static_cast<long long>(t), static_cast<long long>(numel));
-    int64_t chunks =
-        numel / GS_CPU_CHUNK_SIZE + (numel % GS_CPU_CHUNK_SIZE != 0);
-    int64_t have = args.chunkOffsets[t + 1] - args.chunkOffsets[t];
-    if (have != chunks)
-      return fail("tensor %lld: chunkOffsets give %lld chunks but %lld "
-                  "elements need %lld",
-                  static_cast<long long>(t), static_cast<long long>(have),
-                  static_cast<long long>(numel),
-                  static_cast<long long>(chunks));
-    if (numel == 0 || elementBytes == 0)
-      continue;
-    for (int64_t column = 1; column < args.tableWidth; ++column) {
-      int64_t address = row[column];
-      if (address == 0)
-        return fail("tensor %lld: column %lld (%s) is a null address",
-                    static_cast<long long>(t), static_cast<long long>(column),
-                    column == 1   ? "param"
-                    : column == 2 ? "grad"
-                                  : "moment");
-      if (address % elementBytes != 0)
-        return fail("tensor %lld: column %lld address 0x%llx is not aligned "
-                    "to its %d-byte elements",
-                    static_cast<long long>(t), static_cast<long long>(column),
-                    static_cast<unsigned long long>(address), elementBytes);
-    }
-  }
-  int64_t numChunks = args.chunkOffsets[n];
-  if (args.partialsSize < numChunks)
-    return fail("partials scratch holds %lld doubles, the step needs %lld "
-                "(one per chunk)",
-                static_cast<long long>(args.partialsSize),
-                static_cast<long long>(numChunks));
-  if (args.recordsSize < n * GS_CPU_RECORD_WORDS)
-    return fail("records scratch holds %lld floats, the step needs %lld",
-                static_cast<long long>(args.recordsSize),
-                static_cast<long long>(n * GS_CPU_RECORD_WORDS));
   return 0;
 }
 
@@ -384,12 +274,12 @@ Operands describeArgs(const GSCpuStepArgs &a) {
 
 void launch(const Kernel &kernel, Operands &o, int numThreads) {
   void *symbol = kernel.isa[isa()];
-  if (kernel.kind == Kind::Scalars) {
-    if (kernel.amp == 1)
+  if (kernel.info.kind == Kind::Scalars) {
+    if (kernel.info.amp == 1)
       reinterpret_cast<ScalarsAmpKernel>(symbol)(
           &o.table, &o.chunkOffsets, &o.hyper, &o.stats, &o.counts, &o.steps,
           &o.partials, &o.records, &o.invScale, &o.foundInf);
-    else if (kernel.amp == 2)
+    else if (kernel.info.amp == 2)
       reinterpret_cast<ScalarsFoundInfKernel>(symbol)(
           &o.table, &o.chunkOffsets, &o.hyper, &o.stats, &o.counts, &o.steps,
           &o.partials, &o.records, &o.foundInf);
@@ -424,23 +314,19 @@ extern "C" {
 
 int gsCpuRunStep(const char *norms, const char *scalars, const char *update,
                  const GSCpuStepArgs *args, int numThreads) {
-  lastError.clear();
+  lastError().clear();
   if (!args)
     return fail("args is null");
   const Kernel *n = find(norms), *s = find(scalars), *u = find(update);
-  if (checkKernel(n, norms, Kind::Norms, "norms") ||
-      checkKernel(s, scalars, Kind::Scalars, "scalars") ||
-      checkKernel(u, update, Kind::Update, "update") ||
-      checkThreads(numThreads))
+  if (checkKernel(n ? &n->info : nullptr, norms, Kind::Norms, "CPU") ||
+      checkKernel(s ? &s->info : nullptr, scalars, Kind::Scalars, "CPU") ||
+      checkKernel(u ? &u->info : nullptr, update, Kind::Update, "CPU") ||
+      checkThreads(numThreads) || checkStepKernels(n->info, s->info, u->info))
     return 1;
-  if (n->elementBytes != u->elementBytes)
-    return fail("kernels '%s' and '%s' are for different element types", norms,
-                update);
-  if (s->moments != u->moments || s->hyperparameters != u->hyperparameters)
-    return fail("kernels '%s' and '%s' are for different optimizers", scalars,
-                update);
-  if (checkFits(*n, *args) || checkFits(*s, *args) || checkFits(*u, *args) ||
-      checkTables(*args, u->elementBytes))
+  StepShape shape = shapeOf(*args);
+  if (checkFits(n->info, shape) || checkFits(s->info, shape) ||
+      checkFits(u->info, shape) || checkBuffers(*args) ||
+      checkTables(shape, u->info.elementBytes))
     return 1;
   if (args->numTensors == 0)
     return 0;
@@ -453,14 +339,15 @@ int gsCpuRunStep(const char *norms, const char *scalars, const char *update,
 
 int gsCpuRunKernel(const char *name, const GSCpuStepArgs *args,
                    int numThreads) {
-  lastError.clear();
+  lastError().clear();
   if (!args)
     return fail("args is null");
   const Kernel *kernel = find(name);
   if (!kernel)
     return fail("no prebuilt CPU kernel named '%s'", name ? name : "(null)");
-  if (checkThreads(numThreads) || checkFits(*kernel, *args) ||
-      checkTables(*args, kernel->elementBytes))
+  StepShape shape = shapeOf(*args);
+  if (checkThreads(numThreads) || checkFits(kernel->info, shape) ||
+      checkBuffers(*args) || checkTables(shape, kernel->info.elementBytes))
     return 1;
   if (args->numTensors == 0)
     return 0;
@@ -473,6 +360,6 @@ int gsCpuHasKernel(const char *name) { return find(name) != nullptr; }
 
 const char *gsCpuKernelISA(void) { return kISANames[isa()]; }
 
-const char *gsCpuLastError(void) { return lastError.c_str(); }
+const char *gsCpuLastError(void) { return lastError().c_str(); }
 
 } // extern "C"

@@ -1,8 +1,8 @@
 //===- CudaRuntime.cpp - mgpu* functions over a dlopen'ed CUDA driver -----===//
 //
-// The CUDA driver is opened at first use, so this library builds without the
-// CUDA toolkit and loads without a GPU; the few driver types it needs are
-// declared here. Every call reports failure through a thread-local message
+// The CUDA driver is opened at first use (CudaDriver.h), so this library
+// builds without the CUDA toolkit and loads without a GPU; kernels run on
+// device 0. Every call reports failure through a thread-local message
 // instead of aborting: code lowered by gpu-to-llvm has no error channel (its
 // functions return void or a handle), so the caller checks
 // gsRuntimeGetLastError() after a step.
@@ -11,67 +11,14 @@
 
 #include "gs-c/Runtime.h"
 
-#include <dlfcn.h>
+#include "CudaDriver.h"
 
 #include <mutex>
 #include <string>
 
+using namespace gs::cuda;
+
 namespace {
-// The CUDA driver ABI (cuda.h), limited to what the runtime uses.
-using CUresult = int;
-using CUdevice = int;
-using CUcontext = void *;
-using CUmodule = void *;
-using CUfunction = void *;
-using CUstream = void *;
-using CUevent = void *;
-using CUdeviceptr = unsigned long long;
-constexpr CUresult kSuccess = 0;
-constexpr int kJitOptimizationLevel = 7; // CU_JIT_OPTIMIZATION_LEVEL
-constexpr unsigned kEventDisableTiming = 2;
-constexpr unsigned kMemAttachGlobal = 1;
-
-/// The driver entry points; versioned names are those cuda.h maps to.
-struct Driver {
-#define GS_CUDA_FUNCTIONS(X)                                                   \
-  X(cuGetErrorName, CUresult, CUresult, const char **)                         \
-  X(cuGetErrorString, CUresult, CUresult, const char **)                       \
-  X(cuInit, CUresult, unsigned)                                                \
-  X(cuDeviceGet, CUresult, CUdevice *, int)                                    \
-  X(cuDevicePrimaryCtxRetain, CUresult, CUcontext *, CUdevice)                 \
-  X(cuCtxPushCurrent_v2, CUresult, CUcontext)                                  \
-  X(cuCtxPopCurrent_v2, CUresult, CUcontext *)                                 \
-  X(cuCtxSynchronize, CUresult)                                                \
-  X(cuModuleLoadData, CUresult, CUmodule *, const void *)                      \
-  X(cuModuleLoadDataEx, CUresult, CUmodule *, const void *, unsigned, int *,   \
-    void **)                                                                   \
-  X(cuModuleUnload, CUresult, CUmodule)                                        \
-  X(cuModuleGetFunction, CUresult, CUfunction *, CUmodule, const char *)       \
-  X(cuLaunchKernel, CUresult, CUfunction, unsigned, unsigned, unsigned,        \
-    unsigned, unsigned, unsigned, unsigned, CUstream, void **, void **)        \
-  X(cuStreamCreate, CUresult, CUstream *, unsigned)                            \
-  X(cuStreamDestroy_v2, CUresult, CUstream)                                    \
-  X(cuStreamSynchronize, CUresult, CUstream)                                   \
-  X(cuStreamWaitEvent, CUresult, CUstream, CUevent, unsigned)                  \
-  X(cuEventCreate, CUresult, CUevent *, unsigned)                              \
-  X(cuEventDestroy_v2, CUresult, CUevent)                                      \
-  X(cuEventSynchronize, CUresult, CUevent)                                     \
-  X(cuEventRecord, CUresult, CUevent, CUstream)                                \
-  X(cuMemAlloc_v2, CUresult, CUdeviceptr *, size_t)                            \
-  X(cuMemAllocManaged, CUresult, CUdeviceptr *, size_t, unsigned)              \
-  X(cuMemFree_v2, CUresult, CUdeviceptr)                                       \
-  X(cuMemcpyAsync, CUresult, CUdeviceptr, CUdeviceptr, size_t, CUstream)       \
-  X(cuMemsetD32Async, CUresult, CUdeviceptr, unsigned, size_t, CUstream)       \
-  X(cuMemsetD16Async, CUresult, CUdeviceptr, unsigned short, size_t, CUstream)
-#define GS_DECLARE(name, result, ...) result (*name)(__VA_ARGS__) = nullptr;
-  GS_CUDA_FUNCTIONS(GS_DECLARE)
-#undef GS_DECLARE
-
-  /// The primary context of device 0, or null with `error` set.
-  CUcontext context = nullptr;
-  std::string error;
-};
-
 thread_local std::string lastError;
 thread_local bool hasError = false;
 thread_local CUstream userStream = nullptr;
@@ -81,68 +28,18 @@ void setError(std::string message) {
   hasError = true;
 }
 
-/// "<call>: <CUDA name>: <CUDA description>".
-std::string describe(const Driver &driver, const char *call, CUresult result) {
-  const char *name = nullptr, *text = nullptr;
-  if (driver.cuGetErrorName)
-    driver.cuGetErrorName(result, &name);
-  if (driver.cuGetErrorString)
-    driver.cuGetErrorString(result, &text);
-  return std::string(call) + ": " +
-         (name ? name : "CUDA error " + std::to_string(result)) + ": " +
-         (text ? text : "unknown error");
-}
-
-Driver &loadDriver() {
-  static Driver driver;
-  static std::once_flag once;
-  std::call_once(once, [] {
-    void *handle = dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
-    if (!handle) {
-      const char *reason = dlerror();
-      driver.error = std::string("no CUDA driver: cannot load libcuda.so.1") +
-                     (reason ? std::string(" (") + reason + ")" : "");
-      return;
-    }
-#define GS_RESOLVE(name, ...)                                                  \
-  driver.name = reinterpret_cast<decltype(driver.name)>(dlsym(handle, #name)); \
-  if (!driver.name) {                                                          \
-    driver.error = "CUDA driver too old: libcuda.so.1 lacks " #name;           \
-    return;                                                                    \
-  }
-    GS_CUDA_FUNCTIONS(GS_RESOLVE)
-#undef GS_RESOLVE
-    CUdevice device;
-    CUresult result = driver.cuInit(0);
-    if (result != kSuccess) {
-      driver.error = describe(driver, "cuInit", result);
-      return;
-    }
-    result = driver.cuDeviceGet(&device, 0);
-    if (result != kSuccess) {
-      driver.error = describe(driver, "cuDeviceGet", result);
-      return;
-    }
-    result = driver.cuDevicePrimaryCtxRetain(&driver.context, device);
-    if (result != kSuccess) {
-      driver.context = nullptr;
-      driver.error = describe(driver, "cuDevicePrimaryCtxRetain", result);
-    }
-  });
-  return driver;
-}
-
 /// Makes the primary context current for one call; false (error set) when
 /// there is no usable GPU.
 class ScopedContext {
 public:
-  ScopedContext() : driver(loadDriver()) {
-    if (!driver.context) {
-      setError(driver.error);
+  ScopedContext() : driver(getDriver()) {
+    std::string error;
+    CUcontext context = getPrimaryContext(0, error);
+    if (!context) {
+      setError(error);
       return;
     }
-    active =
-        check("cuCtxPushCurrent", driver.cuCtxPushCurrent_v2(driver.context));
+    active = check("cuCtxPushCurrent", driver.cuCtxPushCurrent_v2(context));
   }
   ~ScopedContext() {
     if (active) {
@@ -155,10 +52,10 @@ public:
   bool check(const char *call, CUresult result) {
     if (result == kSuccess)
       return true;
-    setError(describe(driver, call, result));
+    setError(describe(call, result));
     return false;
   }
-  Driver &driver;
+  const Driver &driver;
 
 private:
   bool active = false;

@@ -9,9 +9,13 @@ gradients, the inner optimizer's state tensors and the GS state:
   of kernel runs over a table of addresses, all hyperparameters are run-time
   values (schedulers of lr, betas or momentum change nothing), and the
   chunks are spread over torch's intra-op threads.
-* CUDA tensors run a compiled `gs.group_step` (kernels queued on PyTorch's
-  current stream), specialized on shapes and compile-time hyperparameters
-  and cached in the process; the generic GPU kernels will replace it.
+* CUDA tensors run the same kernels prebuilt for NVIDIA GPUs
+  (prebuilt_gpu.py, libgs_gpu_kernels): three launches per bucket on
+  PyTorch's current stream, with the tables and the GS state resident in
+  device memory (no copy, no synchronization per step). Without that
+  library (a build without it, or a GPU older than sm_80) they run a
+  JIT-compiled `gs.group_step`, specialized on shapes and cached in the
+  process.
 """
 
 from __future__ import annotations
@@ -22,7 +26,9 @@ import torch
 
 from . import _compiler as C
 from . import _cpu_kernels as K
+from . import _gpu_kernels as G
 from . import prebuilt_cpu as P
+from . import prebuilt_gpu as PG
 from .lion import Lion
 
 DTYPES = {torch.float32: "f32", torch.float16: "f16", torch.bfloat16: "bf16"}
@@ -100,10 +106,40 @@ class CompiledBackend:
     # overflow flag): the kernels unscale inside the norm pass.
     supports_amp = True
 
-    def __init__(self, vector_width: int = 8):
+    def __init__(self, vector_width: int = 8, gpu_kernels_on_cpu: bool = False):
+        """`gpu_kernels_on_cpu` (for tests): CPU tensors take the GPU path,
+        with GS_GPU_KERNELS_LIB naming the emulated kernels
+        (libgs_gpu_kernels_emulated.so), so its host logic runs without a
+        GPU."""
         self.vector_width = vector_width
         self._steps: Dict[C.StepSignature, C.CompiledStep] = {}
         self._cpu_buckets: P.Buckets = {}
+        self._gpu_buckets: PG.Buckets = {}
+        self._gpu_kernels_on_cpu = gpu_kernels_on_cpu
+        # Device index -> whether the prebuilt GPU kernels run there.
+        self._prebuilt_gpu: Dict[int, bool] = {}
+
+    def __getstate__(self):
+        return {"vector_width": self.vector_width,
+                "gpu_kernels_on_cpu": self._gpu_kernels_on_cpu}
+
+    def __setstate__(self, state):
+        self.__init__(**state)
+
+    def _runs_prebuilt_gpu(self, device: torch.device) -> bool:
+        """Whether `device`'s buckets take the prebuilt GPU kernels."""
+        if device.type == "cpu":
+            return self._gpu_kernels_on_cpu
+        index = PG.device_index(device)
+        usable = self._prebuilt_gpu.get(index)
+        if usable is None:
+            try:
+                G.gpu_kernels().image(index)
+                usable = True
+            except G.KernelError:
+                usable = False  # no library, or a GPU older than sm_80: JIT
+            self._prebuilt_gpu[index] = usable
+        return usable
 
     def _compiled(self, sig: C.StepSignature) -> C.CompiledStep:
         step = self._steps.get(sig)
@@ -126,7 +162,7 @@ class CompiledBackend:
         stabilizer_attr = C.stabilizer_attr(
             stabilizer.gamma1, stabilizer.gamma2, stabilizer.eps,
             stabilizer.bias_correction, stabilizer.on_nonfinite)
-        cpu_work, gpu_work = [], []
+        cpu_work, gpu_work, prebuilt_gpu_work = [], [], []
         for index, group in enumerate(optimizer.param_groups):
             attr, moment_names = optimizer_spec(optimizer, group)
             buckets: Dict[tuple, List[torch.Tensor]] = {}
@@ -135,15 +171,22 @@ class CompiledBackend:
                     continue  # absent gradients: left alone (spec section 5)
                 self._check_tensors(optimizer, p, moment_names)
                 buckets.setdefault((p.dtype, p.device), []).append(p)
-            cpu = [(dtype, params) for (dtype, device), params in buckets.items()
-                   if device.type == "cpu"]
+            cpu, prebuilt_gpu = [], []
+            for (dtype, device), params in buckets.items():
+                if self._runs_prebuilt_gpu(device):
+                    prebuilt_gpu.append((dtype, device, params))
+                elif device.type == "cpu":
+                    cpu.append((dtype, params))
             if cpu:
                 cpu_work.append((index, group, moment_names, cpu))
-            # A GPU bucket runs as kernels of at most MAX_TENSORS_PER_STEP
-            # tensors (ctypes calls at most 1024 arguments); with a loss scale
-            # the whole group must be one kernel.
+            if prebuilt_gpu:
+                prebuilt_gpu_work.append((index, group, moment_names, prebuilt_gpu))
+            # Without the prebuilt kernels a GPU bucket runs as JIT-compiled
+            # kernels of at most MAX_TENSORS_PER_STEP tensors (ctypes calls
+            # at most 1024 arguments); with a loss scale the whole group
+            # must be one kernel.
             for (dtype, device), params in buckets.items():
-                if device.type == "cpu":
+                if device.type == "cpu" or self._runs_prebuilt_gpu(device):
                     continue
                 if amp and len(params) > MAX_TENSORS_PER_STEP:
                     raise Unsupported(f"a loss-scaled step of more than "
@@ -162,8 +205,13 @@ class CompiledBackend:
                 K.cpu_kernels()
             except K.KernelError as error:
                 raise C.CompilerError(str(error)) from error
+        if prebuilt_gpu_work:
+            self._check_gpu_amp_tensors(prebuilt_gpu_work, inv_scale, found_inf)
         for index, group, moment_names, buckets in cpu_work:
             self._run_cpu_group(optimizer, stabilizer, index, group, moment_names,
+                                buckets, inv_scale, found_inf)
+        for index, group, moment_names, buckets in prebuilt_gpu_work:
+            self._run_gpu_group(optimizer, stabilizer, index, group, moment_names,
                                 buckets, inv_scale, found_inf)
         for step, group, params, moment_names in gpu_work:
             self._run_bucket(step, optimizer, stabilizer, group, params, moment_names,
@@ -178,6 +226,56 @@ class CompiledBackend:
                     or value.dtype != torch.float32 or value.device.type != "cpu":
                 raise Unsupported(f"{name} must be a one-element float32 CPU tensor "
                                   f"for CPU parameters, got {value!r}")
+
+    @staticmethod
+    def _check_gpu_amp_tensors(work, inv_scale, found_inf):
+        devices = {device for _, _, _, buckets in work for _, device, _ in buckets}
+        for name, value in (("inv_scale", inv_scale), ("found_inf", found_inf)):
+            if value is None:
+                continue
+            if not isinstance(value, torch.Tensor) or value.numel() != 1 \
+                    or value.dtype != torch.float32 or {value.device} != devices:
+                raise Unsupported(f"{name} must be a one-element float32 tensor on the "
+                                  f"parameters' device ({sorted(map(str, devices))}), "
+                                  f"got {value!r}")
+
+    def _run_gpu_group(self, optimizer, stabilizer, index, group, moment_names,
+                       buckets, inv_scale, found_inf):
+        """Steps one param group's buckets through the prebuilt GPU kernels,
+        with their GS state resident on the device."""
+        structure, optimizer_hyper = P.structure_of(optimizer, group)
+        hyper = [float(group["lr"]), float(group.get("weight_decay", 0.0)),
+                 stabilizer.gamma1, stabilizer.gamma2, stabilizer.eps, *optimizer_hyper]
+        amp = inv_scale is not None or found_inf is not None
+        by_device: Dict[torch.device, List[dict]] = {}
+        for dtype, device, params in buckets:
+            key = (index, dtype, device)
+            bucket = self._gpu_buckets.get(key)
+            if bucket is None or bucket.identity != tuple(id(p) for p in params):
+                if bucket is not None and bucket.resident:
+                    stabilizer._residents.remove(bucket.flush)
+                    bucket.flush()
+                bucket = self._gpu_buckets[key] = PG.GpuBucket(params, device)
+            moments, step_counts = [], []
+            for p in params:
+                buffers, step = _moments_and_step(optimizer, p, moment_names)
+                moments += buffers
+                step_counts.append(step)
+            if not bucket.resident:
+                bucket.load(stabilizer, optimizer, step_counts)
+            grads = [p.grad for p in params]  # contiguous (checked)
+            bucket.prepare(grads, moments, len(moment_names), hyper)
+            by_device.setdefault(device, []).append(dict(
+                bucket=bucket, kernels=P.kernels_for(structure, DTYPES[dtype],
+                                                     stabilizer, amp)))
+        for device, runs in by_device.items():
+            scale = flag = None
+            if amp:
+                scale = (torch.ones((), dtype=torch.float32, device=device)
+                         if inv_scale is None else inv_scale.reshape(()).contiguous())
+                flag = (torch.zeros((), dtype=torch.float32, device=device)
+                        if found_inf is None else found_inf.reshape(()).contiguous())
+            PG.run_buckets(runs, scale, flag)
 
     def _run_cpu_group(self, optimizer, stabilizer, index, group, moment_names,
                        buckets, inv_scale, found_inf):
@@ -200,7 +298,7 @@ class CompiledBackend:
                 step_counts.append(step)
             grads = [p.grad.contiguous() for p in params]  # read only
             bucket.prepare(params, grads, moments, len(moment_names))
-            states = [stabilizer.state_of(p) for p in params]
+            states = [stabilizer._state_of(p) for p in params]
             stats, counts, steps = P.state_tensors(states, step_counts)
             runs.append(dict(bucket=bucket, params=params, grads=grads, states=states,
                              kernels=P.kernels_for(structure, DTYPES[dtype], stabilizer,
@@ -248,7 +346,7 @@ class CompiledBackend:
         steps = torch.empty(n, dtype=torch.int64)
         moments, grads, keep_alive = [], [], []
         for i, p in enumerate(params):
-            gs_state = stabilizer.state_of(p)
+            gs_state = stabilizer._state_of(p)
             stats[i, 0], stats[i, 1] = gs_state["m"], gs_state["v"]
             counts[i, 0], counts[i, 1] = gs_state["k"], gs_state["skipped"]
             buffers, steps[i] = _moments_and_step(optimizer, p, moment_names)
@@ -274,7 +372,7 @@ class CompiledBackend:
              counts.data_ptr(), steps.data_ptr(), lr, weight_decay, *amp, stream=stream)
         stats, counts, steps = stats.cpu(), counts.cpu(), steps.cpu()
         for i, p in enumerate(params):
-            stabilizer.state[p].update(m=float(stats[i, 0]), v=float(stats[i, 1]),
+            stabilizer._state[p].update(m=float(stats[i, 0]), v=float(stats[i, 1]),
                                        k=int(counts[i, 0]), skipped=int(counts[i, 1]))
             _store_step_count(optimizer.state[p], int(steps[i]))
 

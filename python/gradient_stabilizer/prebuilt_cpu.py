@@ -79,14 +79,24 @@ class CpuBucket:
     def nonfinite(self, inv_scale: torch.Tensor) -> torch.Tensor:
         """After the norms kernel: whether any tensor's scaled norm is NaN or
         Inf (a 0-d bool tensor, no host synchronization)."""
-        n = self.table.shape[0]
-        counts = (self.offsets[1:] - self.offsets[:-1])
-        owner = torch.repeat_interleave(torch.arange(n), counts)
-        chunks = int(self.offsets[-1])
-        sums = torch.zeros(n, dtype=torch.float64).index_add_(
-            0, owner, self.partials[:chunks])
-        norms = sums.sqrt() * inv_scale.double()
-        return (~torch.isfinite(norms)).any()
+        return nonfinite_norms(self.offsets, self.partials, inv_scale,
+                               int(self.offsets[-1]))
+
+
+def nonfinite_norms(offsets: torch.Tensor, partials: torch.Tensor,
+                    inv_scale: torch.Tensor, num_chunks: int) -> torch.Tensor:
+    """Whether any tensor's norm, from the `num_chunks` chunk sums of
+    squares `partials` of a norms kernel and scaled by `inv_scale`, is NaN
+    or Inf: a 0-d bool tensor on their device, computed there (no
+    synchronization)."""
+    n = offsets.numel() - 1
+    counts = offsets[1:] - offsets[:-1]
+    owner = torch.repeat_interleave(torch.arange(n, device=offsets.device), counts,
+                                    output_size=num_chunks)
+    sums = torch.zeros(n, dtype=torch.float64, device=offsets.device).index_add_(
+        0, owner, partials[:num_chunks])
+    norms = sums.sqrt() * inv_scale.double()
+    return (~torch.isfinite(norms)).any()
 
 
 def run_buckets(runs: List[dict], threads: int, inv_scale: Optional[torch.Tensor],

@@ -99,7 +99,56 @@ class GradientStabilizer:
         self.on_nonfinite = on_nonfinite
         self.raise_on_nonfinite = raise_on_nonfinite
         self.backend = backend
-        self.state: Dict[torch.Tensor, Dict[str, float]] = {}
+        self._state: Dict[torch.Tensor, Dict[str, float]] = {}
+        # Flushes of GS state that compiled GPU steps keep in device memory
+        # (prebuilt_gpu.GpuBucket.flush); see `state`.
+        self._residents: List = []
+
+    @property
+    def state(self) -> Dict[torch.Tensor, Dict[str, float]]:
+        """Each parameter's GS state (`m`, `v`, `k`, `skipped`). Compiled GPU
+        steps keep it in device memory between steps; reading it brings it
+        up to date here (one copy per bucket), and the next compiled step
+        takes it from here again, edits included."""
+        self.sync()
+        return self._state
+
+    @state.setter
+    def state(self, value: Dict[torch.Tensor, Dict[str, float]]) -> None:
+        self._drop_residents()
+        self._state = value
+
+    def sync(self) -> None:
+        """Writes GS state held on devices back to `state` (and the wrapped
+        optimizer's step counts); a no-op when nothing is held there."""
+        while self._residents:
+            self._residents.pop()()
+
+    def _add_resident(self, flush) -> None:
+        self._residents.append(flush)
+
+    def _drop_residents(self) -> None:
+        """Forgets device-held state without writing it back (the state is
+        being replaced)."""
+        for flush in self._residents:
+            getattr(flush, "__self__", None).drop()
+        self._residents = []
+
+    def _state_of(self, p: torch.Tensor) -> Dict[str, float]:
+        """state_of without sync(): for the backends' own bookkeeping."""
+        return self._state.setdefault(p, new_state())
+
+    # Copies and pickles carry the state, not device buffers of this process.
+    def __getstate__(self):
+        self.sync()
+        return dict(self.__dict__, _residents=[])
+
+    def __setstate__(self, state):
+        state = dict(state)
+        if "state" in state:  # pickled before the state could be resident
+            state["_state"] = state.pop("state")
+        state.setdefault("_residents", [])
+        self.__dict__.update(state)
 
     @not_traced
     def __call__(self, target, *hook_arguments) -> None:
@@ -125,7 +174,8 @@ class GradientStabilizer:
                           self.raise_on_nonfinite, inv_scale)
 
     def state_of(self, p: torch.Tensor) -> Dict[str, float]:
-        return self.state.setdefault(p, new_state())
+        self.sync()
+        return self._state_of(p)
 
     def reset(self) -> None:
         """Drops all EMAs and counters."""

@@ -73,6 +73,11 @@ class GSWrapper(torch.optim.Optimizer):
             else:
                 check_supported(optimizer)  # raises, naming what is unsupported
         self._compiled = CompiledBackend() if backend != "eager" else None
+        # Compiled GPU steps keep the step counts on the device: whoever
+        # saves or loads the wrapped optimizer directly sees them current.
+        if hasattr(optimizer, "register_state_dict_pre_hook"):
+            optimizer.register_state_dict_pre_hook(_SyncState(self.scaler))
+            optimizer.register_load_state_dict_pre_hook(_SyncState(self.scaler))
         for name in _HOOK_DICTS:
             setattr(self, name, OrderedDict())
         if hasattr(self, "_patch_step_function"):
@@ -286,6 +291,7 @@ class GSWrapper(torch.optim.Optimizer):
         (`optimizer`, `scaler_state_by_idx`, `scaler_hparams`), which it can
         load; the default keeps this package's f64 EMAs."""
         checkpoint.check_format(format)
+        self.scaler.sync()  # state held on a GPU, before the optimizer's part
         for hook in self._optimizer_state_dict_pre_hooks.values():
             hook(self)
         result = {"optimizer": self.optimizer.state_dict(),
@@ -329,6 +335,17 @@ class GSWrapper(torch.optim.Optimizer):
         self.scaler.install(entries, params)
         for hook in self._optimizer_load_state_dict_post_hooks.values():
             hook(self)
+
+
+class _SyncState:
+    """A state-dict pre-hook of the wrapped optimizer: brings the state that
+    compiled GPU steps hold on the device up to date first."""
+
+    def __init__(self, stabilizer):
+        self.stabilizer = stabilizer
+
+    def __call__(self, optimizer, *args):
+        self.stabilizer.sync()
 
 
 @contextlib.contextmanager

@@ -141,6 +141,13 @@ def ConvertGSToGPU : Pass<"convert-gs-to-gpu", "::mlir::ModuleOp"> {
            /*default=*/"4096",
            "Most bytes of kernel parameters (8 per buffer); 4096 holds on "
            "every CUDA GPU, sm_70+ with CUDA 12.1+ allows 32764">,
+    Option<"kernelLibrary", "kernel-library", "std::string", /*default=*/"",
+           "Put the kernels of every gs.multi_tensor_step into one "
+           "gpu.module of this name, each named after the function that "
+           "holds the step (`<function>` for a single phase, "
+           "`<function>_<kind>` for a whole step), and build only the "
+           "kernels of each step's phase: an ahead-of-time kernel library "
+           "whose runtime looks kernels up by name">,
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect", "::mlir::bufferization::BufferizationDialect",

@@ -61,6 +61,12 @@ struct GSKernelPipelineOptions : public PassPipelineOptions<Derived> {
       llvm::cl::desc("Host functions take bare device pointers (static "
                      "shapes only) instead of memref descriptors"),
       llvm::cl::init(false)};
+  Option<std::string> kernelLibrary{
+      *this, "kernel-library",
+      llvm::cl::desc("One gpu.module of this name holds every "
+                     "gs.multi_tensor_step's kernels, named after their "
+                     "functions (see convert-gs-to-gpu)"),
+      llvm::cl::init("")};
 };
 
 /// Options of the NVIDIA GPU pipeline.

@@ -51,6 +51,10 @@ private:
   LogicalResult lower(MultiTensorStepOp op, SymbolTable &symbols);
   MultiTensorKernels getOrBuildKernels(MultiTensorStepOp op,
                                        SymbolTable &symbols);
+  /// The kernels of `op` in the kernel-library module, named after the
+  /// function holding `op`.
+  FailureOr<MultiTensorKernels> buildLibraryKernels(MultiTensorStepOp op,
+                                                    SymbolTable &symbols);
 
   /// The gpu.modules of multi-tensor kernels built so far: a step whose
   /// kernels come out the same as an earlier one's launches those.
@@ -291,6 +295,46 @@ static bool haveSameKernels(gpu::GPUModuleOp a, gpu::GPUModuleOp b) {
   return true;
 }
 
+/// The kernels of `kernels` that were built.
+static SmallVector<MultiTensorKernel *>
+builtKernels(MultiTensorKernels &kernels) {
+  SmallVector<MultiTensorKernel *> built;
+  for (MultiTensorKernel *kernel :
+       {&kernels.norms, &kernels.scalars, &kernels.update})
+    if (kernel->func)
+      built.push_back(kernel);
+  return built;
+}
+
+FailureOr<MultiTensorKernels>
+ConvertGSToGPUPass::buildLibraryKernels(MultiTensorStepOp op,
+                                        SymbolTable &symbols) {
+  auto func = op->getParentOfType<FunctionOpInterface>();
+  if (!func)
+    return op.emitOpError("must be in a function when kernel-library is set: "
+                          "its kernels are named after the function");
+  auto library = symbols.lookup<gpu::GPUModuleOp>(kernelLibrary);
+  if (!library) {
+    if (symbols.lookup(kernelLibrary))
+      return op.emitOpError("kernel-library '")
+             << kernelLibrary << "' names a symbol that is not a gpu.module";
+    OpBuilder b = OpBuilder::atBlockEnd(getOperation().getBody());
+    library = gpu::GPUModuleOp::create(b, op.getLoc(), kernelLibrary);
+    symbols.insert(library);
+  }
+  StringRef prefix = func.getName();
+  std::string first = op.getPhase() == StepPhase::All
+                          ? (prefix + "_norms").str()
+                          : prefix.str();
+  if (library.lookupSymbol(first))
+    return op.emitOpError("is the second step of its phase in @")
+           << prefix
+           << ": with kernel-library, kernels are named after their function, "
+              "so a function holds one step per phase";
+  OpBuilder b(op);
+  return buildMultiTensorKernels(b, op, library, blockSize, prefix);
+}
+
 MultiTensorKernels ConvertGSToGPUPass::getOrBuildKernels(MultiTensorStepOp op,
                                                          SymbolTable &symbols) {
   OpBuilder b = OpBuilder::atBlockEnd(getOperation().getBody());
@@ -301,12 +345,12 @@ MultiTensorKernels ConvertGSToGPUPass::getOrBuildKernels(MultiTensorStepOp op,
       buildMultiTensorKernels(b, op, module, blockSize);
   // The kernels depend on a few structural properties of the op only (the
   // optimizer's flags, the policy, the element type, the chunk size, the
-  // optional operands); built, they are compared rather than keyed.
+  // optional operands, the phase); built, they are compared rather than
+  // keyed.
   for (gpu::GPUModuleOp cached : multiTensorModules) {
     if (!haveSameKernels(cached, module))
       continue;
-    for (MultiTensorKernel *kernel :
-         {&kernels.norms, &kernels.scalars, &kernels.update})
+    for (MultiTensorKernel *kernel : builtKernels(kernels))
       kernel->func =
           cached.lookupSymbol<gpu::GPUFuncOp>(kernel->func.getName());
     symbols.erase(module);
@@ -325,7 +369,15 @@ LogicalResult ConvertGSToGPUPass::lower(MultiTensorStepOp op,
         "launch each phase once");
   if (failed(verifyRecordCapacity(op)) || failed(checkDeviceBuffers(op)))
     return failure();
-  MultiTensorKernels kernels = getOrBuildKernels(op, symbols);
+  MultiTensorKernels kernels;
+  if (kernelLibrary.empty()) {
+    kernels = getOrBuildKernels(op, symbols);
+  } else {
+    FailureOr<MultiTensorKernels> built = buildLibraryKernels(op, symbols);
+    if (failed(built))
+      return failure();
+    kernels = *built;
+  }
 
   OpBuilder b(op);
   Location loc = op.getLoc();
@@ -339,6 +391,8 @@ LogicalResult ConvertGSToGPUPass::lower(MultiTensorStepOp op,
           arith::IndexCastOp::create(b, loc, b.getI64Type(), address));
     }
     args.push_back(n);
+    if (llvm::is_contained(kernel.buffers, StepBuffer::Table))
+      args.push_back(memref::DimOp::create(b, loc, op.getTable(), 1));
     return args;
   };
 

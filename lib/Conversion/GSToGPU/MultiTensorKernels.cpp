@@ -73,10 +73,21 @@ struct StepViews {
 struct MultiTensorKernelEmitter : KernelBuilder {
   MultiTensorStepOp op;
   int64_t blockSize;
+  StringRef namePrefix;
 
   MultiTensorKernelEmitter(OpBuilder &b, MultiTensorStepOp op,
-                           int64_t blockSize)
-      : KernelBuilder{b, op.getLoc()}, op(op), blockSize(blockSize) {}
+                           int64_t blockSize, StringRef namePrefix)
+      : KernelBuilder{b, op.getLoc()}, op(op), blockSize(blockSize),
+        namePrefix(namePrefix) {}
+
+  /// The name of the `kind` kernel (see buildMultiTensorKernels).
+  std::string kernelName(StringRef kind) {
+    if (namePrefix.empty())
+      return kind.str();
+    if (op.getPhase() != StepPhase::All)
+      return namePrefix.str();
+    return (namePrefix + "_" + kind).str();
+  }
 
   int64_t getNumWarps() const { return blockSize / kWarpSize; }
   Type getElementType() { return op.getElementType(); }
@@ -98,15 +109,32 @@ struct MultiTensorKernelEmitter : KernelBuilder {
         ArrayRef<OpFoldResult>{b.getIndexAttr(columns), b.getIndexAttr(1)});
   }
 
-  /// Creates kernel `name` taking `buffers` and N, and views its arguments
-  /// into `v`.
+  /// The `rows` x `columns` table at `address`, `columns` known at run
+  /// time only: a norms kernel serves every optimizer's table.
+  Value viewTable(Value address, Value rows, Value columns) {
+    Type i64 = b.getI64Type();
+    Value flat = ViewAddressOp::create(
+        b, loc, getGlobalMemRefType({ShapedType::kDynamic}, i64), address,
+        mul(rows, columns));
+    return memref::ReinterpretCastOp::create(
+        b, loc,
+        getGlobalMemRefType({ShapedType::kDynamic, ShapedType::kDynamic}, i64),
+        flat, b.getIndexAttr(0), ArrayRef<OpFoldResult>{rows, columns},
+        ArrayRef<OpFoldResult>{columns, b.getIndexAttr(1)});
+  }
+
+  /// Creates kernel `name` taking `buffers`, N and, with the table, its
+  /// number of columns; views its arguments into `v`.
   MultiTensorKernel createStepKernel(StringRef name,
                                      ArrayRef<StepBuffer> buffers,
                                      TypeRange workgroup, StepViews &v) {
+    bool readsTable = llvm::is_contained(buffers, StepBuffer::Table);
     SmallVector<Type> argTypes(buffers.size(), b.getI64Type());
     argTypes.push_back(b.getIndexType());
+    if (readsTable)
+      argTypes.push_back(b.getIndexType());
     gpu::GPUFuncOp func =
-        createKernel(b, loc, name, argTypes, blockSize, workgroup);
+        createKernel(b, loc, kernelName(name), argTypes, blockSize, workgroup);
     Value n = func.getArgument(buffers.size());
     v.numTensors = n;
     auto argOf = [&](StepBuffer buffer) -> Value {
@@ -121,7 +149,7 @@ struct MultiTensorKernelEmitter : KernelBuilder {
       v.numChunks = toIndex(load(v.chunkOffsets, n));
     }
     if (Value a = argOf(StepBuffer::Table))
-      v.table = view(a, i64, n, op.getTableWidth());
+      v.table = viewTable(a, n, func.getArgument(buffers.size() + 1));
     if (Value a = argOf(StepBuffer::Hyper))
       v.hyper = view(a, f64, index(op.getHyperSize()), 0);
     if (Value a = argOf(StepBuffer::Stats))
@@ -329,13 +357,18 @@ struct MultiTensorKernelEmitter : KernelBuilder {
 MultiTensorKernels mlir::gs::buildMultiTensorKernels(OpBuilder &builder,
                                                      MultiTensorStepOp op,
                                                      gpu::GPUModuleOp module,
-                                                     int64_t blockSize) {
+                                                     int64_t blockSize,
+                                                     StringRef namePrefix) {
   OpBuilder::InsertionGuard guard(builder);
   builder.setInsertionPointToEnd(module.getBody());
-  MultiTensorKernelEmitter e(builder, op, blockSize);
+  MultiTensorKernelEmitter e(builder, op, blockSize, namePrefix);
   MultiTensorKernels kernels;
-  kernels.norms = e.buildNorms();
-  kernels.scalars = e.buildScalars();
-  kernels.update = e.buildUpdate();
+  StepPhase phase = op.getPhase();
+  if (phase == StepPhase::All || phase == StepPhase::Norms)
+    kernels.norms = e.buildNorms();
+  if (phase == StepPhase::All || phase == StepPhase::Scalars)
+    kernels.scalars = e.buildScalars();
+  if (phase == StepPhase::All || phase == StepPhase::Update)
+    kernels.update = e.buildUpdate();
   return kernels;
 }

@@ -35,7 +35,9 @@ enum class StepBuffer {
 Value getStepBuffer(MultiTensorStepOp op, StepBuffer buffer);
 
 /// One kernel and what the host passes it: the device address (i64) of each
-/// of `buffers` in order, then N, the table's rows (index).
+/// of `buffers` in order, then N, the table's rows (index), then, when it
+/// reads the table, the table's columns (index): the norms kernel does not
+/// depend on the optimizer, so one serves every table width.
 struct MultiTensorKernel {
   gpu::GPUFuncOp func;
   SmallVector<StepBuffer> buffers;
@@ -43,26 +45,30 @@ struct MultiTensorKernel {
 
 /// The kernels of a multi-tensor step, all for blocks of `blockSize`
 /// threads:
-///  - norms(table, chunk_offsets, partials, N): grid-stride over the chunks,
+///  - norms(table, chunk_offsets, partials, N, W): grid-stride over the chunks,
 ///    one f64 sum of squares per chunk into `partials`;
 ///  - scalars(chunk_offsets, hyper, stats, counts, steps, partials, records,
 ///    [inv_scale], [found_inf], N), one block: each tensor's norm from its
 ///    partials, the step-wide skip, the GS math, the new state and a record
 ///    per tensor;
-///  - update(table, chunk_offsets, records, N): grid-stride over the chunks,
+///  - update(table, chunk_offsets, records, N, W): grid-stride over the chunks,
 ///    the fused element update of the enabled tensors.
 /// A block with no chunk to handle returns at once, so any grid size works
 /// and gives the same bits.
+/// Only the kernels of the op's `phase` are built; the others stay null.
 struct MultiTensorKernels {
   MultiTensorKernel norms, scalars, update;
 };
 
-/// Fills `module` (empty) with the kernels of `op`. Call
+/// Adds to `module` the kernels of `op`'s phase. They are named `norms`,
+/// `scalars` and `update`, or, with a `namePrefix`, `<namePrefix>` for a
+/// single-phase op and `<namePrefix>_<kind>` for the whole step. Call
 /// verifyRecordCapacity(op) first.
 MultiTensorKernels buildMultiTensorKernels(OpBuilder &builder,
                                            MultiTensorStepOp op,
                                            gpu::GPUModuleOp module,
-                                           int64_t blockSize);
+                                           int64_t blockSize,
+                                           StringRef namePrefix = "");
 
 } // namespace mlir::gs
 
