@@ -18,6 +18,7 @@
 #include "StepChecks.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <mutex>
@@ -118,6 +119,13 @@ unsigned gridOf(const KernelInfo &kernel, const GSGpuStepArgs &a,
                 int64_t maxBlocks) {
   if (kernel.kind == Kind::Scalars)
     return 1;
+  // GS_GPU_MAX_BLOCKS caps the grid (tests: the bits never depend on it).
+  static const int64_t cap = [] {
+    const char *value = std::getenv("GS_GPU_MAX_BLOCKS");
+    return value ? std::max<int64_t>(1, std::atoll(value)) : int64_t(0);
+  }();
+  if (cap)
+    maxBlocks = cap;
   int64_t chunks = a.hostChunkOffsets[a.numTensors];
   return static_cast<unsigned>(std::clamp<int64_t>(chunks, 1, maxBlocks));
 }
