@@ -208,6 +208,8 @@ class CompiledBackend:
                              hyper=hyper, stats=stats, counts=counts, steps=steps))
         P.run_buckets(runs, torch.get_num_threads(), inv_scale, found_inf)
         for run in runs:
+            P.store_stabilized_grads(run["params"], run["bucket"].records,
+                                     stabilizer.on_nonfinite)
             stats, counts, steps = (run["stats"].tolist(), run["counts"].tolist(),
                                     run["steps"].tolist())
             for i, p in enumerate(run["params"]):
