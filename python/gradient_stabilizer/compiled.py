@@ -21,6 +21,7 @@ from typing import Dict, List, Optional, Tuple
 import torch
 
 from . import _compiler as C
+from ._cache import LRUCache
 from . import _cpu_kernels as K
 from . import prebuilt_cpu as P
 from .lion import Lion
@@ -30,6 +31,12 @@ DTYPES = {torch.float32: "f32", torch.float16: "f16", torch.bfloat16: "bf16"}
 
 # The most tensors one compiled kernel updates.
 MAX_TENSORS_PER_STEP = 128
+
+# The most compiled CUDA steps (one per signature: shapes, dtypes, the
+# compile-time hyperparameters) and CPU bucket tables (one per param group
+# and dtype) a CompiledBackend keeps; the least recently used go first.
+MAX_CACHED_STEPS = 32
+MAX_CACHED_BUCKETS = 256
 
 
 class Unsupported(ValueError):
@@ -102,14 +109,11 @@ class CompiledBackend:
 
     def __init__(self, vector_width: int = 8):
         self.vector_width = vector_width
-        self._steps: Dict[C.StepSignature, C.CompiledStep] = {}
-        self._cpu_buckets: P.Buckets = {}
+        self._steps: LRUCache[C.CompiledStep] = LRUCache(MAX_CACHED_STEPS)
+        self._cpu_buckets: LRUCache[P.CpuBucket] = LRUCache(MAX_CACHED_BUCKETS)
 
     def _compiled(self, sig: C.StepSignature) -> C.CompiledStep:
-        step = self._steps.get(sig)
-        if step is None:
-            step = self._steps[sig] = C.CompiledStep(sig, self.vector_width)
-        return step
+        return self._steps.get_or_make(sig, lambda: C.CompiledStep(sig, self.vector_width))
 
     def step(self, optimizer: torch.optim.Optimizer, stabilizer,
              inv_scale: Optional[torch.Tensor] = None,
@@ -192,7 +196,7 @@ class CompiledBackend:
                          else found_inf.reshape(()).contiguous())
         runs = []
         for dtype, params in buckets:
-            bucket = self._cpu_buckets.setdefault((index, dtype), P.CpuBucket())
+            bucket = self._cpu_buckets.get_or_make((index, dtype), P.CpuBucket)
             moments, step_counts = [], []
             for p in params:
                 buffers, step = _moments_and_step(optimizer, p, moment_names)
@@ -249,15 +253,20 @@ class CompiledBackend:
         counts = torch.empty((n, 2), dtype=torch.int64)
         steps = torch.empty(n, dtype=torch.int64)
         moments, grads, keep_alive = [], [], []
+        # An empty tensor has no storage (address 0), which the step refuses;
+        # its kernels never read it, so any live address stands in.
+        scratch = torch.empty(1, dtype=params[0].dtype, device=device)
+        keep_alive.append(scratch)
+        address = lambda t: t.data_ptr() or scratch.data_ptr()
         for i, p in enumerate(params):
             gs_state = stabilizer.state_of(p)
             stats[i, 0], stats[i, 1] = gs_state["m"], gs_state["v"]
             counts[i, 0], counts[i, 1] = gs_state["k"], gs_state["skipped"]
             buffers, steps[i] = _moments_and_step(optimizer, p, moment_names)
-            moments += [buf.data_ptr() for buf in buffers]
+            moments += [address(buf) for buf in buffers]
             grad = p.grad.contiguous()  # read only: a copy is harmless
             keep_alive.append(grad)
-            grads.append(grad.data_ptr())
+            grads.append(address(grad))
         lr = float(group["lr"])
         weight_decay = float(group.get("weight_decay", 0.0))
         stream = None
@@ -272,7 +281,7 @@ class CompiledBackend:
                     else found_inf.to(device=device, dtype=torch.float32).reshape(()))
             keep_alive += [scale, flag]
             amp = [scale.data_ptr(), flag.data_ptr()]
-        step([p.data_ptr() for p in params], grads, moments, stats.data_ptr(),
+        step([address(p) for p in params], grads, moments, stats.data_ptr(),
              counts.data_ptr(), steps.data_ptr(), lr, weight_decay, *amp, stream=stream)
         stats, counts, steps = stats.cpu(), counts.cpu(), steps.cpu()
         for i, p in enumerate(params):

@@ -155,6 +155,3 @@ def kernels_for(structure: str, dtype: str, stabilizer, amp: bool) -> K.KernelSe
     return K.kernel_set(structure, dtype, stabilizer.on_nonfinite,
                         stabilizer.bias_correction, inv_scale=amp, found_inf=amp)
 
-
-BucketKey = Tuple[int, torch.dtype]
-Buckets = Dict[BucketKey, CpuBucket]

@@ -249,3 +249,28 @@ def test_a_bad_last_group_leaves_the_first_untouched(backend):
             opt.step()
         assert all(not torch.equal(a, b) for a, b in zip(before, net.parameters()))
         assert not torch.equal(odd, torch.ones(4, 4))
+
+
+def test_gpu_path_steps_empty_tensors():
+    """The CUDA path's step (here with the GPU emulator as its runtime, on
+    host tensors) takes a group with an empty parameter, whose address is 0:
+    it used to refuse it after earlier groups had stepped."""
+    from gradient_stabilizer import _compiler as C
+    from gradient_stabilizer.compiled import CompiledBackend, optimizer_spec
+    try:
+        C.capi()
+        C.gpu_emulator()
+    except C.CompilerError as error:
+        pytest.skip(f"no C API / GPU emulator: {error}")
+    empty, full = torch.nn.Parameter(torch.zeros(0)), torch.nn.Parameter(torch.ones(5))
+    opt = torch.optim.AdamW([empty, full], lr=1e-2)
+    stabilizer = GradientStabilizer()
+    attr, moments = optimizer_spec(opt, opt.param_groups[0])
+    sig = C.StepSignature(shapes=((0,), (5,)), dtypes=("f32", "f32"), optimizer=attr,
+                          num_moments=len(moments), target="gpu-emulator",
+                          stabilizer=C.stabilizer_attr(0.6, 0.999, 1e-12, True, "skip"))
+    empty.grad, full.grad = torch.zeros(0), torch.full((5,), 0.5)
+    CompiledBackend._run_bucket(C.CompiledStep(sig), opt, stabilizer, opt.param_groups[0],
+                                [empty, full], moments)
+    assert stabilizer.state[empty]["skipped"] == 1 and stabilizer.state[full]["k"] == 1
+    assert bool((full < 1).all())
