@@ -42,7 +42,7 @@ def _check_number(g: int, name: str, value, low: float = 0.0,
           and (below is None or value < below))
     if not ok:
         bound = f"in [{low}, {below})" if below is not None else f"a finite number >= {low}"
-        raise ValueError(f"Invalid {name} value in param group {g}: {value!r} "
+        raise ValueError(f"Invalid {name} in param group {g}: {value!r} "
                          f"(it must be {bound})")
 
 
