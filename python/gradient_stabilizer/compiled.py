@@ -25,6 +25,7 @@ from typing import Dict, List, Optional, Tuple
 import torch
 
 from . import _compiler as C
+from ._cache import LRUCache
 from . import _cpu_kernels as K
 from . import _gpu_kernels as G
 from . import prebuilt_cpu as P
@@ -36,6 +37,12 @@ DTYPES = {torch.float32: "f32", torch.float16: "f16", torch.bfloat16: "bf16"}
 
 # The most tensors one compiled kernel updates.
 MAX_TENSORS_PER_STEP = 128
+
+# The most compiled CUDA steps (one per signature: shapes, dtypes, the
+# compile-time hyperparameters) and CPU bucket tables (one per param group
+# and dtype) a CompiledBackend keeps; the least recently used go first.
+MAX_CACHED_STEPS = 32
+MAX_CACHED_BUCKETS = 256
 
 
 class Unsupported(ValueError):
@@ -112,8 +119,10 @@ class CompiledBackend:
         (libgs_gpu_kernels_emulated.so), so its host logic runs without a
         GPU."""
         self.vector_width = vector_width
-        self._steps: Dict[C.StepSignature, C.CompiledStep] = {}
-        self._cpu_buckets: P.Buckets = {}
+        self._steps: LRUCache[C.CompiledStep] = LRUCache(MAX_CACHED_STEPS)
+        self._cpu_buckets: LRUCache[P.CpuBucket] = LRUCache(MAX_CACHED_BUCKETS)
+        # One per (group, dtype, device), replaced (its state written back)
+        # when the group's tensors change: bounded without eviction.
         self._gpu_buckets: PG.Buckets = {}
         self._gpu_kernels_on_cpu = gpu_kernels_on_cpu
         # Device index -> whether the prebuilt GPU kernels run there.
@@ -142,10 +151,7 @@ class CompiledBackend:
         return usable
 
     def _compiled(self, sig: C.StepSignature) -> C.CompiledStep:
-        step = self._steps.get(sig)
-        if step is None:
-            step = self._steps[sig] = C.CompiledStep(sig, self.vector_width)
-        return step
+        return self._steps.get_or_make(sig, lambda: C.CompiledStep(sig, self.vector_width))
 
     def step(self, optimizer: torch.optim.Optimizer, stabilizer,
              inv_scale: Optional[torch.Tensor] = None,
@@ -290,7 +296,7 @@ class CompiledBackend:
                          else found_inf.reshape(()).contiguous())
         runs = []
         for dtype, params in buckets:
-            bucket = self._cpu_buckets.setdefault((index, dtype), P.CpuBucket())
+            bucket = self._cpu_buckets.get_or_make((index, dtype), P.CpuBucket)
             moments, step_counts = [], []
             for p in params:
                 buffers, step = _moments_and_step(optimizer, p, moment_names)
@@ -306,6 +312,8 @@ class CompiledBackend:
                              hyper=hyper, stats=stats, counts=counts, steps=steps))
         P.run_buckets(runs, torch.get_num_threads(), inv_scale, found_inf)
         for run in runs:
+            P.store_stabilized_grads(run["params"], run["bucket"].records,
+                                     stabilizer.on_nonfinite)
             stats, counts, steps = (run["stats"].tolist(), run["counts"].tolist(),
                                     run["steps"].tolist())
             for i, p in enumerate(run["params"]):
@@ -345,15 +353,20 @@ class CompiledBackend:
         counts = torch.empty((n, 2), dtype=torch.int64)
         steps = torch.empty(n, dtype=torch.int64)
         moments, grads, keep_alive = [], [], []
+        # An empty tensor has no storage (address 0), which the step refuses;
+        # its kernels never read it, so any live address stands in.
+        scratch = torch.empty(1, dtype=params[0].dtype, device=device)
+        keep_alive.append(scratch)
+        address = lambda t: t.data_ptr() or scratch.data_ptr()
         for i, p in enumerate(params):
             gs_state = stabilizer._state_of(p)
             stats[i, 0], stats[i, 1] = gs_state["m"], gs_state["v"]
             counts[i, 0], counts[i, 1] = gs_state["k"], gs_state["skipped"]
             buffers, steps[i] = _moments_and_step(optimizer, p, moment_names)
-            moments += [buf.data_ptr() for buf in buffers]
+            moments += [address(buf) for buf in buffers]
             grad = p.grad.contiguous()  # read only: a copy is harmless
             keep_alive.append(grad)
-            grads.append(grad.data_ptr())
+            grads.append(address(grad))
         lr = float(group["lr"])
         weight_decay = float(group.get("weight_decay", 0.0))
         stream = None
@@ -368,7 +381,7 @@ class CompiledBackend:
                     else found_inf.to(device=device, dtype=torch.float32).reshape(()))
             keep_alive += [scale, flag]
             amp = [scale.data_ptr(), flag.data_ptr()]
-        step([p.data_ptr() for p in params], grads, moments, stats.data_ptr(),
+        step([address(p) for p in params], grads, moments, stats.data_ptr(),
              counts.data_ptr(), steps.data_ptr(), lr, weight_decay, *amp, stream=stream)
         stats, counts, steps = stats.cpu(), counts.cpu(), steps.cpu()
         for i, p in enumerate(params):

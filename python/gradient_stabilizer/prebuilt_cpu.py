@@ -15,6 +15,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import torch
 
 from . import _cpu_kernels as K
+from .eager import multiply_by_pair_
 from .lion import Lion
 
 def structure_of(optimizer: torch.optim.Optimizer, group: dict) -> Tuple[str, List[float]]:
@@ -127,6 +128,24 @@ def run_buckets(runs: List[dict], threads: int, inv_scale: Optional[torch.Tensor
         lib.run_kernel(run["kernels"].update, args, threads)
 
 
+def store_stabilized_grads(params: Sequence[torch.Tensor], records: torch.Tensor,
+                           on_nonfinite: str) -> None:
+    """Leaves in each `p.grad` the gradient the optimizer stepped with, as
+    the eager path and the original library do: the stabilized (and
+    unscaled) gradient, zeros under "zero" for a non-finite one, and the
+    gradient as it was where the step skipped the tensor. It is formed from
+    the records the scalars kernel wrote ([enabled, prefactor, factor,
+    zero_grad, ...] per tensor), as the update kernel formed it."""
+    rows = records[:len(params) * K.RECORD_WORDS].view(len(params), K.RECORD_WORDS)
+    for p, (enabled, prefactor, factor, zero) in zip(params, rows[:, :4].tolist()):
+        if not enabled or p.grad.numel() == 0:
+            continue
+        if on_nonfinite == "zero" and zero:
+            p.grad.zero_()
+        elif prefactor != 1.0 or factor != 1.0:
+            multiply_by_pair_(p.grad, prefactor, factor)
+
+
 def state_tensors(states: Sequence[dict], steps: Sequence[int]):
     """The GS state rows and step counts of a bucket as tensors."""
     stats = torch.tensor([[s["m"], s["v"]] for s in states], dtype=torch.float64)
@@ -146,6 +165,3 @@ def kernels_for(structure: str, dtype: str, stabilizer, amp: bool) -> K.KernelSe
     return K.kernel_set(structure, dtype, stabilizer.on_nonfinite,
                         stabilizer.bias_correction, inv_scale=amp, found_inf=amp)
 
-
-BucketKey = Tuple[int, torch.dtype]
-Buckets = Dict[BucketKey, CpuBucket]

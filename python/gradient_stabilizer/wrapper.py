@@ -15,6 +15,7 @@ from ._compiler import CompilerError
 from .compiled import CompiledBackend, Unsupported, check_supported
 from .eager import check_finite, not_traced
 from .stabilizer import BACKENDS, GradientStabilizer, parameters_of
+from .validation import check_param_groups
 
 # What torch.optim.Optimizer.__init__ sets besides the param groups and state
 # (which stay the wrapped optimizer's), in the torch versions that have them.
@@ -62,6 +63,7 @@ class GSWrapper(torch.optim.Optimizer):
         if isinstance(optimizer, GSWrapper):
             raise TypeError("optimizer is already a GSWrapper: wrapping it again would "
                             "stabilize every gradient twice")
+        check_param_groups(optimizer)
         self.optimizer = optimizer
         self.scaler = GradientStabilizer(gamma1, gamma2, eps, bias_correction, on_nonfinite,
                                          raise_on_nonfinite, backend)
@@ -219,6 +221,10 @@ class GSWrapper(torch.optim.Optimizer):
         return (None if unscaled else scale), found_inf
 
     def _step(self, grad_scale, found_inf):
+        # A duplicate parameter or a bad hyperparameter (a scheduler's NaN
+        # beta) is the caller's error on every backend: raised before
+        # anything runs, it neither falls back nor turns the compiler off.
+        check_param_groups(self.optimizer)
         params = self._params()
         sparse = [p for p in params if p.grad is not None and p.grad.is_sparse]
         amp = found_inf is not None
