@@ -269,11 +269,12 @@ class CompiledBackend:
                 step_counts.append(step)
             if not bucket.resident:
                 bucket.load(stabilizer, optimizer, step_counts)
-            grads = [p.grad for p in params]  # contiguous (checked)
+            # The update stores the stabilized gradients into these.
+            grads = [p.grad.contiguous() for p in params]
             bucket.prepare(grads, moments, len(moment_names), hyper)
             by_device.setdefault(device, []).append(dict(
-                bucket=bucket, kernels=P.kernels_for(structure, DTYPES[dtype],
-                                                     stabilizer, amp)))
+                bucket=bucket, params=params, grads=grads,
+                kernels=P.kernels_for(structure, DTYPES[dtype], stabilizer, amp)))
         for device, runs in by_device.items():
             scale = flag = None
             if amp:
@@ -282,6 +283,8 @@ class CompiledBackend:
                 flag = (torch.zeros((), dtype=torch.float32, device=device)
                         if found_inf is None else found_inf.reshape(()).contiguous())
             PG.run_buckets(runs, scale, flag)
+            for run in runs:
+                P.restore_grad_copies(run["params"], run["grads"])
 
     def _run_cpu_group(self, optimizer, stabilizer, index, group, moment_names,
                        buckets, inv_scale, found_inf):
@@ -302,7 +305,8 @@ class CompiledBackend:
                 buffers, step = _moments_and_step(optimizer, p, moment_names)
                 moments += buffers
                 step_counts.append(step)
-            grads = [p.grad.contiguous() for p in params]  # read only
+            # The update stores the stabilized gradients into these.
+            grads = [p.grad.contiguous() for p in params]
             bucket.prepare(params, grads, moments, len(moment_names))
             states = [stabilizer._state_of(p) for p in params]
             stats, counts, steps = P.state_tensors(states, step_counts)
@@ -312,8 +316,7 @@ class CompiledBackend:
                              hyper=hyper, stats=stats, counts=counts, steps=steps))
         P.run_buckets(runs, torch.get_num_threads(), inv_scale, found_inf)
         for run in runs:
-            P.store_stabilized_grads(run["params"], run["bucket"].records,
-                                     stabilizer.on_nonfinite)
+            P.restore_grad_copies(run["params"], run["grads"])
             stats, counts, steps = (run["stats"].tolist(), run["counts"].tolist(),
                                     run["steps"].tolist())
             for i, p in enumerate(run["params"]):

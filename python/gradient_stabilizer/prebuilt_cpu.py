@@ -161,7 +161,19 @@ def hyper_tensor(group: dict, stabilizer, optimizer_hyper: Sequence[float]) -> t
 
 
 def kernels_for(structure: str, dtype: str, stabilizer, amp: bool) -> K.KernelSet:
-    """The kernels of a bucket of `dtype` ("f32", "f16", "bf16")."""
+    """The kernels of a bucket of `dtype` ("f32", "f16", "bf16"). The update
+    writes the stabilized gradients back (what `p.grad` holds after a step,
+    docs/python.md)."""
     return K.kernel_set(structure, dtype, stabilizer.on_nonfinite,
-                        stabilizer.bias_correction, inv_scale=amp, found_inf=amp)
+                        stabilizer.bias_correction, inv_scale=amp, found_inf=amp,
+                        store_grads=True)
+
+
+def restore_grad_copies(params: Sequence[torch.Tensor],
+                        grads: Sequence[torch.Tensor]) -> None:
+    """The kernels stored the stabilized gradients into `grads`; where one is
+    a contiguous copy of a strided `p.grad`, copies it back."""
+    for p, g in zip(params, grads):
+        if g is not p.grad:
+            p.grad.copy_(g)
 

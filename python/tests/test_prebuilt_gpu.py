@@ -75,6 +75,8 @@ def assert_same_run(a, b):
     (pa, oa), (pb, ob) = a, b
     for x, y in zip(pa, pb):
         assert torch.equal(x, y)
+        # p.grad: the gradient the optimizer stepped with, on both paths.
+        assert torch.equal(x.grad, y.grad)
     sa, sb = oa.state_dict(), ob.state_dict()
     for i, (x, y) in enumerate(zip(sa["gradient_stabilizer"]["state"].values(),
                                    sb["gradient_stabilizer"]["state"].values())):
