@@ -93,6 +93,7 @@ class GSWrapper(torch.optim.Optimizer):
     # process) are a cache, which a copy rebuilds on its first step; hooks are
     # not copied, as torch.optim.Optimizer does not copy them.
     def __getstate__(self):
+        self.scaler.sync()  # state held by compiled steps, before the copy
         state = dict(self.__dict__)
         if state.get("_compiled") is not None:
             state["_compiled"] = True
@@ -120,10 +121,13 @@ class GSWrapper(torch.optim.Optimizer):
 
     @property
     def state(self):
+        # Compiled steps keep the step counts in their buckets: current here.
+        self.scaler.sync()
         return self.optimizer.state
 
     @state.setter
     def state(self, value):
+        self.scaler.sync()
         self.optimizer.state = value
 
     @property

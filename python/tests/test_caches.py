@@ -57,7 +57,7 @@ def test_one_cycle_lr_never_recompiles_nor_grows_on_the_cpu():
     finally:
         tracemalloc.stop()
     assert changes > 150  # the betas really changed (almost) every step
-    assert len(opt._compiled._steps) == 0 and len(opt._compiled._cpu_buckets) == 1
+    assert len(opt._compiled._steps) == 0 and len(opt._compiled._buckets) == 1
     assert sizes[1] - sizes[0] < 32 * 1024, sizes  # not ~0.8 MiB per step
 
 
