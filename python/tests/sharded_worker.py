@@ -1,0 +1,273 @@
+"""The processes of test_sharded.py: a small transformer-like model under
+FSDP2 (`fully_shard` over a 1-D CPU mesh, gloo) stepped by GSWrapper, and
+the same model trained in one process on the same global batches."""
+
+import math
+import os
+import socket
+
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+
+from gradient_stabilizer import GSWrapper
+
+VOCAB, WIDTH, CLASSES, BATCH, LENGTH = 29, 16, 3, 8, 6
+
+
+class Model(torch.nn.Module):
+    """Embedding, one attention block and an MLP, with odd sizes so that
+    shards are uneven; `head` has 3 rows, so at 4 ranks one rank's shard of
+    it is empty; `temperature` stays a plain tensor under FSDP2. No bias in
+    `qkv`: a key bias has a zero gradient up to rounding, which GS would
+    rescale to a full-sized step of rounding noise."""
+
+    def __init__(self):
+        super().__init__()
+        self.embed = torch.nn.Embedding(VOCAB, WIDTH)
+        self.ln1 = torch.nn.LayerNorm(WIDTH)
+        self.qkv = torch.nn.Linear(WIDTH, 3 * WIDTH, bias=False)
+        self.proj = torch.nn.Linear(WIDTH, WIDTH)
+        self.ln2 = torch.nn.LayerNorm(WIDTH)
+        self.fc = torch.nn.Linear(WIDTH, 4 * WIDTH + 1)
+        self.out = torch.nn.Linear(4 * WIDTH + 1, WIDTH)
+        self.head = torch.nn.Linear(WIDTH, CLASSES)
+        self.temperature = torch.nn.Parameter(torch.ones(1))
+
+    def forward(self, tokens):
+        x = self.embed(tokens)
+        q, k, v = self.qkv(self.ln1(x)).chunk(3, dim=-1)
+        mask = torch.ones(LENGTH, LENGTH, dtype=torch.bool).tril()
+        scores = (q @ k.transpose(-1, -2)) / math.sqrt(WIDTH)
+        x = x + self.proj(scores.masked_fill(~mask, float("-inf")).softmax(-1) @ v)
+        x = x + self.out(F.gelu(self.fc(self.ln2(x))))
+        return self.head(x) * self.temperature
+
+
+def make(seed=0):
+    torch.manual_seed(seed)
+    return Model()
+
+
+def batch(step):
+    gen = torch.Generator().manual_seed(1000 + step)
+    return (torch.randint(0, VOCAB, (BATCH, LENGTH), generator=gen),
+            torch.randint(0, CLASSES, (BATCH, LENGTH), generator=gen))
+
+
+def loss_of(model, step, rank=0, world=1):
+    tokens, labels = batch(step)
+    rows = slice(rank * BATCH // world, (rank + 1) * BATCH // world)
+    logits = model(tokens[rows])
+    return F.cross_entropy(logits.reshape(-1, CLASSES), labels[rows].reshape(-1))
+
+
+def optimizer(model, backend, params=None, **kwargs):
+    params = list(model.parameters()) if params is None else params
+    inner = torch.optim.AdamW(params, lr=3e-2, weight_decay=0.01)
+    return GSWrapper(inner, backend=backend, **kwargs)
+
+
+def gs_rows(opt):
+    """The GS state per position: (m, v, k, skipped)."""
+    return [tuple(opt.scaler.state[p][key] for key in ("m", "v", "k", "skipped"))
+            if p in opt.scaler.state else None for p in opt._params()]
+
+
+def full(t):
+    return t.full_tensor() if hasattr(t, "full_tensor") else t.detach().clone()
+
+
+# Multi-process side.
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def shard(model, world):
+    from torch.distributed.device_mesh import init_device_mesh
+    from torch.distributed.fsdp import fully_shard
+    mesh = init_device_mesh("cpu", (world,))
+    fully_shard(model, mesh=mesh, ignored_params={model.temperature})
+    return model
+
+
+class Counter:
+    """Counts the collectives GSWrapper.step issues (dist.all_reduce and
+    dist.all_gather_object calls while `active`)."""
+
+    def __init__(self):
+        self.active = False
+        self.calls = {"all_reduce": 0, "all_gather_object": 0}
+        for name in self.calls:
+            original = getattr(dist, name)
+
+            def counted(*args, _name=name, _original=original, **kwargs):
+                if self.active:
+                    self.calls[_name] += 1
+                return _original(*args, **kwargs)
+            setattr(dist, name, counted)
+
+    def step(self, opt):
+        before = dict(self.calls)
+        self.active = True
+        try:
+            opt.step()
+        finally:
+            self.active = False
+        return {k: self.calls[k] - before[k] for k in self.calls}
+
+
+def train(model, opt, first, last, rank, world, counter=None, before_step=None):
+    """Steps first..last-1; the plain `temperature` gradient is averaged by
+    hand (FSDP2 leaves ignored parameters alone). Returns the collectives
+    of each step."""
+    counts = []
+    for step in range(first, last):
+        opt.zero_grad()
+        loss_of(model, step, rank, world).backward()
+        if world > 1:
+            grad = model.temperature.grad
+            dist.all_reduce(grad)
+            grad /= world
+        if before_step is not None:
+            before_step(step)
+        counts.append(counter.step(opt) if counter else opt.step())
+    return counts
+
+
+def run(rank, world, port, job, out_dir):
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank,
+                            world_size=world)
+    torch.set_num_threads(1)
+    try:
+        result = JOBS[job](rank, world, out_dir)
+        torch.save(result, os.path.join(out_dir, f"{job}-{world}-{rank}.pt"))
+    finally:
+        dist.destroy_process_group()
+
+
+def job_train(rank, world, out_dir):
+    """Both backends, exact norms: 25 steps, a DCP checkpoint, 25 more."""
+    import torch.distributed.checkpoint as dcp
+    from gradient_stabilizer import sharded
+    counter = Counter()
+    result = {}
+    for backend in ("compiled", "eager"):
+        model = shard(make(), world)
+        opt = optimizer(model, backend)
+        counts = train(model, opt, 0, 25, rank, world, counter)
+        if backend == "compiled":
+            dcp.save({"optimizer": sharded.state_dict(model, opt),
+                      "model": model.state_dict()},
+                     checkpoint_id=os.path.join(out_dir, "checkpoint"))
+        counts += train(model, opt, 25, 50, rank, world, counter)
+        result[backend] = {"params": [full(p) for p in model.parameters()],
+                           "gs": gs_rows(opt), "counts": counts,
+                           "local_shapes": [tuple(p.to_local().shape) if hasattr(p, "to_local")
+                                            else None for p in model.parameters()]}
+    return result
+
+
+def job_resume(rank, world, out_dir):
+    """Loads the checkpoint saved at 4 ranks and steps 25..49."""
+    import torch.distributed.checkpoint as dcp
+    from gradient_stabilizer import sharded
+    model = shard(make(seed=1), world)  # other values: all must come from the checkpoint
+    opt = optimizer(model, "compiled")
+    state = {"optimizer": sharded.state_dict(model, opt), "model": model.state_dict()}
+    dcp.load(state, checkpoint_id=os.path.join(out_dir, "checkpoint"))
+    model.load_state_dict(state["model"])
+    sharded.load_state_dict(model, opt, state["optimizer"])
+    train(model, opt, 25, 50, rank, world)
+    return {"params": [full(p) for p in model.parameters()], "gs": gs_rows(opt)}
+
+
+def job_policies(rank, world, out_dir):
+    """A NaN in rank 1's shard of one parameter at step 3, under each
+    backend and policy; norm="local" for comparison."""
+    result = {}
+    nan_at = [name for name, _ in make().named_parameters()].index("qkv.weight")
+    for backend in ("compiled", "eager"):
+        for policy in ("skip", "zero"):
+            model = shard(make(), world)
+            opt = optimizer(model, backend, on_nonfinite=policy)
+            snapshots = {}
+
+            def poison(step, model=model, snapshots=snapshots):
+                if step == 3:
+                    snapshots["before"] = full(model.qkv.weight)
+                    if rank == 1:
+                        model.qkv.weight.grad.to_local()[0, 0] = float("nan")
+
+            train(model, opt, 0, 5, rank, world, before_step=poison)
+            result[(backend, policy)] = {
+                "gs": gs_rows(opt), "params": [full(p) for p in model.parameters()],
+                "before": snapshots["before"], "position": nan_at}
+    counter = Counter()
+    model = shard(make(), world)
+    opt = optimizer(model, "compiled", norm="local")
+    counts = train(model, opt, 0, 3, rank, world, counter)
+    result["local"] = {"gs": gs_rows(opt), "counts": counts}
+    return result
+
+
+def job_mismatch(rank, world, out_dir):
+    """Ranks that disagree on the parameter list: each case's error on each
+    rank, and whether anything changed."""
+    result = {}
+    params = lambda model: list(model.parameters())  # noqa: E731
+
+    def attempt(name, model, opt, steps=1, before_step=None):
+        snapshot = {}
+
+        def before(step):
+            if before_step is not None:
+                before_step(step)
+            snapshot["params"] = [full(p) for p in model.parameters()]
+        try:
+            train(model, opt, 0, steps, rank, world, before_step=before)
+            result[name] = None
+        except ValueError as error:
+            result[name] = str(error)
+        after = [full(p) for p in model.parameters()]
+        result[name + "/unchanged"] = all(torch.equal(a, b)
+                                          for a, b in zip(snapshot["params"], after))
+
+    model = shard(make(), world)  # rank 1 leaves out head.bias (position 13)
+    attempt("count", model, optimizer(model, "compiled",
+                                      params=params(model)[:-2] + params(model)[-1:]
+                                      if rank == 1 else None))
+    model = shard(make(), world)  # rank 1 swaps two parameters of other shapes
+    order = params(model)
+    if rank == 1:
+        order[2], order[3] = order[3], order[2]
+    attempt("order", model, optimizer(model, "eager", params=order))
+    model = shard(make(), world)  # rank 0 adds a parameter group after step 0
+    opt = optimizer(model, "compiled")
+
+    def add_group(step):
+        if step == 1 and rank == 0:
+            extra = torch.nn.Parameter(torch.distributed.tensor.distribute_tensor(
+                torch.zeros(5, 2), model.qkv.weight.device_mesh,
+                model.qkv.weight.placements))
+            extra.grad = torch.zeros_like(extra)
+            opt.add_param_group({"params": [extra]})
+
+    attempt("added", model, opt, steps=2, before_step=add_group)
+    return result
+
+
+JOBS = {"train": job_train, "resume": job_resume, "policies": job_policies,
+        "mismatch": job_mismatch}
+
+
+def DTensor_unavailable():
+    try:
+        from torch.distributed.fsdp import fully_shard  # noqa: F401
+        from torch.distributed.tensor import DTensor  # noqa: F401
+    except ImportError:
+        return True
+    return False

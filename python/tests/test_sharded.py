@@ -1,0 +1,134 @@
+"""GSWrapper on FSDP2-sharded parameters (DTensors over a 1-D CPU mesh,
+gloo), 4, 2 and 1 ranks: exact norms equal single-process training, one
+all-reduce per step, DCP checkpoints that move between world sizes,
+consistent non-finite decisions, and parameter lists that disagree."""
+
+import pytest
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+
+import sharded_worker as W
+
+pytestmark = pytest.mark.skipif(
+    not dist.is_available() or W.DTensor_unavailable(), reason="needs torch.distributed "
+    "with DTensor and FSDP2")
+
+STEPS = 50
+TOLERANCE = dict(rtol=1e-6, atol=1e-6)
+
+
+def spawn(job, world, out_dir):
+    mp.spawn(W.run, args=(world, W.free_port(), job, str(out_dir)), nprocs=world,
+             join=True)
+    return [torch.load(out_dir / f"{job}-{world}-{rank}.pt", weights_only=False)
+            for rank in range(world)]
+
+
+def single_process(backend, steps=STEPS, **kwargs):
+    model = W.make()
+    opt = W.optimizer(model, backend, **kwargs)
+    W.train(model, opt, 0, steps, 0, 1)
+    return [p.detach().clone() for p in model.parameters()], W.gs_rows(opt)
+
+
+@pytest.fixture(scope="module")
+def work(tmp_path_factory):
+    return tmp_path_factory.mktemp("sharded")
+
+
+@pytest.fixture(scope="module")
+def trained(work):
+    return spawn("train", 4, work)
+
+
+@pytest.fixture(scope="module")
+def reference():
+    return {backend: single_process(backend) for backend in ("compiled", "eager")}
+
+
+def assert_gs_close(rows, expected):
+    assert len(rows) == len(expected)
+    for i, (row, want) in enumerate(zip(rows, expected)):
+        assert row[2:] == want[2:], f"parameter {i}: k / skipped {row[2:]} != {want[2:]}"
+        torch.testing.assert_close(torch.tensor(row[:2], dtype=torch.float64),
+                                   torch.tensor(want[:2], dtype=torch.float64), **TOLERANCE)
+
+
+def assert_params_close(params, expected):
+    for i, (p, want) in enumerate(zip(params, expected)):
+        torch.testing.assert_close(p, want, **TOLERANCE, msg=lambda m, i=i: f"parameter {i}: {m}")
+
+
+@pytest.mark.parametrize("backend", ["compiled", "eager"])
+def test_exact_norms_at_4_ranks_equal_one_process(trained, reference, backend):
+    params, rows = reference[backend]
+    assert any(r[backend]["local_shapes"][12] == (0, W.WIDTH) for r in trained), \
+        "one rank should hold an empty shard of head.weight"
+    for rank, result in enumerate(trained):
+        assert_params_close(result[backend]["params"], params)
+        assert_gs_close(result[backend]["gs"], rows)
+        # The GS state is that of the whole parameter: the same on every rank.
+        assert result[backend]["gs"] == trained[0][backend]["gs"]
+    assert rows[12][2] == STEPS
+
+
+@pytest.mark.parametrize("backend", ["compiled", "eager"])
+def test_one_all_reduce_per_step(trained, backend):
+    for result in trained:
+        counts = result[backend]["counts"]
+        assert len(counts) == STEPS
+        assert all(c["all_reduce"] == 1 for c in counts), counts
+        # The parameter lists are compared once, on the first step.
+        assert [c["all_gather_object"] for c in counts] == [1] + [0] * (STEPS - 1)
+
+
+@pytest.mark.parametrize("world", [2, 1])
+def test_checkpoint_from_4_ranks_continues_at(trained, reference, work, world):
+    results = spawn("resume", world, work)
+    params, rows = reference["compiled"]
+    for result in results:
+        assert_params_close(result["params"], params)
+        assert_gs_close(result["gs"], rows)
+        assert_params_close(result["params"], trained[0]["compiled"]["params"])
+
+
+@pytest.fixture(scope="module")
+def policies(work):
+    return spawn("policies", 2, work)
+
+
+@pytest.mark.parametrize("backend", ["compiled", "eager"])
+@pytest.mark.parametrize("policy", ["skip", "zero"])
+def test_nan_in_one_shard_is_one_decision(policies, backend, policy):
+    a, b = (r[(backend, policy)] for r in policies)
+    assert a["gs"] == b["gs"]
+    for x, y in zip(a["params"], b["params"]):
+        assert torch.equal(x, y)
+    position = a["position"]
+    m, v, k, skipped = a["gs"][position]
+    assert (k, skipped) == (4, 1)
+    assert all(row[2:] == (5, 0) for i, row in enumerate(a["gs"]) if i != position)
+
+
+def test_local_norms_differ_by_rank_and_use_no_collective(policies):
+    a, b = (r["local"] for r in policies)
+    assert all(c["all_reduce"] == 0 and c["all_gather_object"] == 0 for c in a["counts"])
+    assert a["gs"] != b["gs"]  # each rank's shard norms
+    _, exact = single_process("compiled", steps=3)
+    assert a["gs"][0][0] != pytest.approx(exact[0][0], rel=1e-3)
+
+
+@pytest.fixture(scope="module")
+def mismatch(work):
+    return spawn("mismatch", 2, work)
+
+
+@pytest.mark.parametrize("case, position", [("count", 13), ("order", 2), ("added", 15)])
+def test_ranks_that_disagree_on_the_parameters_are_named(mismatch, case, position):
+    for result in mismatch:
+        message = result[case]
+        assert message is not None, f"{case}: no error"
+        assert f"disagree on the parameter list at parameter {position}:" in message
+        assert result[case + "/unchanged"]
+    assert mismatch[0][case] == mismatch[1][case]
