@@ -5,6 +5,7 @@ the same model trained in one process on the same global batches."""
 import math
 import os
 import socket
+import warnings
 
 import torch
 import torch.distributed as dist
@@ -18,7 +19,8 @@ VOCAB, WIDTH, CLASSES, BATCH, LENGTH = 29, 16, 3, 8, 6
 class Model(torch.nn.Module):
     """Embedding, one attention block and an MLP, with odd sizes so that
     shards are uneven; `head` has 3 rows, so at 4 ranks one rank's shard of
-    it is empty; `temperature` stays a plain tensor under FSDP2. No bias in
+    it is empty; `temperature` (position 0, the root's own parameter) stays
+    a plain tensor under FSDP2. No bias in
     `qkv`: a key bias has a zero gradient up to rounding, which GS would
     rescale to a full-sized step of rounding noise."""
 
@@ -171,21 +173,31 @@ def job_train(rank, world, out_dir):
     return result
 
 
-def job_resume(rank, world, out_dir):
-    """Loads the checkpoint saved at 4 ranks and steps 25..49."""
+def resume(out_dir, rank=0, world=1):
+    """Loads the checkpoint saved at 4 ranks and steps 25..49: sharded over
+    `world` ranks, or (world 1) in one process without torch.distributed."""
     import torch.distributed.checkpoint as dcp
     from gradient_stabilizer import sharded
-    model = shard(make(seed=1), world)  # other values: all must come from the checkpoint
+    model = make(seed=1)  # other values: all must come from the checkpoint
+    if world > 1:
+        shard(model, world)
     opt = optimizer(model, "compiled")
     state = {"optimizer": sharded.state_dict(model, opt), "model": model.state_dict()}
-    dcp.load(state, checkpoint_id=os.path.join(out_dir, "checkpoint"))
+    with warnings.catch_warnings():  # world 1: "assuming ... a single process"
+        warnings.filterwarnings("ignore", "torch.distributed is disabled")
+        dcp.load(state, checkpoint_id=os.path.join(out_dir, "checkpoint"))
     model.load_state_dict(state["model"])
     sharded.load_state_dict(model, opt, state["optimizer"])
     train(model, opt, 25, 50, rank, world)
     return {"params": [full(p) for p in model.parameters()], "gs": gs_rows(opt)}
 
 
-def job_policies(rank, world, out_dir):
+def job_two_ranks(rank, world, out_dir):
+    return {"resume": resume(out_dir, rank, world), "policies": policies(rank, world),
+            "mismatch": mismatch(rank, world)}
+
+
+def policies(rank, world):
     """A NaN in rank 1's shard of one parameter at step 3, under each
     backend and policy; norm="local" for comparison."""
     result = {}
@@ -214,7 +226,7 @@ def job_policies(rank, world, out_dir):
     return result
 
 
-def job_mismatch(rank, world, out_dir):
+def mismatch(rank, world):
     """Ranks that disagree on the parameter list: each case's error on each
     rank, and whether anything changed."""
     result = {}
@@ -236,14 +248,14 @@ def job_mismatch(rank, world, out_dir):
         result[name + "/unchanged"] = all(torch.equal(a, b)
                                           for a, b in zip(snapshot["params"], after))
 
-    model = shard(make(), world)  # rank 1 leaves out head.bias (position 13)
+    model = shard(make(), world)  # rank 1 leaves out head.weight (position 13)
     attempt("count", model, optimizer(model, "compiled",
                                       params=params(model)[:-2] + params(model)[-1:]
                                       if rank == 1 else None))
     model = shard(make(), world)  # rank 1 swaps two parameters of other shapes
     order = params(model)
     if rank == 1:
-        order[2], order[3] = order[3], order[2]
+        order[3], order[4] = order[4], order[3]
     attempt("order", model, optimizer(model, "eager", params=order))
     model = shard(make(), world)  # rank 0 adds a parameter group after step 0
     opt = optimizer(model, "compiled")
@@ -252,7 +264,7 @@ def job_mismatch(rank, world, out_dir):
         if step == 1 and rank == 0:
             extra = torch.nn.Parameter(torch.distributed.tensor.distribute_tensor(
                 torch.zeros(5, 2), model.qkv.weight.device_mesh,
-                model.qkv.weight.placements))
+                model.qkv.weight.placements, src_data_rank=None))  # no collective
             extra.grad = torch.zeros_like(extra)
             opt.add_param_group({"params": [extra]})
 
@@ -260,8 +272,7 @@ def job_mismatch(rank, world, out_dir):
     return result
 
 
-JOBS = {"train": job_train, "resume": job_resume, "policies": job_policies,
-        "mismatch": job_mismatch}
+JOBS = {"train": job_train, "two_ranks": job_two_ranks}
 
 
 def DTensor_unavailable():
