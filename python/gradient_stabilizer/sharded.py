@@ -151,6 +151,8 @@ class ShardedSteps:
         self._sharded: List[int] = []            # positions in the flat tensor
         self._buckets: Dict[tuple, P.CpuBucket] = {}
         self._scalar_tables: Dict[tuple, tuple] = {}
+        self._signature_key: Optional[tuple] = None
+        self._signature: Optional[tuple] = None
 
     def __getstate__(self):
         # Process groups and kernel scratch belong to this process.
@@ -207,15 +209,17 @@ class ShardedSteps:
                 self._verified = None
                 self._verify(params, signature)
             count = len(self._sharded)
-            flat = torch.zeros(_HEADER + 2 * count, dtype=torch.float64)
-            parts = torch.tensor(_hash_parts(signature), dtype=torch.float64)
+            # On the sums' device: the CPU for gloo, the GPU for NCCL.
+            flat = torch.zeros(_HEADER + 2 * count, dtype=torch.float64, device=sums.device)
+            parts = torch.tensor(_hash_parts(signature), dtype=torch.float64,
+                                 device=sums.device)
             flat[0:_HASH_PARTS] = parts
             flat[_HASH_PARTS:2 * _HASH_PARTS] = parts * parts
             if found_inf is not None:
-                flat[_FOUND_INF] = (found_inf.double().reshape(()) != 0).double()
+                flat[_FOUND_INF] = (found_inf.to(sums.device).double().reshape(()) != 0).double()
             same = signature == self._verified
             if same and count:
-                index = torch.tensor(self._sharded, dtype=torch.int64)
+                index = torch.tensor(self._sharded, dtype=torch.int64, device=sums.device)
                 flat[_HEADER:_HEADER + count] = sums.index_select(0, index)
                 flat[_HEADER + count:] = present.index_select(0, index)
             dist.all_reduce(flat, group=self._group)
@@ -229,7 +233,7 @@ class ShardedSteps:
                                "changed while they were being checked")
         reduced = sums.clone()
         if count:
-            index = torch.tensor(self._sharded, dtype=torch.int64)
+            index = torch.tensor(self._sharded, dtype=torch.int64, device=sums.device)
             counts = flat[_HEADER + count:]
             partial = ((counts != 0) & (counts != world)).nonzero()
             if partial.numel():
@@ -241,7 +245,8 @@ class ShardedSteps:
                     "ranks or none; nothing was changed")
             reduced.index_copy_(0, index, flat[_HEADER:_HEADER + count])
         if found_inf is not None:
-            found_inf = (flat[_FOUND_INF] > 0).float().reshape(found_inf.shape)
+            found_inf = (flat[_FOUND_INF] > 0).float().reshape(found_inf.shape).to(
+                found_inf.device)
         return reduced, found_inf
 
     # The step.
@@ -269,25 +274,27 @@ class ShardedSteps:
     def _global_sums(self, params, sums, present, found_inf):
         if self.norm == "local":
             return sums, found_inf
-        return self._reduce(params, _signature(params), sums, present, found_inf)
+        # The same parameter objects keep their global shapes and
+        # placements: their signature is computed once.
+        key = tuple(id(p) for p in params)
+        if self._signature_key != key:
+            self._signature_key, self._signature = key, _signature(params)
+        return self._reduce(params, self._signature, sums, present, found_inf)
 
     # Eager: PyTorch ops on the local shards.
 
     def _eager_step(self, wrapper, params, grad_scale, found_inf) -> None:
-        sums = torch.zeros(len(params), dtype=torch.float64)
-        present = torch.zeros(len(params), dtype=torch.float64)
-        dense = []
-        for i, p in enumerate(params):
-            if p.grad is None:
-                continue
-            present[i] = 1.0
-            if not p.grad.is_sparse:
-                dense.append(i)
+        dense = [i for i, p in enumerate(params) if p.grad is not None and not p.grad.is_sparse]
+        device = local(params[dense[0]].grad).device if dense else torch.device("cpu")
+        sums = torch.zeros(len(params), dtype=torch.float64, device=device)
+        present = torch.tensor([float(p.grad is not None) for p in params],
+                               dtype=torch.float64, device=device)
         if dense:
             norms = torch.stack([torch.linalg.vector_norm(local(params[i].grad),
                                                           dtype=torch.float64)
                                  for i in dense])
-            sums.index_copy_(0, torch.tensor(dense, dtype=torch.int64), norms * norms)
+            sums.index_copy_(0, torch.tensor(dense, dtype=torch.int64, device=device),
+                             (norms * norms).to(device))
         sums, found_inf = self._global_sums(params, sums, present, found_inf)
         inv_scale = None
         if found_inf is not None:

@@ -194,7 +194,28 @@ def resume(out_dir, rank=0, world=1):
 
 def job_two_ranks(rank, world, out_dir):
     return {"resume": resume(out_dir, rank, world), "policies": policies(rank, world),
-            "mismatch": mismatch(rank, world)}
+            "mismatch": mismatch(rank, world), "zero": zero(rank, world)}
+
+
+def zero(rank, world, steps=10):
+    """DDP with torch.distributed.optim.ZeroRedundancyOptimizer: every rank
+    has whole gradients, so the GS norms are exact without a collective of
+    GSWrapper's; each rank updates the parameters it owns, and ZeRO
+    broadcasts them."""
+    from torch.distributed.optim import ZeroRedundancyOptimizer
+    model = make()
+    ddp = torch.nn.parallel.DistributedDataParallel(model)
+    inner = ZeroRedundancyOptimizer(model.parameters(), optimizer_class=torch.optim.AdamW,
+                                    lr=3e-2, weight_decay=0.01)
+    opt = GSWrapper(inner)
+    counter = Counter()
+    counts = []
+    for step in range(steps):
+        opt.zero_grad()
+        loss_of(ddp, step, rank, world).backward()
+        counts.append(counter.step(opt))
+    return {"params": [full(p) for p in model.parameters()], "gs": gs_rows(opt),
+            "counts": counts}
 
 
 def policies(rank, world):

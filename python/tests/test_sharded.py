@@ -140,3 +140,11 @@ def test_ranks_that_disagree_on_the_parameters_are_named(mismatch, case, positio
         assert f"disagree on the parameter list at parameter {position}:" in message
         assert result[case + "/unchanged"]
     assert mismatch[0][case] == mismatch[1][case]
+
+
+def test_zero_redundancy_optimizer_equals_one_process(two_ranks):
+    params, rows = single_process("eager", steps=10)
+    for result in (r["zero"] for r in two_ranks):
+        assert_params_close(result["params"], params)
+        assert_gs_close(result["gs"], rows)
+        assert result["gs"] == two_ranks[0]["zero"]["gs"]
