@@ -274,9 +274,9 @@ class ShardedSteps:
     def _global_sums(self, params, sums, present, found_inf):
         if self.norm == "local":
             return sums, found_inf
-        # The same parameter objects keep their global shapes and
-        # placements: their signature is computed once.
-        key = tuple(id(p) for p in params)
+        # The signature is computed again only when the parameters or their
+        # shapes change (placements do not change under a parameter).
+        key = tuple((id(p), p.shape) for p in params)
         if self._signature_key != key:
             self._signature_key, self._signature = key, _signature(params)
         return self._reduce(params, self._signature, sums, present, found_inf)
