@@ -220,7 +220,8 @@ def zero(rank, world, steps=10):
 
 def policies(rank, world):
     """A NaN in rank 1's shard of one parameter at step 3, under each
-    backend and policy; norm="local" for comparison."""
+    backend and policy, and an Inf under raise_on_nonfinite; norm="local"
+    for comparison."""
     result = {}
     nan_at = [name for name, _ in make().named_parameters()].index("qkv.weight")
     for backend in ("compiled", "eager"):
@@ -239,6 +240,15 @@ def policies(rank, world):
             result[(backend, policy)] = {
                 "gs": gs_rows(opt), "params": [full(p) for p in model.parameters()],
                 "before": snapshots["before"], "position": nan_at}
+        model = shard(make(), world)
+        opt = optimizer(model, backend, raise_on_nonfinite=True)
+        try:
+            train(model, opt, 0, 5, rank, world, before_step=lambda step, model=model: (
+                model.qkv.weight.grad.to_local().__setitem__((0, 0), float("inf"))
+                if step == 3 and rank == 1 else None))
+            result[(backend, "raise")] = None
+        except FloatingPointError as error:
+            result[(backend, "raise")] = (str(error), gs_rows(opt))
     counter = Counter()
     model = shard(make(), world)
     opt = optimizer(model, "compiled", norm="local")

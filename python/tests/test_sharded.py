@@ -119,6 +119,22 @@ def test_nan_in_one_shard_is_one_decision(policies, backend, policy):
     assert all(row[2:] == (5, 0) for i, row in enumerate(a["gs"]) if i != position)
 
 
+@pytest.mark.parametrize("backend", ["compiled", "eager"])
+def test_raise_on_nonfinite_raises_on_every_rank(policies, backend):
+    a, b = (r[(backend, "raise")] for r in policies)
+    assert a is not None and a == b  # the same message and GS state
+    message, rows = a
+    assert message.startswith("GradientStabilizer: parameter 4 (shape (48, 16)) has a "
+                              "non-finite gradient")
+    assert all(row[2] == 3 for row in rows)  # steps 0..2 only
+
+
+def test_norm_is_checked():
+    with pytest.raises(ValueError, match="norm must be one of"):
+        W.optimizer(W.make(), "eager", norm="global")
+    assert "norm='local'" in repr(W.optimizer(W.make(), "eager", norm="local"))
+
+
 def test_local_norms_differ_by_rank_and_use_no_collective(policies):
     a, b = (r["local"] for r in policies)
     assert all(c["all_reduce"] == 0 and c["all_gather_object"] == 0 for c in a["counts"])
