@@ -88,11 +88,14 @@ def free_port():
         return s.getsockname()[1]
 
 
-def shard(model, world):
+def shard(model, world, keep_plain=True):
+    """FSDP2 over all ranks; `temperature` stays a plain tensor unless
+    keep_plain is False."""
     from torch.distributed.device_mesh import init_device_mesh
     from torch.distributed.fsdp import fully_shard
     mesh = init_device_mesh("cpu", (world,))
-    fully_shard(model, mesh=mesh, ignored_params={model.temperature})
+    fully_shard(model, mesh=mesh,
+                ignored_params={model.temperature} if keep_plain else None)
     return model
 
 
@@ -194,7 +197,29 @@ def resume(out_dir, rank=0, world=1):
 
 def job_two_ranks(rank, world, out_dir):
     return {"resume": resume(out_dir, rank, world), "policies": policies(rank, world),
-            "mismatch": mismatch(rank, world), "zero": zero(rank, world)}
+            "mismatch": mismatch(rank, world), "zero": zero(rank, world),
+            "amp": amp(rank, world)}
+
+
+def amp(rank, world, steps=4, overflow_at=2):
+    """torch.amp.GradScaler, an Inf in rank 1's shard at one step: every
+    rank skips that step. All parameters are sharded: torch's GradScaler
+    does not take DTensor and plain gradients together."""
+    result = {}
+    for backend in ("compiled", "eager"):
+        model = shard(make(), world, keep_plain=False)
+        opt = optimizer(model, backend)
+        scaler = torch.amp.GradScaler("cpu", init_scale=1024.0)
+        for step in range(steps):
+            opt.zero_grad()
+            scaler.scale(loss_of(model, step, rank, world)).backward()
+            if step == overflow_at and rank == 1:
+                model.qkv.weight.grad.to_local()[0, 0] = float("inf")
+            scaler.step(opt)
+            scaler.update()
+        result[backend] = {"gs": gs_rows(opt), "params": [full(p) for p in model.parameters()],
+                           "scale": scaler.get_scale()}
+    return result
 
 
 def zero(rank, world, steps=10):

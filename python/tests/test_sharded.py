@@ -164,3 +164,18 @@ def test_zero_redundancy_optimizer_equals_one_process(two_ranks):
         assert_params_close(result["params"], params)
         assert_gs_close(result["gs"], rows)
         assert result["gs"] == two_ranks[0]["zero"]["gs"]
+
+
+@pytest.mark.parametrize("backend", ["compiled", "eager"])
+def test_a_loss_scale_overflow_on_one_rank_skips_the_step_on_all(two_ranks, backend):
+    a, b = (r["amp"][backend] for r in two_ranks)
+    assert a["gs"] == b["gs"] and a["scale"] == b["scale"] == 512.0
+    model = W.make()  # one process, steps 0, 1 and 3
+    opt = W.optimizer(model, backend)
+    for step in (0, 1, 3):
+        opt.zero_grad()
+        W.loss_of(model, step).backward()
+        opt.step()
+    for result in (a, b):
+        assert_params_close(result["params"], [p.detach() for p in model.parameters()])
+        assert_gs_close(result["gs"], W.gs_rows(opt))
