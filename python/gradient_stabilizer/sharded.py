@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import warnings
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
@@ -53,7 +54,7 @@ from . import prebuilt_cpu as P
 from ._compiler import CompilerError
 from .compiled import (DTYPES, CompiledBackend, Unsupported, _moments_and_step,
                        _store_step_count, optimizer_spec)
-from .eager import nonfinite_error, stabilize_
+from .eager import new_state, nonfinite_error, stabilize_
 
 try:
     from torch.distributed.tensor import DTensor
@@ -261,13 +262,28 @@ class ShardedSteps:
             except Unsupported as reason:
                 if wrapper.backend == "compiled":
                     raise
-                import warnings
                 warnings.warn(f"GSWrapper: eager step ({reason})", stacklevel=5)
-            except CompilerError:
+            except CompilerError as error:
                 if wrapper.backend == "compiled":
                     raise
+                warnings.warn(f"GSWrapper: the compiler is unavailable, eager step: "
+                              f"{error}", stacklevel=5)
             else:
-                self._compiled_step(wrapper, params, plan, grad_scale, found_inf)
+                runs, created = plan
+                try:
+                    sums, found_inf = self._compiled_norms(wrapper, params, runs,
+                                                           grad_scale, found_inf)
+                except BaseException:
+                    # Nothing has been stepped: drop the optimizer state
+                    # buffers the plan made, so that the error changes nothing.
+                    for p, absent, missing in created:
+                        if absent:
+                            wrapper.optimizer.state.pop(p, None)
+                        else:
+                            for name in missing:
+                                wrapper.optimizer.state[p].pop(name, None)
+                    raise
+                self._compiled_update(wrapper, runs, sums, found_inf)
                 return
         self._eager_step(wrapper, params, grad_scale, found_inf)
 
@@ -316,9 +332,11 @@ class ShardedSteps:
 
     # Compiled: the prebuilt CPU kernels' phases around the collective.
 
-    def _plan_compiled(self, wrapper, params, amp) -> List[dict]:
+    def _plan_compiled(self, wrapper, params, amp) -> Tuple[List[dict], list]:
         """Checks everything and prepares each bucket (a param group's local
-        shards of one dtype); raises Unsupported before anything changes."""
+        shards of one dtype); raises Unsupported before anything changes.
+        Returns the buckets' runs and the optimizer state buffers it made
+        (parameter, whether it had no state, the names made)."""
         optimizer, stabilizer = wrapper.optimizer, wrapper.scaler
         position = {id(p): i for i, p in enumerate(params)}
         prepared = []
@@ -340,7 +358,7 @@ class ShardedSteps:
             K.cpu_kernels()
         except K.KernelError as error:
             raise CompilerError(str(error)) from error
-        plan = []
+        plan, created = [], []
         for index, group, moment_names, buckets in prepared:
             structure, optimizer_hyper = P.structure_of(optimizer, group)
             hyper = P.hyper_tensor(group, stabilizer, optimizer_hyper)
@@ -348,19 +366,23 @@ class ShardedSteps:
                 bucket = self._buckets.setdefault((index, dtype), P.CpuBucket())
                 moments, step_counts = [], []
                 for p in ps:
+                    had = optimizer.state.get(p)
+                    created.append((p, had is None,
+                                    [n for n in moment_names if had is None or n not in had]))
                     buffers, step = _moments_and_step(optimizer, p, moment_names)
                     moments += [local(b) for b in buffers]
                     step_counts.append(step)
                 grads = [local(p.grad).contiguous() for p in ps]
                 bucket.prepare([local(p) for p in ps], grads, moments, len(moment_names))
-                states = [stabilizer.state_of(p) for p in ps]
+                # (new states enter stabilizer.state when they are stepped)
+                states = [stabilizer.state.get(p) or new_state() for p in ps]
                 stats, counts, steps = P.state_tensors(states, step_counts)
                 plan.append(dict(
                     key=(index, dtype), bucket=bucket, params=ps, grads=grads,
                     states=states, hyper=hyper, stats=stats, counts=counts, steps=steps,
                     positions=torch.tensor([position[id(p)] for p in ps], dtype=torch.int64),
                     kernels=P.kernels_for(structure, DTYPES[dtype], stabilizer, amp)))
-        return plan
+        return plan, created
 
     def _scalar_table(self, key, n: int, width: int):
         """The scalars phase's view of a bucket: one chunk per tensor whose
@@ -375,7 +397,10 @@ class ShardedSteps:
             cached = self._scalar_tables[key] = (table, torch.arange(n + 1, dtype=torch.int64))
         return cached
 
-    def _compiled_step(self, wrapper, params, plan, grad_scale, found_inf) -> None:
+    def _compiled_norms(self, wrapper, params, plan, grad_scale, found_inf):
+        """The norms phase of every bucket and the collective: returns the
+        global sums of squares per position and the step's found_inf; each
+        run keeps its inv_scale."""
         lib = K.cpu_kernels()
         threads = torch.get_num_threads()
         stabilizer = wrapper.scaler
@@ -406,7 +431,17 @@ class ShardedSteps:
             for i, p in enumerate(params):
                 if p.grad is not None and not math.isfinite(float(sums[i])):
                     raise nonfinite_error(i, p, math.sqrt(float(sums[i])))
-        for run in plan:  # phase 2: GS scalars on the global sums, then update
+        for run in plan:
+            run["inv_scale"] = inv_scale
+        return sums, found_inf
+
+    def _compiled_update(self, wrapper, plan, sums, found_inf) -> None:
+        """The scalars phase on the global sums, then the update phase, of
+        every bucket; the GS state and step counts written back."""
+        lib = K.cpu_kernels()
+        threads = torch.get_num_threads()
+        for run in plan:
+            inv_scale = run["inv_scale"]
             bucket = run["bucket"]
             n, width = bucket.table.shape
             table, offsets = self._scalar_table(run["key"], n, width)
@@ -427,6 +462,7 @@ class ShardedSteps:
             for i, p in enumerate(run["params"]):
                 run["states"][i].update(m=stats[i][0], v=stats[i][1], k=counts[i][0],
                                         skipped=counts[i][1])
+                wrapper.scaler.state[p] = run["states"][i]
                 _store_step_count(wrapper.optimizer.state[p], steps[i])
 
 

@@ -295,14 +295,16 @@ def mismatch(rank, world):
             if before_step is not None:
                 before_step(step)
             snapshot["params"] = [full(p) for p in model.parameters()]
+            snapshot["state"] = _state_summary(opt)
         try:
             train(model, opt, 0, steps, rank, world, before_step=before)
             result[name] = None
         except ValueError as error:
             result[name] = str(error)
         after = [full(p) for p in model.parameters()]
-        result[name + "/unchanged"] = all(torch.equal(a, b)
-                                          for a, b in zip(snapshot["params"], after))
+        result[name + "/unchanged"] = (
+            all(torch.equal(a, b) for a, b in zip(snapshot["params"], after))
+            and _state_summary(opt) == snapshot["state"])
 
     model = shard(make(), world)  # rank 1 leaves out head.weight (position 13)
     attempt("count", model, optimizer(model, "compiled",
@@ -329,6 +331,13 @@ def mismatch(rank, world):
 
 
 JOBS = {"train": job_train, "two_ranks": job_two_ranks}
+
+
+def _state_summary(opt):
+    """The optimizer's and the GS state, by position (to compare)."""
+    params = opt._params()
+    return ([sorted(opt.optimizer.state[p]) if p in opt.optimizer.state else None
+             for p in params], gs_rows(opt))
 
 
 def DTensor_unavailable():
