@@ -193,7 +193,7 @@ class ShardedSteps:
         self._sharded = [i for i, _ in groups]
 
     def _reduce(self, params, signature, sums: torch.Tensor, present: torch.Tensor,
-                found_inf: Optional[torch.Tensor]) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
+                found_inf: Optional[torch.Tensor]):
         """The one all-reduce of a step: returns the global sums of squares
         (f64, one per position) and the step's found_inf (or None)."""
         if self._verified is None:
@@ -217,7 +217,8 @@ class ShardedSteps:
             flat[0:_HASH_PARTS] = parts
             flat[_HASH_PARTS:2 * _HASH_PARTS] = parts * parts
             if found_inf is not None:
-                flat[_FOUND_INF] = (found_inf.to(sums.device).double().reshape(()) != 0).double()
+                flag = found_inf.to(sums.device).double().reshape(())
+                flat[_FOUND_INF] = (flag != 0).double()
             same = signature == self._verified
             if same and count:
                 index = torch.tensor(self._sharded, dtype=torch.int64, device=sums.device)
@@ -239,9 +240,10 @@ class ShardedSteps:
             partial = ((counts != 0) & (counts != world)).nonzero()
             if partial.numel():
                 i = self._sharded[int(partial[0])]
+                ranks_with = int(counts[partial[0]])
                 raise ValueError(
                     f"GSWrapper(norm='exact'): parameter {i} (shape "
-                    f"{tuple(params[i].shape)}) has a gradient on {int(counts[partial[0]])} "
+                    f"{tuple(params[i].shape)}) has a gradient on {ranks_with} "
                     f"of {world} ranks; a sharded parameter needs its gradient on all "
                     "ranks or none; nothing was changed")
             reduced.index_copy_(0, index, flat[_HEADER:_HEADER + count])
@@ -300,7 +302,8 @@ class ShardedSteps:
     # Eager: PyTorch ops on the local shards.
 
     def _eager_step(self, wrapper, params, grad_scale, found_inf) -> None:
-        dense = [i for i, p in enumerate(params) if p.grad is not None and not p.grad.is_sparse]
+        dense = [i for i, p in enumerate(params)
+                 if p.grad is not None and not p.grad.is_sparse]
         device = local(params[dense[0]].grad).device if dense else torch.device("cpu")
         sums = torch.zeros(len(params), dtype=torch.float64, device=device)
         present = torch.tensor([float(p.grad is not None) for p in params],
@@ -348,7 +351,8 @@ class ShardedSteps:
                     continue
                 CompiledBackend._check_tensors(optimizer, p, moment_names)
                 if p.device.type != "cpu":
-                    raise Unsupported(f"sharded compiled steps run CPU tensors, got {p.device}")
+                    raise Unsupported(f"sharded compiled steps run CPU tensors, got "
+                                      f"{p.device}")
                 if not local(p).is_contiguous():
                     raise Unsupported("backend='compiled' needs contiguous local shards")
                 buckets.setdefault(p.dtype, []).append(p)
@@ -367,8 +371,8 @@ class ShardedSteps:
                 moments, step_counts = [], []
                 for p in ps:
                     had = optimizer.state.get(p)
-                    created.append((p, had is None,
-                                    [n for n in moment_names if had is None or n not in had]))
+                    missing = [n for n in moment_names if had is None or n not in had]
+                    created.append((p, had is None, missing))
                     buffers, step = _moments_and_step(optimizer, p, moment_names)
                     moments += [local(b) for b in buffers]
                     step_counts.append(step)
@@ -380,7 +384,8 @@ class ShardedSteps:
                 plan.append(dict(
                     key=(index, dtype), bucket=bucket, params=ps, grads=grads,
                     states=states, hyper=hyper, stats=stats, counts=counts, steps=steps,
-                    positions=torch.tensor([position[id(p)] for p in ps], dtype=torch.int64),
+                    positions=torch.tensor([position[id(p)] for p in ps],
+                                           dtype=torch.int64),
                     kernels=P.kernels_for(structure, DTYPES[dtype], stabilizer, amp)))
         return plan, created
 
@@ -394,7 +399,8 @@ class ShardedSteps:
         if cached is None or cached[0].shape != (n, width):
             table = torch.zeros((n, width), dtype=torch.int64)
             table[:, 0] = 1
-            cached = self._scalar_tables[key] = (table, torch.arange(n + 1, dtype=torch.int64))
+            offsets = torch.arange(n + 1, dtype=torch.int64)
+            cached = self._scalar_tables[key] = (table, offsets)
         return cached
 
     def _compiled_norms(self, wrapper, params, plan, grad_scale, found_inf):

@@ -60,7 +60,8 @@ def assert_gs_close(rows, expected):
 
 def assert_params_close(params, expected):
     for i, (p, want) in enumerate(zip(params, expected)):
-        torch.testing.assert_close(p, want, **TOLERANCE, msg=lambda m, i=i: f"parameter {i}: {m}")
+        torch.testing.assert_close(p, want, **TOLERANCE,
+                                   msg=lambda m, i=i: f"parameter {i}: {m}")
 
 
 @pytest.mark.parametrize("backend", ["compiled", "eager"])
