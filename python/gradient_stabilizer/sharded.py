@@ -552,10 +552,20 @@ def load_state_dict(model: torch.nn.Module, wrapper, checkpoint_state: dict) -> 
         if unknown:
             raise ValueError(f"gradient_stabilizer['state'] names {unknown[0]!r}, which is "
                              "not a parameter of the optimizer")
-        by_position = {"gradient_stabilizer": {
-            **{k: v for k, v in gs.items() if k != "state"},
-            "state": {position[name]: entry for name, entry in saved.items()}}}
-        entries, hyperparameters = checkpoint.parse(by_position, len(params))
+        settings = {k: v for k, v in gs.items() if k != "state"}
+        _, hyperparameters = checkpoint.parse(
+            {"gradient_stabilizer": {**settings, "state": {}}}, len(params))
+        entries = {}
+        for name, entry in saved.items():
+            # Checked one by one, so that an error names the parameter.
+            try:
+                one, _ = checkpoint.parse(
+                    {"gradient_stabilizer": {**settings, "state": {0: entry}}}, 1)
+            except ValueError as error:
+                raise ValueError(str(error).replace(
+                    "gradient_stabilizer['state'][0]",
+                    f"gradient_stabilizer['state'][{name!r}]")) from None
+            entries[position[name]] = one[0]
         checkpoint._require(checkpoint_state, "optimizer", "the checkpoint")
     except ValueError as error:
         raise ValueError(f"gradient_stabilizer.sharded.load_state_dict: {error}; nothing "

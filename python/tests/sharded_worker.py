@@ -278,7 +278,13 @@ def policies(rank, world):
     model = shard(make(), world)
     opt = optimizer(model, "compiled", norm="local")
     counts = train(model, opt, 0, 3, rank, world, counter)
-    result["local"] = {"gs": gs_rows(opt), "counts": counts}
+    from gradient_stabilizer import sharded
+    try:
+        sharded.state_dict(model, opt)
+        refused = None
+    except ValueError as error:
+        refused = str(error)
+    result["local"] = {"gs": gs_rows(opt), "counts": counts, "checkpoint": refused}
     return result
 
 

@@ -140,6 +140,7 @@ def test_local_norms_differ_by_rank_and_use_no_collective(policies):
     a, b = (r["local"] for r in policies)
     assert all(c["all_reduce"] == 0 and c["all_gather_object"] == 0 for c in a["counts"])
     assert a["gs"] != b["gs"]  # each rank's shard norms
+    assert "norm='local' keeps a different GS state on every rank" in a["checkpoint"]
     _, exact = single_process("compiled", steps=3)
     assert a["gs"][0][0] != pytest.approx(exact[0][0], rel=1e-3)
 
@@ -180,3 +181,26 @@ def test_a_loss_scale_overflow_on_one_rank_skips_the_step_on_all(two_ranks, back
     for result in (a, b):
         assert_params_close(result["params"], [p.detach() for p in model.parameters()])
         assert_gs_close(result["gs"], W.gs_rows(opt))
+
+
+def test_a_bad_sharded_checkpoint_is_named_and_loads_nothing():
+    from gradient_stabilizer import sharded
+    model = W.make()
+    opt = W.optimizer(model, "eager")
+    W.train(model, opt, 0, 2, 0, 1)
+    before = (W.gs_rows(opt), {k: v.clone() for k, v in opt.state[model.fc.weight].items()})
+    for path, value, message in [
+            (("embed.weight", "v"), float("nan"), "['embed.weight']['v'] is nan"),
+            (("embed.weight", "k"), -1, "['embed.weight']['k'] is -1"),
+            (("nonexistent",), {}, "names 'nonexistent', which is not a parameter")]:
+        state = sharded.state_dict(model, opt)
+        entry = state["gradient_stabilizer"]["state"]
+        for key in path[:-1]:
+            entry = entry[key]
+        entry[path[-1]] = value
+        with pytest.raises(ValueError, match="nothing was loaded") as error:
+            sharded.load_state_dict(model, opt, state)
+        assert message in str(error.value)
+        assert W.gs_rows(opt) == before[0]
+        for key, tensor in opt.state[model.fc.weight].items():
+            assert torch.equal(tensor, before[1][key])
