@@ -126,15 +126,15 @@ def _describe_row(row) -> str:
     return f"shape {shape}, {dtype}, {where}"
 
 
-def _mismatch_message(signatures: List[tuple]) -> Optional[str]:
+def _mismatch_message(signatures: List[tuple], ranks: List[int]) -> Optional[str]:
     """The first disagreement between the ranks' parameter lists, or None."""
     for position in range(max(len(s) for s in signatures)):
         rows = [s[position] if position < len(s) else None for s in signatures]
         if any(row != rows[0] for row in rows):
             parts = []
-            for rank, row in enumerate(rows):
-                parts.append(f"rank {rank}: " + ("no such parameter (it has "
-                                                 f"{len(signatures[rank])})" if row is None
+            for signature, rank, row in zip(signatures, ranks, rows):
+                parts.append(f"rank {rank}: " + (f"no such parameter (it has "
+                                                 f"{len(signature)})" if row is None
                                                  else _describe_row(row)))
             return (f"GSWrapper(norm='exact'): the ranks disagree on the parameter list at "
                     f"parameter {position}: " + "; ".join(parts))
@@ -154,6 +154,7 @@ class ShardedSteps:
         self._scalar_tables: Dict[tuple, tuple] = {}
         self._signature_key: Optional[tuple] = None
         self._signature: Optional[tuple] = None
+        self._hash: List[int] = []
 
     def __getstate__(self):
         # Process groups and kernel scratch belong to this process.
@@ -186,7 +187,7 @@ class ShardedSteps:
                     f"{ranks}; one step's norms are reduced over one process group")
         gathered = [None] * dist.get_world_size(group)
         dist.all_gather_object(gathered, signature, group=group)
-        message = _mismatch_message(gathered)
+        message = _mismatch_message(gathered, ranks)
         if message is not None:
             raise ValueError(message + "; nothing was changed")
         self._verified, self._group = signature, group
@@ -212,8 +213,7 @@ class ShardedSteps:
             count = len(self._sharded)
             # On the sums' device: the CPU for gloo, the GPU for NCCL.
             flat = torch.zeros(_HEADER + 2 * count, dtype=torch.float64, device=sums.device)
-            parts = torch.tensor(_hash_parts(signature), dtype=torch.float64,
-                                 device=sums.device)
+            parts = torch.tensor(self._hash, dtype=torch.float64, device=sums.device)
             flat[0:_HASH_PARTS] = parts
             flat[_HASH_PARTS:2 * _HASH_PARTS] = parts * parts
             if found_inf is not None:
@@ -297,6 +297,7 @@ class ShardedSteps:
         key = tuple((id(p), p.shape) for p in params)
         if self._signature_key != key:
             self._signature_key, self._signature = key, _signature(params)
+            self._hash = _hash_parts(self._signature)
         return self._reduce(params, self._signature, sums, present, found_inf)
 
     # Eager: PyTorch ops on the local shards.
