@@ -2,6 +2,7 @@
 FSDP2 (`fully_shard` over a 1-D CPU mesh, gloo) stepped by GSWrapper, and
 the same model trained in one process on the same global batches."""
 
+import datetime
 import math
 import os
 import socket
@@ -144,8 +145,10 @@ def train(model, opt, first, last, rank, world, counter=None, before_step=None):
 
 
 def run(rank, world, port, job, out_dir):
+    # A collective that never completes fails the test after a minute
+    # instead of hanging it.
     dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank,
-                            world_size=world)
+                            world_size=world, timeout=datetime.timedelta(seconds=60))
     torch.set_num_threads(1)
     try:
         result = JOBS[job](rank, world, out_dir)
