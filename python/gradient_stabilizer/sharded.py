@@ -302,7 +302,10 @@ class ShardedSteps:
 
     # Eager: PyTorch ops on the local shards.
 
-    def _eager_step(self, wrapper, params, grad_scale, found_inf) -> None:
+    def grad_norms(self, params: List[torch.Tensor], found_inf=None):
+        """The gradient norm of each parameter with a dense gradient, by
+        position (whole parameters under norm="exact", through the step's
+        one all-reduce), and the step's found_inf."""
         dense = [i for i, p in enumerate(params)
                  if p.grad is not None and not p.grad.is_sparse]
         device = local(params[dense[0]].grad).device if dense else torch.device("cpu")
@@ -316,14 +319,17 @@ class ShardedSteps:
             sums.index_copy_(0, torch.tensor(dense, dtype=torch.int64, device=device),
                              (norms * norms).to(device))
         sums, found_inf = self._global_sums(params, sums, present, found_inf)
+        values = sums.sqrt().tolist()
+        return {i: values[i] for i in dense}, found_inf
+
+    def _eager_step(self, wrapper, params, grad_scale, found_inf) -> None:
+        norms, found_inf = self.grad_norms(params, found_inf)
         inv_scale = None
         if found_inf is not None:
             if bool(found_inf):
                 return  # a rank's loss scale overflowed: every rank skips
             if grad_scale is not None:
                 inv_scale = float(grad_scale.double().reciprocal().float())
-        values = sums.sqrt().tolist()
-        norms = {i: values[i] for i in dense}
         scaler = wrapper.scaler
         nonfinite = stabilize_(params, scaler.state, scaler.gamma1, scaler.gamma2,
                                scaler.eps, scaler.bias_correction, scaler.on_nonfinite,

@@ -68,11 +68,9 @@ class GSWrapper(torch.optim.Optimizer):
         if isinstance(optimizer, GSWrapper):
             raise TypeError("optimizer is already a GSWrapper: wrapping it again would "
                             "stabilize every gradient twice")
-        sharded.check_norm(norm)
         self.optimizer = optimizer
-        self._sharded = sharded.ShardedSteps(norm)
         self.scaler = GradientStabilizer(gamma1, gamma2, eps, bias_correction, on_nonfinite,
-                                         raise_on_nonfinite, backend)
+                                         raise_on_nonfinite, backend, norm)
         if backend == "compiled":
             flags = self._implementation_flags()
             if flags:
@@ -93,7 +91,7 @@ class GSWrapper(torch.optim.Optimizer):
     @property
     def norm(self) -> str:
         """"exact" or "local": the norms of sharded parameters."""
-        return self._sharded.norm
+        return self.scaler._sharded.norm
 
     # Copies and pickles: the compiled kernels (ctypes functions of this
     # process) are a cache, which a copy rebuilds on its first step; hooks are
@@ -230,7 +228,7 @@ class GSWrapper(torch.optim.Optimizer):
     def _step(self, grad_scale, found_inf):
         params = self._params()
         if sharded.has_dtensors(params):
-            self._sharded.step(self, params, grad_scale, found_inf)
+            self.scaler._sharded.step(self, params, grad_scale, found_inf)
             return
         sparse = [p for p in params if p.grad is not None and p.grad.is_sparse]
         amp = found_inf is not None

@@ -201,7 +201,21 @@ def resume(out_dir, rank=0, world=1):
 def job_two_ranks(rank, world, out_dir):
     return {"resume": resume(out_dir, rank, world), "policies": policies(rank, world),
             "mismatch": mismatch(rank, world), "zero": zero(rank, world),
-            "amp": amp(rank, world)}
+            "amp": amp(rank, world), "standalone": standalone(rank, world)}
+
+
+def standalone(rank, world):
+    """GradientStabilizer called on its own on sharded gradients: the GS
+    state after one call, and the collectives it made."""
+    from gradient_stabilizer import GradientStabilizer
+    model = shard(make(), world, keep_plain=False)
+    stabilizer = GradientStabilizer()
+    loss_of(model, 0, rank, world).backward()
+    counter = Counter()
+    counter.active = True
+    stabilizer(model.parameters())
+    return {"m": [stabilizer.state[p]["m"] for p in model.parameters()],
+            "calls": dict(counter.calls)}
 
 
 def amp(rank, world, steps=4, overflow_at=2):

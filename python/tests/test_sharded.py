@@ -204,3 +204,16 @@ def test_a_bad_sharded_checkpoint_is_named_and_loads_nothing():
         assert W.gs_rows(opt) == before[0]
         for key, tensor in opt.state[model.fc.weight].items():
             assert torch.equal(tensor, before[1][key])
+
+
+def test_gradient_stabilizer_on_its_own_uses_whole_parameter_norms(two_ranks):
+    from gradient_stabilizer import GradientStabilizer
+    model = W.make()
+    stabilizer = GradientStabilizer()
+    W.loss_of(model, 0).backward()
+    stabilizer(model.parameters())
+    expected = [stabilizer.state[p]["m"] for p in model.parameters()]
+    for result in (r["standalone"] for r in two_ranks):
+        assert result["calls"] == {"all_reduce": 1, "all_gather_object": 1}
+        torch.testing.assert_close(torch.tensor(result["m"], dtype=torch.float64),
+                                   torch.tensor(expected, dtype=torch.float64), **TOLERANCE)
