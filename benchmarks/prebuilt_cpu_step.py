@@ -3,11 +3,14 @@ GPT-2 small's parameter shapes (148 f32 tensors, 124.4M parameters), in one
 process, side by side:
 
 * the raw kernels (one gsCpuRunStep call on persistent tables) on 1 and 2
-  threads;
+  threads, and on 1 thread with the update that also stores the stabilized
+  gradients (what GSWrapper runs: `p.grad` after a step, docs/python.md);
 * the same step through GSWrapper(AdamW, backend="compiled").step(), on 1
   and 2 threads: the difference to the raw kernels is the Python overhead;
 * an in-place read+write stream over 32 B per parameter (x *= 1 on a buffer
   of the step's traffic), the floor the step's memory traffic allows;
+* the Python overhead measured directly: 1000 tensors of 8 elements, where
+  the kernels cost next to nothing, GSWrapper.step() against the raw kernels;
 * in a fresh process: the first GSWrapper step against the steady ones.
 
     .venv/bin/python benchmarks/prebuilt_cpu_step.py [--steps N]
@@ -87,6 +90,11 @@ def main():
         run()
         raw[threads] = timed(run, args.steps)
         rows.append((f"raw kernels, {threads} thread(s)", *raw[threads]))
+    store_kernels = K.kernel_set("adamw", "f32", store_grads=True)
+    run = lambda: lib.run_step(store_kernels, step_args, 1)
+    run()
+    raw_store = timed(run, args.steps)
+    rows.append(("raw kernels storing the stabilized gradients, 1 thread", *raw_store))
 
     # The whole GSWrapper step.
     wrapped = {}
@@ -118,6 +126,11 @@ def main():
         print(f"GSWrapper overhead, {threads} thread(s): "
               f"{overhead * 1e6:.1f} us per tensor (medians)")
 
+    print(f"storing the stabilized gradients: x{raw_store[0] / raw[1][0]:.2f} (min), "
+          f"x{raw_store[1] / raw[1][1]:.2f} (median) the raw kernels' time "
+          f"(traffic: 36 / 32 B per parameter)")
+    python_overhead(args.steps)
+
     # First step in a fresh process.
     script = textwrap.dedent(f"""
         import sys, time, torch
@@ -148,6 +161,26 @@ def main():
         first, steady = float(out[0]), float(out[1])
         print(f"fresh process, {what}: first step {first * 1e3:.0f} ms, steady "
               f"{steady * 1e3:.0f} ms (+{(first - steady) * 1e3:.0f} ms)")
+
+
+def python_overhead(repeats: int, n: int = 1000) -> None:
+    """GSWrapper.step() on n tiny tensors against its own kernels run raw."""
+    torch.set_num_threads(1)
+    params = [torch.nn.Parameter(torch.randn(8)) for _ in range(n)]
+    for p in params:
+        p.grad = torch.randn(8)
+    opt = GSWrapper(torch.optim.AdamW(params, lr=1e-4), backend="compiled")
+    opt.step()
+    whole = timed(opt.step, repeats * 5)
+    bucket = next(iter(opt._compiled._buckets.values()))
+    lib = K.cpu_kernels()
+    step_args = bucket.args(None, None)
+    kernels = K.kernel_set("adamw", "f32", store_grads=True)
+    raw = timed(lambda: lib.run_step(kernels, step_args, 1), repeats * 5)
+    print(f"Python overhead, {n} tensors of 8 elements: "
+          f"{(whole[0] - raw[0]) / n * 1e6:.1f} us per tensor (min), "
+          f"{(whole[1] - raw[1]) / n * 1e6:.1f} (median); step {whole[1] * 1e3:.2f} ms, "
+          f"kernels {raw[1] * 1e3:.2f} ms (medians)")
 
 
 if __name__ == "__main__":

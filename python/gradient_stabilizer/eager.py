@@ -122,7 +122,8 @@ def check_real_floating(params: Iterable[torch.Tensor]) -> None:
 def stabilize_(params: Iterable[torch.Tensor], states: Dict, gamma1: float = 0.6,
                gamma2: float = 0.999, eps: float = 1e-12, bias_correction: bool = True,
                on_nonfinite: str = "skip", raise_on_nonfinite: bool = False,
-               inv_scale: float | None = None) -> List[torch.Tensor] | None:
+               inv_scale: float | None = None,
+               grad_norms: Dict[int, float] | None = None) -> List[torch.Tensor] | None:
     """Rescales each parameter's dense gradient in place (spec section 1).
 
     `states` maps a parameter to its state (created on first use). Returns
@@ -140,12 +141,17 @@ def stabilize_(params: Iterable[torch.Tensor], states: Dict, gamma1: float = 0.6
     leaves alone, are unscaled on their own). If any dense gradient is then
     non-finite, nothing changes and None is returned: the whole step is to be
     skipped.
+
+    `grad_norms` maps positions in `params` to the gradient norms to use
+    instead of computing them: the norms of whole sharded parameters
+    (gradient_stabilizer.sharded), whose gradients here are DTensors that
+    are rescaled shard by shard.
     """
     params = list(params)
     check_real_floating(params)
     dense = [(i, p) for i, p in enumerate(params)
              if p.grad is not None and not p.grad.is_sparse]
-    norms = [grad_norm(p.grad) for _, p in dense]
+    norms = [grad_norm(p.grad) if grad_norms is None else grad_norms[i] for i, p in dense]
     if inv_scale is not None:
         if not all(math.isfinite(n) for n in norms):
             return None
@@ -156,7 +162,7 @@ def stabilize_(params: Iterable[torch.Tensor], states: Dict, gamma1: float = 0.6
                 raise nonfinite_error(i, p, norm)
     nonfinite = []
     for (_, p), norm in zip(dense, norms):
-        g = p.grad
+        g = _local(p.grad)
         state = states.setdefault(p, new_state())
         factor = update_state(state, norm, gamma1, gamma2, eps, bias_correction)
         if factor is not None:
@@ -174,6 +180,12 @@ def stabilize_(params: Iterable[torch.Tensor], states: Dict, gamma1: float = 0.6
             if p.grad is not None and p.grad.is_sparse:
                 p.grad._values().mul_(inv_scale)
     return nonfinite
+
+
+def _local(g: torch.Tensor) -> torch.Tensor:
+    """A DTensor's local shard (the same storage), or `g` itself."""
+    to_local = getattr(g, "to_local", None)
+    return to_local() if to_local is not None else g
 
 
 def _scale_(g: torch.Tensor, factor: float) -> None:

@@ -9,7 +9,7 @@ from typing import Dict, Iterable, List, Optional
 
 import torch
 
-from . import checkpoint
+from . import checkpoint, sharded
 from .eager import POLICIES, new_state, not_traced, stabilize_
 
 HYPERPARAMETERS = checkpoint.HYPERPARAMETERS
@@ -87,13 +87,20 @@ class GradientStabilizer:
     kernels fuse the transform into the optimizer's update, which a
     standalone call leaves to `optimizer.step()`). Sparse gradients pass
     through untouched.
+
+    `norm`: for sharded parameters (FSDP2's DTensors), "exact" takes each
+    norm over the whole parameter through one all-reduce per call (every
+    rank must call it), "local" over each rank's shard (see
+    gradient_stabilizer.sharded).
     """
 
     def __init__(self, gamma1: float = 0.6, gamma2: float = 0.999, eps: float = 1e-12,
                  bias_correction: bool = True, on_nonfinite: str = "skip",
-                 raise_on_nonfinite: bool = False, backend: str = "auto"):
+                 raise_on_nonfinite: bool = False, backend: str = "auto",
+                 norm: str = "exact"):
         check_hyperparameters(gamma1, gamma2, eps, bias_correction, on_nonfinite,
                               raise_on_nonfinite, backend)
+        self._sharded = sharded.ShardedSteps(norm)
         self.gamma1, self.gamma2, self.eps = float(gamma1), float(gamma2), float(eps)
         self.bias_correction = bias_correction
         self.on_nonfinite = on_nonfinite
@@ -170,9 +177,12 @@ class GradientStabilizer:
         gradients are loss-scaled, spec section 4) they are unscaled in the
         same multiply, and None means a gradient was non-finite: nothing
         changed and the step is to be skipped."""
+        params = list(params)
+        norms = (self._sharded.grad_norms(params)[0] if sharded.has_dtensors(params)
+                 else None)
         return stabilize_(params, self.state, self.gamma1, self.gamma2, self.eps,
                           self.bias_correction, self.on_nonfinite,
-                          self.raise_on_nonfinite, inv_scale)
+                          self.raise_on_nonfinite, inv_scale, grad_norms=norms)
 
     def state_of(self, p: torch.Tensor) -> Dict[str, float]:
         self.sync()

@@ -10,7 +10,7 @@ from typing import List, Optional, Tuple
 
 import torch
 
-from . import checkpoint
+from . import checkpoint, sharded
 from ._compiler import CompilerError
 from .compiled import CompiledBackend, Unsupported, check_supported
 from .eager import check_finite, not_traced
@@ -49,6 +49,12 @@ class GSWrapper(torch.optim.Optimizer):
     inf/NaN flag to `step()` (`_step_supports_amp_scaling`): the gradients
     are unscaled inside the stabilizing multiply, and a step with an inf/NaN
     gradient changes nothing.
+
+    Sharded parameters (FSDP2's DTensors): with norm="exact" (the default)
+    each parameter's norm is that of the whole parameter, from one
+    all-reduce per step for all parameters together; norm="local" uses each
+    rank's shard alone, as the original library does under FSDP (see
+    gradient_stabilizer.sharded). Plain tensors are unaffected by `norm`.
     """
 
     _step_supports_amp_scaling = True
@@ -56,7 +62,7 @@ class GSWrapper(torch.optim.Optimizer):
     def __init__(self, optimizer: torch.optim.Optimizer, gamma1: float = 0.6,
                  gamma2: float = 0.999, eps: float = 1e-12, bias_correction: bool = True,
                  on_nonfinite: str = "skip", raise_on_nonfinite: bool = False,
-                 backend: str = "auto"):
+                 backend: str = "auto", norm: str = "exact"):
         if not isinstance(optimizer, torch.optim.Optimizer):
             raise TypeError(f"optimizer must be a torch.optim.Optimizer, got "
                             f"{type(optimizer).__name__}")
@@ -66,7 +72,7 @@ class GSWrapper(torch.optim.Optimizer):
         check_param_groups(optimizer)
         self.optimizer = optimizer
         self.scaler = GradientStabilizer(gamma1, gamma2, eps, bias_correction, on_nonfinite,
-                                         raise_on_nonfinite, backend)
+                                         raise_on_nonfinite, backend, norm)
         if backend == "compiled":
             flags = self._implementation_flags()
             if flags:
@@ -88,6 +94,11 @@ class GSWrapper(torch.optim.Optimizer):
     @property
     def backend(self) -> str:
         return self.scaler.backend
+
+    @property
+    def norm(self) -> str:
+        """"exact" or "local": the norms of sharded parameters."""
+        return self.scaler._sharded.norm
 
     # Copies and pickles: the compiled kernels (ctypes functions of this
     # process) are a cache, which a copy rebuilds on its first step; hooks are
@@ -149,7 +160,8 @@ class GSWrapper(torch.optim.Optimizer):
         return (f"GSWrapper({self.optimizer!r}, gamma1={s.gamma1}, gamma2={s.gamma2}, "
                 f"eps={s.eps}, bias_correction={s.bias_correction}, "
                 f"on_nonfinite={s.on_nonfinite!r}, "
-                f"raise_on_nonfinite={s.raise_on_nonfinite}, backend={self.backend!r})")
+                f"raise_on_nonfinite={s.raise_on_nonfinite}, backend={self.backend!r}, "
+                f"norm={self.norm!r})")
 
     def _params(self) -> List[torch.Tensor]:
         return parameters_of(self.optimizer)
@@ -230,6 +242,9 @@ class GSWrapper(torch.optim.Optimizer):
         # anything runs, it neither falls back nor turns the compiler off.
         check_param_groups(self.optimizer)
         params = self._params()
+        if sharded.has_dtensors(params):
+            self.scaler._sharded.step(self, params, grad_scale, found_inf)
+            return
         sparse = [p for p in params if p.grad is not None and p.grad.is_sparse]
         amp = found_inf is not None
         if self._use_compiled(amp):
