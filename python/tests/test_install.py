@@ -51,11 +51,14 @@ def _source_tree_state():
 def wheel(tmp_path_factory):
     out = tmp_path_factory.mktemp("dist")
     before = _source_tree_state()
-    # --config-settings (not -C) for Debian 12's pip 23.0.
+    # --config-settings (not -C) for Debian 12's pip 23.0. The build tree is
+    # normally current (nothing to build); if not, at most 2 jobs.
+    env = dict(os.environ)
+    env.setdefault("CMAKE_BUILD_PARALLEL_LEVEL", "2")
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-index",
                     "--no-build-isolation", "--no-deps", "--wheel-dir", str(out),
                     f"--config-settings=build-dir={BUILD}", str(ROOT)],
-                   check=True, cwd=out)
+                   check=True, cwd=out, env=env)
     assert _source_tree_state() == before, "building the wheel changed the checkout"
     (path,) = out.glob("*.whl")
     return path
