@@ -20,7 +20,7 @@ build=${GS_ASAN_BUILD_DIR:-$root/build-asan}
 python=$root/.venv/bin/python
 [ -x "$python" ] || python=/usr/bin/python3
 
-cached_python=$(sed -n 's/^Python3_EXECUTABLE:FILEPATH=//p' \
+cached_python=$(sed -n 's/^Python3_EXECUTABLE:[A-Z]*=//p' \
   "$build/CMakeCache.txt" 2>/dev/null || true)
 if [ ! -f "$build/build.ninja" ] || [ "$cached_python" != "$python" ]; then
   echo "== configuring $build (ASan + UBSan)"

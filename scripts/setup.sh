@@ -43,7 +43,7 @@ echo "== Python packages ($venv)"
 "$python" -m pip install --quiet --disable-pip-version-check \
   -r "$root/python/requirements-test.txt"
 
-cached_python=$(sed -n 's/^Python3_EXECUTABLE:FILEPATH=//p' \
+cached_python=$(sed -n 's/^Python3_EXECUTABLE:[A-Z]*=//p' \
   "$build/CMakeCache.txt" 2>/dev/null || true)
 if [ ! -f "$build/build.ninja" ] || [ "$cached_python" != "$python" ]; then
   echo "== configuring $build"

@@ -18,6 +18,7 @@ config.substitutions.append(("%PATH%", config.environment["PATH"]))
 config.substitutions.append(("%mlir_lib_dir", config.mlir_lib_dir))
 config.substitutions.append(("%gs_src_root", config.gs_src_root))
 config.substitutions.append(("%gs_lib_dir", config.gs_lib_dir))
+config.substitutions.append(("%gs_obj_root", config.gs_obj_root))
 
 llvm_config.with_system_environment(["HOME", "INCLUDE", "LIB", "TMP", "TEMP"])
 llvm_config.use_default_substitutions()
@@ -31,16 +32,12 @@ config.environment["FILECHECK_OPTS"] = "--enable-var-scope"
 # only; libMLIR.so is not. Its inlined copies of LLVM's BumpPtrAllocator
 # poison memory that libMLIR's copies hand out unpoisoned, so manual poisoning
 # is off. Python is not instrumented either: it preloads the ASan runtime to
-# load this build's libGSCAPI.so, and leaks are not checked in it.
+# load this build's (instrumented) libraries, and leaks are not checked in it.
 python = config.python_executable
 if config.gs_sanitized:
     config.available_features.add("sanitized")
     config.environment["ASAN_OPTIONS"] = "allow_user_poisoning=0:detect_leaks=1"
     config.environment["UBSAN_OPTIONS"] = "print_stacktrace=1:halt_on_error=1"
-    config.environment["GS_CAPI_LIB"] = os.path.join(config.gs_lib_dir,
-                                                     "libGSCAPI.so")
-    config.environment["GS_GPU_EMULATOR_LIB"] = os.path.join(
-        config.gs_lib_dir, "libgs_gpu_emulator.so")
     runtime = subprocess.run(
         [config.clang, "-print-file-name=libclang_rt.asan-x86_64.so"],
         capture_output=True, text=True, check=True).stdout.strip()
@@ -59,16 +56,15 @@ llvm_config.add_tool_substitutions(tools, tool_dirs)
 # line; first, ahead of the default one of use_default_substitutions().
 config.substitutions.insert(0, ("%python", python))
 
-# Python tests import the in-tree package and the execution harness, use this
-# build's gs-opt, and cache compiled steps inside the build tree.
+# Python tests import the in-tree package and the execution harness, find
+# this build's gs-opt and libraries (the package looks in GS_BUILD_DIR; the
+# build copies nothing into python/), and cache compiled steps inside the
+# build tree.
 config.environment["PYTHONPATH"] = os.pathsep.join([
     os.path.join(config.gs_src_root, "python"),
     os.path.join(config.gs_src_root, "test", "Execution", "Inputs"),
 ])
-config.environment["GS_OPT"] = os.path.join(config.gs_tools_dir, "gs-opt")
-# This build's prebuilt CPU kernels (instrumented in a sanitized build).
-config.environment["GS_CPU_KERNELS_LIB"] = os.path.join(config.gs_lib_dir,
-                                                        "libgs_cpu_kernels.so")
+config.environment["GS_BUILD_DIR"] = config.gs_obj_root
 config.environment["GS_CACHE_DIR"] = os.path.join(config.gs_obj_root, "gs-cache")
 config.substitutions.append(
     ("%mlir_runner_libs",

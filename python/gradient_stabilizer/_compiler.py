@@ -38,6 +38,8 @@ from typing import Sequence
 
 import numpy as np
 
+from . import _paths
+
 LLVM_BIN = Path("/usr/lib/llvm-22/bin")
 
 # MLIR element type of each supported dtype name.
@@ -73,11 +75,14 @@ def _find_tool(name: str, env: str, candidates: Sequence[Path]) -> str:
 
 
 def _bundled(folder: str, name: str, env: str) -> str:
-    """A file the build puts in the package (an installed package carries it)
-    or, in a checkout, in build/."""
-    package = Path(__file__).resolve().parent
-    return _find_tool(name, env, [package / folder / name,
-                                  package.parents[1] / "build" / folder / name])
+    """A file of the build: the installed package's, or a checkout's build
+    tree's (see _paths)."""
+    path = _paths.find(folder, name, env)
+    if path is None:
+        raise CompilerError(_paths.not_found(folder, name, env))
+    if not path.is_file():
+        raise CompilerError(f"{env}={path} does not exist")
+    return str(path)
 
 
 def gs_opt() -> str:

@@ -10,10 +10,11 @@ raw addresses, so callers pass numpy arrays or torch tensors alike.
 from __future__ import annotations
 
 import ctypes
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Sequence, Tuple
+
+from . import _paths
 
 CHUNK_SIZE = 16384   # GS_CPU_CHUNK_SIZE
 RECORD_WORDS = 16    # GS_CPU_RECORD_WORDS
@@ -93,18 +94,12 @@ def kernel_set(structure: str, dtype: str, on_nonfinite: str = "skip",
 
 
 def library_path() -> Path:
-    """libgs_cpu_kernels.so: GS_CPU_KERNELS_LIB, the package's copy, or the
-    checkout's build tree."""
-    override = os.environ.get("GS_CPU_KERNELS_LIB")
-    if override:
-        return Path(override)
-    package = Path(__file__).resolve().parent
-    for candidate in (package / "lib" / "libgs_cpu_kernels.so",
-                      package.parents[1] / "build" / "lib" / "libgs_cpu_kernels.so"):
-        if candidate.is_file():
-            return candidate
-    raise KernelError("libgs_cpu_kernels.so not found: build the project "
-                      "(scripts/setup.sh) or set GS_CPU_KERNELS_LIB")
+    """libgs_cpu_kernels.so: GS_CPU_KERNELS_LIB, the installed package's, or
+    a checkout's build tree's (see _paths)."""
+    path = _paths.find("lib", "libgs_cpu_kernels.so", "GS_CPU_KERNELS_LIB")
+    if path is None:
+        raise KernelError(_paths.not_found("lib", "libgs_cpu_kernels.so", "GS_CPU_KERNELS_LIB"))
+    return path
 
 
 class CpuKernels:

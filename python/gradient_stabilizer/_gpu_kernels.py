@@ -15,10 +15,10 @@ the GPU emulator (how the test suite checks this path without a GPU).
 from __future__ import annotations
 
 import ctypes
-import os
 from pathlib import Path
 from typing import Optional
 
+from . import _paths
 from ._cpu_kernels import CHUNK_SIZE, RECORD_WORDS, KernelError, KernelSet  # noqa: F401
 
 
@@ -37,18 +37,13 @@ class _StepArgs(ctypes.Structure):
 
 
 def library_path() -> Path:
-    """libgs_gpu_kernels.so: GS_GPU_KERNELS_LIB, the package's copy, or the
-    checkout's build tree."""
-    override = os.environ.get("GS_GPU_KERNELS_LIB")
-    if override:
-        return Path(override)
-    package = Path(__file__).resolve().parent
-    for candidate in (package / "lib" / "libgs_gpu_kernels.so",
-                      package.parents[1] / "build" / "lib" / "libgs_gpu_kernels.so"):
-        if candidate.is_file():
-            return candidate
-    raise KernelError("libgs_gpu_kernels.so not found: build the project "
-                      "(scripts/setup.sh) or set GS_GPU_KERNELS_LIB")
+    """libgs_gpu_kernels.so: GS_GPU_KERNELS_LIB, a checkout's build tree's,
+    or the installed package's (see _paths)."""
+    path = _paths.find("lib", "libgs_gpu_kernels.so", "GS_GPU_KERNELS_LIB")
+    if path is None:
+        raise KernelError(_paths.not_found("lib", "libgs_gpu_kernels.so",
+                                           "GS_GPU_KERNELS_LIB"))
+    return path
 
 
 class GpuKernels:

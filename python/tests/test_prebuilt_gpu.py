@@ -19,7 +19,8 @@ from gradient_stabilizer import GSWrapper, Lion
 from gradient_stabilizer import _gpu_kernels as G
 from gradient_stabilizer.compiled import CompiledBackend
 
-BUILD_LIB = Path(__file__).resolve().parents[2] / "build" / "lib"
+BUILD_LIB = Path(os.environ.get("GS_BUILD_DIR",
+                                Path(__file__).resolve().parents[2] / "build")) / "lib"
 EMULATED = BUILD_LIB / "libgs_gpu_kernels_emulated.so"
 SHIPPED = BUILD_LIB / "libgs_gpu_kernels.so"
 

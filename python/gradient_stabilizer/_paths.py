@@ -1,0 +1,63 @@
+"""Where the package finds its binaries: gs-opt (bin/) and the shared
+libraries (lib/) that the CMake build makes.
+
+In order:
+
+1. the file's own environment variable (GS_OPT, GS_CPU_KERNELS_LIB, ...);
+2. a development build tree: the one GS_BUILD_DIR names, else ``build/`` at
+   the root of the checkout this package's sources sit in (none for an
+   installed package);
+3. the installed package: the wheel puts them in ``gradient_stabilizer/bin``
+   and ``gradient_stabilizer/lib``.
+
+The build writes nothing into the source tree; python/tests/conftest.py and
+test/lit.cfg.py set GS_BUILD_DIR to the build under test.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Optional
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def build_dir() -> Optional[Path]:
+    """The development build tree: GS_BUILD_DIR, or the checkout's build/
+    when this package is the checkout's python/gradient_stabilizer."""
+    override = os.environ.get("GS_BUILD_DIR")
+    if override:
+        return Path(override)
+    root = PACKAGE_DIR.parents[1]
+    if PACKAGE_DIR.parent.name == "python" and (root / "CMakeLists.txt").is_file():
+        return root / "build"
+    return None
+
+
+def candidates(folder: str, name: str) -> list:
+    """The places (2) and (3) above, in order, whether they exist or not."""
+    build = build_dir()
+    found = [] if build is None else [build / folder / name]
+    return found + [PACKAGE_DIR / folder / name]
+
+
+def find(folder: str, name: str, env: str) -> Optional[Path]:
+    """`name` in `folder` ("bin" or "lib"): the value of `env` when it is set
+    (whether or not it exists: the caller names it in its error), else the
+    first existing candidate, else None."""
+    override = os.environ.get(env)
+    if override:
+        return Path(override)
+    for candidate in candidates(folder, name):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def not_found(folder: str, name: str, env: str) -> str:
+    """The message for a file `find` did not find."""
+    where = ", ".join(str(p) for p in candidates(folder, name))
+    return (f"{name} not found (looked in {where}): install the package's wheel, "
+            f"build the project (scripts/setup.sh; GS_BUILD_DIR names a build "
+            f"tree other than build/) or set {env}")
