@@ -18,7 +18,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 BUILD = Path(os.environ.get("GS_BUILD_DIR", ROOT / "build"))
-RUNTIME = ["libgs_cpu_kernels.so", "libgs_cuda_runtime.so", "libgs_gpu_emulator.so"]
+RUNTIME = ["libgs_cpu_kernels.so", "libgs_gpu_kernels.so", "libgs_cuda_runtime.so",
+           "libgs_gpu_emulator.so"]
 READELF = Path("/usr/lib/llvm-22/bin/llvm-readelf")
 
 
