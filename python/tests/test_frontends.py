@@ -1,0 +1,335 @@
+"""Real front ends end to end (docs/linking.md, "Front ends"): optimizer
+steps written with PyTorch's and optax's own code, exported to linalg on
+tensors (torch-mlir's FX importer; JAX -> StableHLO -> IREE's input
+conversion), stabilized by `gs-opt` at the gradient level, lowered by
+`gs-to-llvm`, run on the CPU and compared after every step: with `GSWrapper`
+around the same torch optimizer, and with optax on gradients stabilized by
+the float64 reference. Skipped where the front-end packages
+(python/requirements-frontends.txt) are not installed.
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+
+import numpy as np
+import pytest
+
+import frontend_harness as H
+from gradient_stabilizer import reference as R
+
+# gs-opt's gradient-level injection: every gradient argument found
+# automatically, stabilized in front of whatever update the front end wrote.
+INJECT = "--gs-inject"
+STEPS = 3
+SHAPES = [(4, 3), (5,)]
+GS = dict(gamma1=0.6, gamma2=0.999, eps=1e-12)
+
+
+def gradients(rng, step):
+    """Gradients of growing size, the last step a spike: the stabilization
+    changes them by orders of magnitude, so a missing or misplaced scale
+    cannot pass."""
+    scale = 1e3 if step == STEPS - 1 else 1.0 + step
+    return [(scale * rng.standard_normal(s)).astype(np.float32) for s in SHAPES]
+
+
+def injected_state(text: str, num_args: int) -> list:
+    """The GS state arguments gs-opt appended: one initial value each."""
+    args, _ = H.signature(text, "step")
+    extra = args[num_args:]
+    assert extra, "gs-opt added no GS state: nothing was stabilized"
+    return [t.empty() for t in extra]
+
+
+def gs_state_of(results: list, num_results: int, index: int) -> dict:
+    """[m, v] and [k, skipped] of the index-th stabilized tensor among the
+    appended results (stats and counts in parameter order)."""
+    extra = results[num_results:]
+    stats = [r for r in extra if r.dtype == np.float64 and r.shape == (2,)]
+    counts = [r for r in extra if r.dtype == np.int64 and r.shape == (2,)]
+    return dict(m=stats[index][0], v=stats[index][1], k=counts[index][0],
+                skipped=counts[index][1])
+
+
+def check_gs_state(label, got: dict, want: dict):
+    for name in ("m", "v"):
+        H.assert_close(f"{label}: GS {name}", got[name], want[name], rtol=1e-12)
+    assert int(got["k"]) == int(want["k"]), f"{label}: GS k"
+    assert int(got["skipped"]) == int(want["skipped"]), f"{label}: GS skipped"
+
+
+# --- PyTorch ---------------------------------------------------------------
+
+
+class TorchCase:
+    """A torch.optim optimizer and its functional form in torch.optim
+    (the code its step() runs with foreach=False): `state` names the
+    optimizer state tensors in argument order, `call` runs the functional
+    update in place on lists of tensors."""
+
+    def __init__(self, name, kwargs, state, call):
+        self.name, self.kwargs, self.state, self.call = name, kwargs, state, call
+
+    def optimizer(self, params):
+        import torch
+        cls = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam,
+               "adamw": torch.optim.AdamW, "adagrad": torch.optim.Adagrad,
+               "rmsprop": torch.optim.RMSprop, "adamax": torch.optim.Adamax}
+        return cls[self.name.split("_")[0]](params, foreach=False, **self.kwargs)
+
+
+def _functional(name):
+    return getattr(importlib.import_module(f"torch.optim.{name}"), name)
+
+
+def _sgd(p, g, s, kw):
+    _functional("sgd")(p, g, s["momentum_buffer"], weight_decay=kw["weight_decay"],
+                       momentum=kw["momentum"], lr=kw["lr"], dampening=0.0,
+                       nesterov=False, maximize=False)
+
+
+def _adam(name):
+    def call(p, g, s, kw):
+        beta1, beta2 = kw["betas"]
+        _functional(name)(p, g, s["exp_avg"], s["exp_avg_sq"], [], s["step"],
+                          amsgrad=False, beta1=beta1, beta2=beta2, lr=kw["lr"],
+                          weight_decay=kw["weight_decay"], eps=1e-8, maximize=False)
+    return call
+
+
+def _adagrad(p, g, s, kw):
+    _functional("adagrad")(p, g, s["sum"], s["step"], lr=kw["lr"],
+                           weight_decay=kw["weight_decay"], lr_decay=kw["lr_decay"],
+                           eps=1e-10, maximize=False)
+
+
+def _rmsprop(p, g, s, kw):
+    _functional("rmsprop")(p, g, s["square_avg"], s["grad_avg"], s["momentum_buffer"],
+                           s["step"], lr=kw["lr"], alpha=kw["alpha"], eps=1e-8,
+                           weight_decay=0.0, momentum=kw["momentum"],
+                           centered=kw["centered"])
+
+
+def _adamax(p, g, s, kw):
+    beta1, beta2 = kw["betas"]
+    _functional("adamax")(p, g, s["exp_avg"], s["exp_inf"], s["step"], eps=1e-8,
+                          beta1=beta1, beta2=beta2, lr=kw["lr"],
+                          weight_decay=kw["weight_decay"])
+
+
+TORCH_CASES = [
+    # SGD's momentum buffer starts as the first gradient; with dampening 0
+    # that is the zero buffer after one update, so the exported step (a
+    # buffer argument, zeros at first) is torch's on every step.
+    TorchCase("sgd_momentum", dict(lr=0.05, momentum=0.9, weight_decay=0.01),
+              ["momentum_buffer"], _sgd),
+    TorchCase("adam", dict(lr=0.01, betas=(0.9, 0.98), weight_decay=0.01),
+              ["exp_avg", "exp_avg_sq", "step"], _adam("adam")),
+    TorchCase("adamw", dict(lr=0.01, betas=(0.9, 0.999), weight_decay=0.1),
+              ["exp_avg", "exp_avg_sq", "step"], _adam("adamw")),
+    TorchCase("adagrad", dict(lr=0.1, lr_decay=0.01, weight_decay=0.01),
+              ["sum", "step"], _adagrad),
+    TorchCase("rmsprop_centered", dict(lr=0.01, alpha=0.9, momentum=0.5, centered=True),
+              ["square_avg", "grad_avg", "momentum_buffer", "step"], _rmsprop),
+    # No recognizer knows Adamax (an infinity-norm second moment).
+    TorchCase("adamax", dict(lr=0.02, betas=(0.9, 0.99), weight_decay=0.0),
+              ["exp_avg", "exp_inf", "step"], _adamax),
+]
+
+
+def torch_step_module(case: TorchCase):
+    """forward(params..., grads..., state...) -> (params..., state...), the
+    state grouped by name, then by parameter."""
+    import torch
+
+    n = len(SHAPES)
+
+    class Step(torch.nn.Module):
+        def forward(self, *flat):
+            params = [t.clone() for t in flat[:n]]
+            grads = list(flat[n:2 * n])
+            state, rest = {}, flat[2 * n:]
+            for j, name in enumerate(case.state):
+                state[name] = [t.clone() for t in rest[j * n:(j + 1) * n]]
+            case.call(params, grads, state, case.kwargs)
+            return tuple(params) + tuple(t for name in case.state for t in state[name])
+
+    return Step()
+
+
+def torch_initial_state(case: TorchCase) -> list:
+    """Zeros; the step counters f64. torch.optim keeps them as f32 tensors and
+    its eager step reads them as Python floats, so its bias corrections are
+    double precision; an exported step computes them in the counter's dtype,
+    and in f32 `1 - 0.999**t` keeps only 4 of its digits."""
+    return [np.zeros((), np.float64) if name == "step" else np.zeros(s, np.float32)
+            for name in case.state for s in SHAPES]
+
+
+@pytest.fixture(scope="module")
+def torch_frontend():
+    pytest.importorskip("torch_mlir", reason="torch-mlir is not installed")
+    from gradient_stabilizer.frontends import export_torch
+    return export_torch
+
+
+def run_torch_case(export, case: TorchCase, stabilize: bool):
+    """STEPS steps of the exported `case` (injected by gs-opt when
+    `stabilize`) against torch's optimizer (in a GSWrapper when
+    `stabilize`), compared after every step."""
+    import torch
+    from gradient_stabilizer import GSWrapper
+
+    rng = np.random.default_rng(7)
+    params = [rng.standard_normal(s).astype(np.float32) for s in SHAPES]
+    grads = gradients(rng, 0)
+    example = [torch.from_numpy(a) for a in params + grads]
+    example += [torch.from_numpy(a) for a in torch_initial_state(case)]
+    module = export(torch_step_module(case), *example)
+    if stabilize:
+        module, _ = H.inject(module, INJECT)
+    else:
+        module, _ = H.inject(module)  # gs-opt parses and prints it
+    n, num_args = len(SHAPES), len(example)
+    num_results = num_args - n
+    step = H.JitFunction(module)
+
+    torch_params = [torch.nn.Parameter(torch.from_numpy(p.copy())) for p in params]
+    optimizer = case.optimizer(torch_params)
+    if stabilize:
+        optimizer = GSWrapper(optimizer, backend="eager", **GS)
+    state = torch_initial_state(case)
+    gs_state = injected_state(module, num_args) if stabilize else []
+    rng = np.random.default_rng(11)
+    for k in range(STEPS):
+        grads = gradients(rng, k)
+        before = [p.detach().numpy().copy() for p in torch_params]
+        results = step(*params, *grads, *state, *gs_state)
+        params, state = results[:n], results[n:num_results]
+        gs_state = results[num_results:]
+        for p, g in zip(torch_params, grads):
+            p.grad = torch.from_numpy(g.copy())
+        optimizer.step()
+        label = f"{case.name} step {k + 1}"
+        for i, p in enumerate(torch_params):
+            H.assert_close(f"{label}: param {i}", params[i], p.detach().numpy(),
+                           before[i])
+            for j, name in enumerate(case.state):
+                want = optimizer.state[p][name]
+                H.assert_close(f"{label}: {name} of param {i}", state[j * n + i],
+                               want.detach().numpy())
+            if stabilize:
+                check_gs_state(f"{label}: param {i}",
+                               gs_state_of(results, num_results, i),
+                               optimizer.scaler.state_of(p))
+
+
+@pytest.mark.parametrize("case", TORCH_CASES, ids=lambda c: c.name)
+def test_torch_export_matches_torch(torch_frontend, case):
+    """The exported step alone (no injection) is torch's optimizer: what the
+    stabilized comparison below builds on."""
+    run_torch_case(torch_frontend, case, stabilize=False)
+
+
+@pytest.mark.parametrize("case", TORCH_CASES, ids=lambda c: c.name)
+def test_torch_optimizer_matches_gswrapper(torch_frontend, case):
+    run_torch_case(torch_frontend, case, stabilize=True)
+
+
+# --- JAX + optax -------------------------------------------------------------
+
+
+def _optax_cases():
+    import optax
+    return {
+        "clip_adamw": optax.chain(optax.clip_by_global_norm(1.0),
+                                  optax.adamw(1e-2, weight_decay=0.01)),
+        "adam": optax.adam(1e-2, b2=0.98),
+        "sgd_momentum": optax.sgd(0.05, momentum=0.9),
+    }
+
+
+@pytest.fixture(scope="module")
+def jax_frontend():
+    pytest.importorskip("optax", reason="optax is not installed")
+    jax = pytest.importorskip("jax", reason="jax is not installed")
+    from gradient_stabilizer.frontends import _iree_compile, export_jax
+    try:
+        _iree_compile()
+    except RuntimeError as error:
+        pytest.skip(str(error))
+    jax.config.update("jax_platforms", "cpu")
+    return export_jax
+
+
+def stabilized_by_reference(grads, gs_states, cfg):
+    """Each gradient times the stabilization factor c / n of the float64
+    reference, rounded once to f32 and applied in f32 (spec section 1)."""
+    out, states = [], []
+    for g, s in zip(grads, gs_states):
+        # The factor alone: the reference's transform of a one-element
+        # "gradient" 1 with g's norm.
+        factor, new, _ = R._stabilize_with_norm(np.ones(1), R.grad_norm(g), s, cfg)
+        out.append(g * np.float32(factor[0]))
+        states.append(new)
+    return out, states
+
+
+@pytest.mark.parametrize("name", ["clip_adamw", "adam", "sgd_momentum"])
+def test_optax_matches_reference(jax_frontend, name):
+    import jax
+    import optax
+
+    opt = _optax_cases()[name]
+    rng = np.random.default_rng(3)
+    params = [rng.standard_normal(s).astype(np.float32) for s in SHAPES]
+    grads = gradients(rng, 0)
+    state = opt.init(params)
+
+    def update(p, g, s):
+        u, s = opt.update(g, s, p)
+        return optax.apply_updates(p, u), s
+
+    exported = jax_frontend(update, params, grads, state)
+    injected, _ = H.inject(exported, INJECT)
+    n = len(SHAPES)
+    leaves, treedef = jax.tree_util.tree_flatten(state)
+    num_args = 2 * n + len(leaves)
+    num_results = n + len(leaves)
+    step = H.JitFunction(injected)
+    # Without the clip: clip=replace drops it (docs/linking.md).
+    ref_opt = {"clip_adamw": optax.adamw(1e-2, weight_decay=0.01)}.get(name, opt)
+    ref_update = jax.jit(lambda p, g, s: update_with(ref_opt, p, g, s))
+
+    cfg = R.GSConfig(**GS)
+    ref_params, ref_state = params, ref_opt.init(params)
+    ref_gs = [R.GSState() for _ in SHAPES]
+    flat_state = [np.asarray(x) for x in leaves]
+    gs_state = injected_state(injected, num_args)
+    rng = np.random.default_rng(5)
+    for k in range(STEPS):
+        grads = gradients(rng, k)
+        results = step(*params, *grads, *flat_state, *gs_state)
+        params, flat_state = results[:n], results[n:num_results]
+        gs_state = results[num_results:]
+        before = ref_params
+        stabilized, ref_gs = stabilized_by_reference(grads, ref_gs, cfg)
+        ref_params, ref_state = ref_update(ref_params, stabilized, ref_state)
+        ref_params = [np.asarray(p) for p in ref_params]
+        label = f"{name} step {k + 1}"
+        for i in range(n):
+            H.assert_close(f"{label}: param {i}", params[i], ref_params[i], before[i])
+            check_gs_state(f"{label}: param {i}", gs_state_of(results, num_results, i),
+                           vars(ref_gs[i]))
+        # The optimizer state leaves (moments, counters) that are arrays of
+        # the reference's optimizer, in tree order.
+        for j, want in enumerate(jax.tree_util.tree_leaves(ref_state)):
+            H.assert_close(f"{label}: state leaf {j}", flat_state[j], np.asarray(want))
+
+
+def update_with(opt, p, g, s):
+    import optax
+    u, s = opt.update(g, s, p)
+    return optax.apply_updates(p, u), s
