@@ -78,6 +78,64 @@ def iree_to_upstream(text: str) -> str:
     return check_upstream(text, "IREE input conversion output")
 
 
+def _split_top_level(text: str) -> list:
+    """`text` split at the commas outside <>, (), [], {} and strings."""
+    parts, depth, start, quoted = [], 0, 0, False
+    for i, ch in enumerate(text):
+        if ch == '"' and (i == 0 or text[i - 1] != "\\"):
+            quoted = not quoted
+        elif quoted:
+            continue
+        elif ch in "<([{":
+            depth += 1
+        elif ch in ">)]}":
+            depth -= 1
+        elif ch == "," and depth == 0:
+            parts.append(text[start:i])
+            start = i + 1
+    parts.append(text[start:])
+    return parts
+
+
+def name_arguments(text: str, func: str, names) -> str:
+    """Gives the arguments of `func` the names in `names` (None: leave one
+    unnamed) as `gs.name` string attributes, the names gs-opt's
+    `grad-names` option matches. Front ends do not keep argument names:
+    torch-mlir numbers them, IREE's input conversion drops their
+    locations."""
+    header = re.search(rf"^(\s*func\.func (?:public |private )?@{re.escape(func)}\()",
+                       text, flags=re.MULTILINE)
+    if not header:
+        raise FrontendError(f"no function @{func} to name the arguments of")
+    start = header.end()
+    depth, end = 1, start
+    while depth:
+        if end >= len(text):
+            raise FrontendError(f"unterminated argument list of @{func}")
+        depth += {"(": 1, ")": -1}.get(text[end], 0)
+        end += 1
+    args = _split_top_level(text[start:end - 1])
+    names = list(names)
+    if len(names) != len(args):
+        raise FrontendError(f"@{func} has {len(args)} arguments, got {len(names)} names")
+    named = []
+    for arg, name in zip(args, names):
+        if name is not None:
+            if not re.fullmatch(r"[A-Za-z_][\w.]*", name):
+                raise FrontendError(f"argument name {name!r}: use letters, digits, "
+                                    f"'_' and '.' (gs-opt's grad-names is a "
+                                    f"comma-separated list)")
+            attr = f'gs.name = "{name}"'
+            if "{" in arg:
+                arg = arg.replace("{", "{" + attr + ", ", 1)
+            else:
+                type_end = arg.find(" loc(")
+                type_end = len(arg.rstrip()) if type_end < 0 else type_end
+                arg = arg[:type_end] + " {" + attr + "}" + arg[type_end:]
+        named.append(arg)
+    return text[:start] + ",".join(named) + text[end - 1:]
+
+
 def _iree_compile() -> str:
     """iree-compile from iree-base-compiler: IREE_COMPILE, next to this
     Python (a virtual environment's bin/), or on PATH."""
@@ -116,26 +174,53 @@ def stablehlo_to_linalg(stablehlo: str, func_name: str | None = None) -> str:
     return text
 
 
+def _path_name(prefix: str, path) -> str:
+    """`prefix.k1.k2...` for a jax.tree_util key path."""
+    parts = [prefix]
+    for key in path:
+        for attr in ("key", "idx", "name"):
+            if hasattr(key, attr):
+                parts.append(str(getattr(key, attr)))
+                break
+        else:
+            parts.append(str(key))
+    return ".".join(parts)
+
+
 def export_jax(fn, *example_args, func_name: str = "step") -> str:
     """`fn` (a JAX function of arrays and pytrees of arrays) lowered for
     `example_args` to StableHLO, then to linalg by :func:`stablehlo_to_linalg`.
     Pytrees are flattened: the function's arguments and results are the
-    leaves, in `jax.tree_util` order."""
+    leaves, in `jax.tree_util` order. Each argument is named (`gs.name`)
+    after `fn`'s parameter and its path in the pytree: `grads.0`,
+    `params.w`, `state.0.mu.1`."""
+    import inspect
+
     import jax
 
-    return stablehlo_to_linalg(jax.jit(fn).lower(*example_args).as_text(), func_name)
+    text = stablehlo_to_linalg(jax.jit(fn, keep_unused=True).lower(*example_args).as_text(), func_name)
+    params = list(inspect.signature(fn).parameters)
+    names = []
+    for i, arg in enumerate(example_args):
+        prefix = params[i] if i < len(params) else f"arg{i}"
+        names += [_path_name(prefix, path) for path, _ in
+                  jax.tree_util.tree_flatten_with_path(arg)[0]]
+    return name_arguments(text, func_name, names)
 
 
-def export_torch(module, *example_args, func_name: str = "step") -> str:
+def export_torch(module, *example_args, func_name: str = "step",
+                 arg_names=None) -> str:
     """`module` (a torch.nn.Module whose forward takes and returns tensors)
     exported with torch.export and imported by torch-mlir's FX importer as
-    linalg on tensors."""
+    linalg on tensors; `arg_names` (one per tensor argument) become
+    `gs.name` attributes."""
     from torch_mlir import fx
 
     imported = fx.export_and_import(module, *example_args,
                                     output_type="linalg-on-tensors",
                                     func_name=func_name)
-    return check_upstream(str(imported), "torch-mlir output")
+    text = check_upstream(str(imported), "torch-mlir output")
+    return text if arg_names is None else name_arguments(text, func_name, arg_names)
 
 
 def main(argv=None) -> int:
