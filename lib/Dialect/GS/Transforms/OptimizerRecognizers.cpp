@@ -17,6 +17,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "OptimizerRecognizers.h"
+#include "ClipMatchers.h"
 
 #include "gs/Dialect/GS/IR/GSAttrs.h"
 
@@ -75,9 +76,6 @@ private:
   }
 
   FailureOr<Value> matchGrad(Value value);
-  bool isClipFactor(Value factor, Value grad);
-  void collectNormInputs(Value sumOfSquares, SmallVectorImpl<Value> &inputs);
-  Value matchSumOfSquares(Value value);
   FailureOr<Direction> matchDirection(ArrayRef<Term> terms);
   FailureOr<Direction> matchDirectionValue(Value value);
   FailureOr<Direction> matchSquareInput(ArrayRef<Term> terms);
@@ -139,97 +137,9 @@ FailureOr<Value> Recognizer::matchGrad(Value value) {
   return leaf;
 }
 
-Value Recognizer::matchSumOfSquares(Value value) {
-  Value leaf = getLeaf(value);
-  auto op = leaf ? leaf.getDefiningOp<linalg::LinalgOp>() : nullptr;
-  if (!op || op.getNumDpsInputs() != 1 || op.getNumDpsInits() != 1 ||
-      op.getNumReductionLoops() != op.getNumLoops() ||
-      op.getRank(op.getDpsInitOperand(0)) != 0 ||
-      !op.getMatchingIndexingMap(op.getDpsInputOperand(0)).isIdentity() ||
-      evalConstant(op.getDpsInitOperand(0)->get()) != 0.0)
-    return {};
-  BlockArgument in = op.getMatchingBlockArgument(op.getDpsInputOperand(0));
-  BlockArgument out = op.getMatchingBlockArgument(op.getDpsInitOperand(0));
-  Expr sum = viewExpr(op.getBlock()->getTerminator()->getOperand(0));
-  if (sum.kind != ExprKind::Add)
-    return {};
-  Value other;
-  if (sum.operands[0] == out)
-    other = sum.operands[1];
-  else if (sum.operands[1] == out)
-    other = sum.operands[0];
-  if (!other)
-    return {};
-  auto isInput = [&](Value v) {
-    Expr e = viewExpr(v);
-    return v == in || (e.kind == ExprKind::Abs && e.operands[0] == in);
-  };
-  // The body squares the input, or it sums a tensor of squares.
-  Product square = flattenProduct(other);
-  if (square.num.size() == 2 && square.den.empty() && square.coeff == 1.0 &&
-      isInput(square.num[0]) && isInput(square.num[1]))
-    return op.getDpsInputOperand(0)->get();
-  if (other != in)
-    return {};
-  Product squares = flattenProduct(op.getDpsInputOperand(0)->get());
-  if (squares.num.size() == 2 && squares.den.empty() && squares.coeff == 1.0 &&
-      sameAtom(squares.num[0], squares.num[1]))
-    return getLeaf(squares.num[0]);
-  return {};
-}
-
-void Recognizer::collectNormInputs(Value sumOfSquares,
-                                   SmallVectorImpl<Value> &inputs) {
-  for (Term term : flattenSum(sumOfSquares)) {
-    if (Value input = matchSumOfSquares(term.value)) {
-      inputs.push_back(input);
-      continue;
-    }
-    // The square of a per-tensor norm: torch's norm of the stacked norms.
-    Product p = flattenProduct(term.value);
-    if (p.num.size() == 2 && p.den.empty() && sameAtom(p.num[0], p.num[1]) &&
-        isKind(p.num[0], ExprKind::Sqrt))
-      collectNormInputs(viewExpr(p.num[0]).operands[0], inputs);
-  }
-}
-
-/// `min(1, max_norm / (norm + eps))` where `norm` covers `grad`: torch's
-/// clip_grad_norm_ and per-tensor clip-by-norm.
-bool Recognizer::isClipFactor(Value factor, Value grad) {
-  Expr min = viewExpr(factor);
-  if (min.kind != ExprKind::Min)
-    return false;
-  Value ratio = min.operands[1];
-  if (evalConstant(min.operands[0]) != 1.0) {
-    if (evalConstant(min.operands[1]) != 1.0)
-      return false;
-    ratio = min.operands[0];
-  }
-  Product p = flattenProduct(ratio);
-  if (!p.num.empty() || p.den.size() != 1 || p.coeff <= 0)
-    return false;
-  Value norm;
-  for (Term term : flattenSum(p.den[0])) {
-    if (evalConstant(term.value))
-      continue;
-    if (norm || term.sign < 0)
-      return false;
-    norm = term.value;
-  }
-  Expr root = norm ? viewExpr(norm) : Expr();
-  bool isSqrt =
-      root.kind == ExprKind::Sqrt ||
-      (root.kind == ExprKind::Pow && evalConstant(root.operands[1]) == 0.5);
-  if (!norm || !isSqrt)
-    return false;
-  SmallVector<Value> inputs;
-  collectNormInputs(root.operands[0], inputs);
-  return llvm::is_contained(inputs, grad);
-}
-
 void Recognizer::extractClipFactors(Product &uniform, Direction &direction) {
   llvm::erase_if(uniform.num, [&](Value factor) {
-    if (!isClipFactor(factor, direction.grad))
+    if (!isTorchClipFactor(factor, direction.grad))
       return false;
     direction.clipFactors.push_back(factor);
     return true;
