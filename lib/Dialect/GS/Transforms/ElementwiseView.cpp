@@ -120,8 +120,16 @@ Expr mlir::gs::matchers::viewExpr(Value value) {
     return binary(ExprKind::Min);
   if (isa<math::PowFOp, math::FPowIOp>(op))
     return binary(ExprKind::Pow);
-  if (isa<arith::SelectOp>(op))
+  if (auto select = dyn_cast<arith::SelectOp>(op)) {
+    // A condition known at compile time picks its branch: torch-mlir
+    // decomposes lerp(start, end, w) into `|w| < 0.5 ? start + w*(end-start)
+    // : end - (end-start)*(1-w)` with the test of the constant `w` in a
+    // generic of its own.
+    if (std::optional<double> c = evalConstant(select.getCondition()))
+      return viewExpr(*c != 0.0 ? select.getTrueValue()
+                                : select.getFalseValue());
     return binary(ExprKind::Select);
+  }
   if (isa<arith::SIToFPOp, arith::UIToFPOp>(op))
     return binary(ExprKind::IntToFP);
   if (isa<math::CopySignOp>(op))
@@ -142,6 +150,50 @@ bool mlir::gs::matchers::isUniform(Value value) {
     return isOuterScalar(e.value);
   default:
     return llvm::all_of(e.operands, isUniform);
+  }
+}
+
+/// `pred(a, b)` of two constants as 1 or 0; a NaN makes ordered predicates
+/// false and unordered ones true.
+static std::optional<double> evalPredicate(arith::CmpFPredicate pred, double a,
+                                           double b) {
+  using P = arith::CmpFPredicate;
+  if (std::isnan(a) || std::isnan(b)) {
+    switch (pred) {
+    case P::UEQ:
+    case P::UNE:
+    case P::ULT:
+    case P::ULE:
+    case P::UGT:
+    case P::UGE:
+    case P::UNO:
+    case P::AlwaysTrue:
+      return 1.0;
+    default:
+      return 0.0;
+    }
+  }
+  switch (pred) {
+  case P::OEQ:
+  case P::UEQ:
+    return a == b;
+  case P::ONE:
+  case P::UNE:
+    return a != b;
+  case P::OLT:
+  case P::ULT:
+    return a < b;
+  case P::OLE:
+  case P::ULE:
+    return a <= b;
+  case P::OGT:
+  case P::UGT:
+    return a > b;
+  case P::OGE:
+  case P::UGE:
+    return a >= b;
+  default:
+    return std::nullopt;
   }
 }
 
@@ -175,6 +227,10 @@ std::optional<double> mlir::gs::matchers::evalConstant(Value value) {
     return std::pow(x[0], x[1]);
   case ExprKind::IntToFP:
     return x[0];
+  case ExprKind::Abs:
+    return std::abs(x[0]);
+  case ExprKind::CmpF:
+    return evalPredicate(e.predicate, x[0], x[1]);
   default:
     return std::nullopt;
   }

@@ -117,16 +117,27 @@ FunctionGradients::FunctionGradients(func::FuncOp func) : func(func) {
     if (!candidate[i])
       continue;
     Value r = ret.getOperand(i);
-    for (Term term : flattenSum(r)) {
-      if (term.sign < 0)
-        continue;
-      Product elem = flattenProduct(term.value).elementPart();
-      if (elem.num.size() != 1 || !elem.den.empty())
-        continue;
-      auto arg = dyn_cast_if_present<BlockArgument>(getLeaf(elem.num[0]));
-      if (arg && arg.getOwner() == body && arg.getType() == r.getType() &&
-          !llvm::is_contained(carriedCands[i], arg))
-        carriedCands[i].push_back(arg);
+    // A running maximum (Adamax's `max(beta2*u, |g| + eps)`, amsgrad's
+    // `max(vmax, v)`; torch-mlir writes max as `a > b ? a : b`) carries what
+    // its operands carry.
+    SmallVector<Value, 2> sums{r};
+    Expr top = viewExpr(r);
+    if (top.kind == ExprKind::Max || top.kind == ExprKind::Min)
+      sums.assign(top.operands.begin(), top.operands.end());
+    else if (top.kind == ExprKind::Select)
+      sums.assign(top.operands.begin() + 1, top.operands.end());
+    for (Value sum : sums) {
+      for (Term term : flattenSum(sum)) {
+        if (term.sign < 0)
+          continue;
+        Product elem = flattenProduct(term.value).elementPart();
+        if (elem.num.size() != 1 || !elem.den.empty())
+          continue;
+        auto arg = dyn_cast_if_present<BlockArgument>(getLeaf(elem.num[0]));
+        if (arg && arg.getOwner() == body && arg.getType() == r.getType() &&
+            !llvm::is_contained(carriedCands[i], arg))
+          carriedCands[i].push_back(arg);
+      }
     }
     // One element-wise walk per result: its tensor leaves and the other
     // results it reads.
@@ -314,7 +325,12 @@ LogicalResult FunctionGradients::completeGroup(GradientGroup &group,
                    });
     if (!related)
       continue;
-    BlockArgument old = carriedWithout(carriedCands[j], grad);
+    // The parameter is not the old value of its state (SGD's buffer reads
+    // it through an L2 weight decay `g + wd*p`).
+    SmallVector<BlockArgument> cands;
+    llvm::copy_if(carriedCands[j], std::back_inserter(cands),
+                  [&](BlockArgument arg) { return arg != group.param; });
+    BlockArgument old = carriedWithout(cands, grad);
     if (!old)
       return fail("cannot tell the old value of state result #" + Twine(j));
     group.states.push_back({j, old});
