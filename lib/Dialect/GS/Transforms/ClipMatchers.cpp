@@ -12,6 +12,8 @@ static bool isKind(Value value, ExprKind kind) {
   return viewExpr(value).kind == kind;
 }
 
+static bool normCovers(Value sum, Value grad);
+
 Value mlir::gs::matchers::matchSumOfSquares(Value value) {
   Value leaf = getLeaf(value);
   auto op = leaf ? leaf.getDefiningOp<linalg::LinalgOp>() : nullptr;
@@ -96,9 +98,31 @@ bool mlir::gs::matchers::isTorchClipFactor(Value factor, Value grad) {
       (root.kind == ExprKind::Pow && evalConstant(root.operands[1]) == 0.5);
   if (!norm || !isSqrt)
     return false;
-  SmallVector<Value> inputs;
-  collectNormInputs(root.operands[0], inputs);
-  return llvm::is_contained(inputs, grad);
+  return normCovers(root.operands[0], grad);
+}
+
+static thread_local NormInputsCache *activeCache = nullptr;
+
+NormInputsCache::NormInputsCache() : outer(activeCache) { activeCache = this; }
+NormInputsCache::~NormInputsCache() { activeCache = outer; }
+
+/// Whether the sum of squares `sum` covers `grad`, through the cache when
+/// one is active.
+static bool normCovers(Value sum, Value grad) {
+  if (!activeCache) {
+    SmallVector<Value> inputs;
+    collectNormInputs(sum, inputs);
+    return llvm::is_contained(inputs, grad);
+  }
+  auto it = activeCache->inputs.find(sum);
+  if (it == activeCache->inputs.end()) {
+    SmallVector<Value> inputs;
+    collectNormInputs(sum, inputs);
+    it = activeCache->inputs
+             .try_emplace(sum, DenseSet<Value>(inputs.begin(), inputs.end()))
+             .first;
+  }
+  return it->second.contains(grad);
 }
 
 /// The operand of a square root: `sqrt(x)` or `pow(x, 0.5)`.
@@ -123,9 +147,7 @@ bool mlir::gs::matchers::isNormOf(Value norm, Value grad) {
     else if (evalConstant(guard.operands[1]))
       sum = guard.operands[2];
   }
-  SmallVector<Value> inputs;
-  collectNormInputs(sum, inputs);
-  return llvm::is_contained(inputs, grad);
+  return normCovers(sum, grad);
 }
 
 bool mlir::gs::matchers::dependsOnNormOf(Value value, Value grad) {

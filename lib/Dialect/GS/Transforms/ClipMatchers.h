@@ -15,6 +15,8 @@
 
 #include "ElementwiseView.h"
 
+#include "llvm/ADT/DenseSet.h"
+
 namespace mlir::gs::matchers {
 
 /// The input of `sum(x * x)` (a full linalg reduction into a 0-d zero), or a
@@ -27,6 +29,22 @@ void collectNormInputs(Value sumOfSquares, SmallVectorImpl<Value> &inputs);
 
 /// True when `norm` is `sqrt(sum of squares)` over tensors including `grad`.
 bool isNormOf(Value norm, Value grad);
+
+/// While alive, remembers the tensors each sum of squares covers, so that a
+/// global norm over N gradients is read once, not once per gradient. The IR
+/// the remembered values belong to must not change while it is alive.
+class NormInputsCache {
+public:
+  NormInputsCache();
+  ~NormInputsCache();
+  NormInputsCache(const NormInputsCache &) = delete;
+  NormInputsCache &operator=(const NormInputsCache &) = delete;
+
+  DenseMap<Value, DenseSet<Value>> inputs;
+
+private:
+  NormInputsCache *outer;
+};
 
 /// True when the uniform expression `value` reads a norm that covers `grad`.
 bool dependsOnNormOf(Value value, Value grad);

@@ -142,6 +142,10 @@ Expr mlir::gs::matchers::viewExpr(Value value) {
 }
 
 bool mlir::gs::matchers::isUniform(Value value) {
+  // One scalar or 0-d value outside linalg bodies is the same for every
+  // element, however it is computed (a global norm is a long chain).
+  if (isOuterScalar(value))
+    return true;
   Expr e = viewExpr(value);
   switch (e.kind) {
   case ExprKind::Constant:

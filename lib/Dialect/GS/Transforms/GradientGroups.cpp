@@ -20,11 +20,12 @@ Operation *mlir::gs::matchers::ancestorIn(Operation *op, Block *block) {
 
 void mlir::gs::matchers::collectSlice(ArrayRef<Value> roots, Block *block,
                                       DenseSet<Value> &values,
-                                      llvm::SetVector<Operation *> &blockOps) {
+                                      llvm::SetVector<Operation *> &blockOps,
+                                      const DenseSet<Value> *blocked) {
   SmallVector<Value> work(roots.begin(), roots.end());
   while (!work.empty()) {
     Value v = work.pop_back_val();
-    if (!values.insert(v).second)
+    if ((blocked && blocked->contains(v)) || !values.insert(v).second)
       continue;
     if (auto arg = dyn_cast<BlockArgument>(v)) {
       // A linalg body argument stands for its operand; function arguments
@@ -48,6 +49,15 @@ void mlir::gs::matchers::collectSlice(ArrayRef<Value> roots, Block *block,
         work.push_back(operand->get());
       });
   }
+}
+
+/// An outer scalar or 0-d value: uniform, and nothing element-wise below it
+/// reads a tensor of rank > 0.
+static bool isOuterUniform(Value value, Block *body) {
+  if (value.getParentBlock() != body)
+    return false;
+  auto type = dyn_cast<RankedTensorType>(value.getType());
+  return !type || type.getRank() == 0;
 }
 
 static bool isGSOp(Operation *op) {
@@ -164,7 +174,8 @@ FunctionGradients::FunctionGradients(func::FuncOp func) : func(func) {
           leaves[i].insert(e.value);
         continue;
       }
-      llvm::append_range(work, e.operands);
+      if (!isOuterUniform(e.value, body))
+        llvm::append_range(work, e.operands);
     }
   }
   for (unsigned i = 0; i < n; ++i)
@@ -336,23 +347,11 @@ LogicalResult FunctionGradients::completeGroup(GradientGroup &group,
     group.states.push_back({j, old});
   }
 
+  // Clips of the gradient; the walk stops at each one.
+  DenseSet<Value> visited;
   SmallVector<Value> roots{ret.getOperand(index)};
   for (const StateResult &s : group.states)
     roots.push_back(ret.getOperand(s.result));
-  DenseSet<Value> values;
-  collectSlice(roots, body, values, group.slice);
-
-  // Step counters (`t + 1`) the update or its states read, before or after
-  // the increment.
-  for (unsigned j = 0, e = candidate.size(); j < e; ++j) {
-    Value r = ret.getOperand(j);
-    Value t = counters[j];
-    if (t && (values.contains(r) || values.contains(t)))
-      group.states.push_back({j, t});
-  }
-
-  // Clips of the gradient; the walk stops at each one.
-  DenseSet<Value> visited;
   SmallVector<Value> work(roots);
   while (!work.empty()) {
     Expr e = viewExpr(work.pop_back_val());
@@ -362,7 +361,8 @@ LogicalResult FunctionGradients::completeGroup(GradientGroup &group,
       group.clips.push_back(*node);
       continue;
     }
-    llvm::append_range(work, e.operands);
+    if (!isOuterUniform(e.value, body))
+      llvm::append_range(work, e.operands);
   }
   SmallVector<Value> factorValues;
   for (const ClipNode &node : group.clips) {
@@ -374,23 +374,48 @@ LogicalResult FunctionGradients::completeGroup(GradientGroup &group,
         !equalProducts(node.factor, group.clips.front().factor))
       return fail("the gradient is clipped by different factors");
   }
-  DenseSet<Value> clipValues;
-  llvm::SetVector<Operation *> clipOps;
-  collectSlice(factorValues, body, clipValues, clipOps);
-  group.clipOps.insert(clipOps.begin(), clipOps.end());
+  // The slice of the update does not enter the clip factors: their norm
+  // reads the raw gradient.
+  for (Value v : factorValues) {
+    SmallVector<Value> stack{v};
+    while (!stack.empty()) {
+      Expr f = viewExpr(stack.pop_back_val());
+      if (f.value.getParentBlock() == body) {
+        group.clipRoots.insert(f.value);
+        continue;
+      }
+      for (Value operand : f.operands)
+        stack.push_back(operand);
+      if (f.kind == ExprKind::Leaf)
+        group.clipRoots.insert(f.value);
+    }
+  }
+  DenseSet<Value> values;
+  collectSlice(roots, body, values, group.slice, &group.clipRoots);
+
+  // Step counters (`t + 1`) the update or its states read, before or after
+  // the increment.
+  for (unsigned j = 0, e = candidate.size(); j < e; ++j) {
+    Value r = ret.getOperand(j);
+    Value t = counters[j];
+    if (t && (values.contains(r) || values.contains(t)))
+      group.states.push_back({j, t});
+  }
 
   for (OpOperand &use : grad.getUses()) {
     Operation *owner = ancestorIn(use.getOwner(), body);
-    if (!owner || !group.slice.contains(owner) || group.clipOps.contains(owner))
+    if (!owner || !group.slice.contains(owner))
       continue;
     if (!group.firstUse || owner->isBeforeInBlock(group.firstUse))
       group.firstUse = owner;
   }
   if (!group.firstUse)
     return fail("the update reads the gradient only through its clip");
-  for (Operation *op : group.clipOps)
-    if (group.firstUse->isBeforeInBlock(op))
+  for (Value v : group.clipRoots) {
+    Operation *def = v.getDefiningOp();
+    if (def && def->getBlock() == body && group.firstUse->isBeforeInBlock(def))
       return fail("the clip factor is computed after the update first "
                   "reads the gradient");
+  }
   return success();
 }

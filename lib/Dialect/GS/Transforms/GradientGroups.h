@@ -36,9 +36,9 @@ struct GradientGroup {
   SmallVector<ClipNode> clips;
   /// Ops of the function block the update (and its states) is computed by.
   llvm::SetVector<Operation *> slice;
-  /// Ops of the function block that compute clip factors (their uses of the
-  /// gradient stay raw).
-  DenseSet<Operation *> clipOps;
+  /// Outer values the clip factors are computed from; the slice stops there
+  /// (the norm reads the raw gradient).
+  DenseSet<Value> clipRoots;
   /// The first op (in block order) that must see the stabilized gradient.
   Operation *firstUse = nullptr;
 };
@@ -89,9 +89,11 @@ private:
 };
 
 /// Collects the values (outer and inside linalg bodies) `roots` are computed
-/// from and the ops of `block` among their definitions.
+/// from and the ops of `block` among their definitions; values in `blocked`
+/// are not entered.
 void collectSlice(ArrayRef<Value> roots, Block *block, DenseSet<Value> &values,
-                  llvm::SetVector<Operation *> &blockOps);
+                  llvm::SetVector<Operation *> &blockOps,
+                  const DenseSet<Value> *blocked = nullptr);
 
 /// The ancestor of `op` in `block`, or null.
 Operation *ancestorIn(Operation *op, Block *block);

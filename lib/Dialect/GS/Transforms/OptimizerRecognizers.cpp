@@ -47,11 +47,13 @@ struct Ema {
 
 class Recognizer {
 public:
-  Recognizer(func::FuncOp func, unsigned resultIndex,
-             ArrayRef<unsigned> claimed, std::string &reason)
+  Recognizer(func::FuncOp func, const ResultsByLeaf &index,
+             unsigned resultIndex, ArrayRef<unsigned> claimed,
+             std::string &reason)
       : func(func),
         ret(cast<func::ReturnOp>(func.getBody().front().getTerminator())),
-        resultIndex(resultIndex), claimed(claimed), reason(reason) {}
+        index(index), resultIndex(resultIndex), claimed(claimed),
+        reason(reason) {}
 
   FailureOr<RecognizedUpdate> run();
 
@@ -84,7 +86,10 @@ private:
   LogicalResult matchBiasCorrection(Value value, double &beta,
                                     StepCounter &counter);
   Value matchSign(Value value);
-  std::optional<unsigned> findResult(llvm::function_ref<bool(Value)> pred);
+  /// The first unclaimed result of the parameter's type that reads `moment`
+  /// element-wise and satisfies `pred`.
+  std::optional<unsigned> findResult(Value moment,
+                                     llvm::function_ref<bool(Value)> pred);
 
   LogicalResult matchDecay(ArrayRef<Product> paramTerms);
   LogicalResult matchSGD(const Product &step);
@@ -97,6 +102,7 @@ private:
 
   func::FuncOp func;
   func::ReturnOp ret;
+  const ResultsByLeaf &index;
   unsigned resultIndex;
   ArrayRef<unsigned> claimed;
   std::string &reason;
@@ -338,12 +344,18 @@ Value Recognizer::matchSign(Value value) {
 }
 
 std::optional<unsigned>
-Recognizer::findResult(llvm::function_ref<bool(Value)> pred) {
-  for (auto [i, value] : llvm::enumerate(ret.getOperands())) {
-    if (i == resultIndex || llvm::is_contained(claimed, i) ||
+Recognizer::findResult(Value moment, llvm::function_ref<bool(Value)> pred) {
+  // Only the results that read the moment, from the per-function index.
+  auto it = index.readers.find(moment);
+  if (it == index.readers.end())
+    return std::nullopt;
+  for (unsigned i : it->second) {
+    Value value = ret.getOperand(i);
+    if (i == resultIndex || value.getType() != param.getType() ||
+        llvm::is_contained(claimed, i) ||
         llvm::is_contained(update.momentResults, i))
       continue;
-    if (value.getType() == param.getType() && pred(value))
+    if (pred(value))
       return i;
   }
   return std::nullopt;
@@ -426,7 +438,7 @@ LogicalResult Recognizer::matchSGD(const Product &step) {
     return failure();
   };
   auto bufferResult = [&](const Ema &ema, const Direction &dir) {
-    return findResult([&](Value r) {
+    return findResult(ema.moment, [&](Value r) {
       Ema other;
       Direction otherDir;
       return succeeded(matchBuffer(r, other, otherDir)) &&
@@ -610,7 +622,7 @@ LogicalResult Recognizer::matchAdam(const Product &step) {
 
   // The new moments must be returned.
   auto emaResult = [&](BlockArgument moment, bool square) {
-    return findResult([&](Value r) {
+    return findResult(moment, [&](Value r) {
       for (Ema &ema : matchEmas(r)) {
         if (ema.moment != moment)
           continue;
@@ -632,7 +644,7 @@ LogicalResult Recognizer::matchAdam(const Product &step) {
   update.momentResults.push_back(*r2);
   update.moments = {first.moment, second.moment};
   if (maxMoment) {
-    std::optional<unsigned> r3 = findResult([&](Value r) {
+    std::optional<unsigned> r3 = findResult(maxMoment, [&](Value r) {
       Expr e = viewExpr(r);
       return e.kind == ExprKind::Max && (getLeaf(e.operands[0]) == maxMoment ||
                                          getLeaf(e.operands[1]) == maxMoment);
@@ -667,7 +679,7 @@ LogicalResult Recognizer::matchLion(const Product &step, Value sign) {
     if (!nearlyEqual(mix.decay + dir->scale, 1.0) || dir->l2)
       continue;
     double beta2 = 0;
-    std::optional<unsigned> result = findResult([&](Value r) {
+    std::optional<unsigned> result = findResult(mix.moment, [&](Value r) {
       for (Ema &ema : matchEmas(r)) {
         FailureOr<Direction> d = matchDirection(ema.input);
         if (ema.moment != mix.moment || failed(d) || d->grad != dir->grad ||
@@ -765,9 +777,37 @@ FailureOr<RecognizedUpdate> Recognizer::run() {
   return failure();
 }
 
-FailureOr<RecognizedUpdate>
-mlir::gs::matchers::recognizeUpdate(func::FuncOp func, unsigned resultIndex,
-                                    ArrayRef<unsigned> claimed,
-                                    std::string &reason) {
-  return Recognizer(func, resultIndex, claimed, reason).run();
+ResultsByLeaf mlir::gs::matchers::indexResults(func::FuncOp func) {
+  ResultsByLeaf index;
+  Block *body = &func.getBody().front();
+  auto ret = cast<func::ReturnOp>(body->getTerminator());
+  for (auto [i, result] : llvm::enumerate(ret.getOperands())) {
+    auto type = dyn_cast<RankedTensorType>(result.getType());
+    if (!type || type.getRank() == 0)
+      continue;
+    DenseSet<Value> visited;
+    SmallVector<Value> work{result};
+    while (!work.empty()) {
+      Expr e = viewExpr(work.pop_back_val());
+      if (!visited.insert(e.value).second)
+        continue;
+      if (e.kind == ExprKind::Leaf) {
+        index.readers[e.value].push_back(i);
+        continue;
+      }
+      // Scalars and 0-d values outside bodies read no tensor element-wise.
+      auto valueType = dyn_cast<RankedTensorType>(e.value.getType());
+      if (e.value.getParentBlock() == body &&
+          (!valueType || valueType.getRank() == 0))
+        continue;
+      llvm::append_range(work, e.operands);
+    }
+  }
+  return index;
+}
+
+FailureOr<RecognizedUpdate> mlir::gs::matchers::recognizeUpdate(
+    func::FuncOp func, const ResultsByLeaf &index, unsigned resultIndex,
+    ArrayRef<unsigned> claimed, std::string &reason) {
+  return Recognizer(func, index, resultIndex, claimed, reason).run();
 }

@@ -261,21 +261,36 @@ void StabilizeGradients::rewrite(FunctionPlan &plan, StabilizerAttr config) {
   llvm::MapVector<unsigned, std::pair<Value, SmallVector<Value>>> guarded;
   SmallVector<std::pair<Value, DictionaryAttr>> newResults;
   llvm::SetVector<Operation *> touched;
-  for (GradientGroup &g : plan.groups) {
+  SmallVector<Value> clipRoots;
+  // All state arguments at once: each insertion rebuilds the function type.
+  auto stateAttrs = [&](const GradientGroup &g, StringRef kind) {
+    return b.getDictionaryAttr(
+        {b.getNamedAttr("gs.state", b.getStringAttr(kind)),
+         b.getNamedAttr("gs.param",
+                        b.getI64IntegerAttr(g.param.getArgNumber()))});
+  };
+  unsigned firstState = func.getNumArguments();
+  {
+    SmallVector<unsigned> indices;
+    SmallVector<Type> types;
+    SmallVector<DictionaryAttr> attrs;
+    SmallVector<Location> locs;
+    for (const GradientGroup &g : plan.groups) {
+      for (auto [type, kind] : {std::pair<Type, StringRef>(statsType, "stats"),
+                                {countsType, "counts"}}) {
+        indices.push_back(firstState);
+        types.push_back(type);
+        attrs.push_back(stateAttrs(g, kind));
+        locs.push_back(g.grad.getLoc());
+      }
+    }
+    (void)func.insertArguments(indices, types, attrs, locs);
+  }
+  for (auto [i, group] : llvm::enumerate(plan.groups)) {
+    GradientGroup &g = group;
     Location loc = g.grad.getLoc();
-    auto stateAttrs = [&](StringRef kind) {
-      return b.getDictionaryAttr(
-          {b.getNamedAttr("gs.state", b.getStringAttr(kind)),
-           b.getNamedAttr("gs.param",
-                          b.getI64IntegerAttr(g.param.getArgNumber()))});
-    };
-    auto addState = [&](Type type, StringRef kind) {
-      unsigned index = func.getNumArguments();
-      (void)func.insertArgument(index, type, stateAttrs(kind), loc);
-      return func.getArgument(index);
-    };
-    Value stats = addState(statsType, "stats");
-    Value counts = addState(countsType, "counts");
+    Value stats = func.getArgument(firstState + 2 * i);
+    Value counts = func.getArgument(firstState + 2 * i + 1);
 
     b.setInsertionPoint(g.firstUse);
     Value input = g.grad;
@@ -289,7 +304,7 @@ void StabilizeGradients::rewrite(FunctionPlan &plan, StabilizerAttr config) {
 
     auto inUpdate = [&](OpOperand &use) {
       Operation *owner = ancestorIn(use.getOwner(), body);
-      return owner && g.slice.contains(owner) && !g.clipOps.contains(owner);
+      return owner && g.slice.contains(owner);
     };
     for (ClipNode &node : g.clips)
       node.scaled.replaceUsesWithIf(node.gradInScope, inUpdate);
@@ -306,10 +321,14 @@ void StabilizeGradients::rewrite(FunctionPlan &plan, StabilizerAttr config) {
         state.second.push_back(ok);
       }
     }
-    newResults.emplace_back(stabilize.getNewStats(), stateAttrs("stats"));
-    newResults.emplace_back(stabilize.getNewCounts(), stateAttrs("counts"));
+    newResults.emplace_back(stabilize.getNewStats(), stateAttrs(g, "stats"));
+    newResults.emplace_back(stabilize.getNewCounts(), stateAttrs(g, "counts"));
     touched.insert(g.slice.begin(), g.slice.end());
+    clipRoots.append(g.clipRoots.begin(), g.clipRoots.end());
   }
+  // The clip computations, which only the removed clips may have used.
+  DenseSet<Value> clipValues;
+  collectSlice(clipRoots, body, clipValues, touched);
 
   b.setInsertionPoint(ret);
   DenseMap<Value, Value> tensorConds;
@@ -322,10 +341,19 @@ void StabilizeGradients::rewrite(FunctionPlan &plan, StabilizerAttr config) {
     ret.setOperand(index, buildSelect(b, loc, ok, ret.getOperand(index),
                                       entry.first, tensorConds));
   }
-  for (auto &[value, attrs] : newResults) {
-    unsigned index = func.getNumResults();
-    (void)func.insertResult(index, value.getType(), attrs);
-    ret->insertOperands(index, value);
+  {
+    unsigned first = func.getNumResults();
+    SmallVector<unsigned> indices(newResults.size(), first);
+    SmallVector<Type> types;
+    SmallVector<DictionaryAttr> attrs;
+    SmallVector<Value> values;
+    for (auto &[value, attr] : newResults) {
+      types.push_back(value.getType());
+      attrs.push_back(attr);
+      values.push_back(value);
+    }
+    (void)func.insertResults(indices, types, attrs);
+    ret->insertOperands(first, values);
   }
 
   // Erase what only the removed clips used: users come after their
@@ -374,13 +402,17 @@ void StabilizeGradients::runOnOperation() {
   SmallVector<FunctionPlan> plans;
   llvm::StringSet<> namesSeen;
   bool attrSeen = false, ok = true;
-  for (func::FuncOp func : getOperation().getOps<func::FuncOp>()) {
-    if (func.isExternal())
-      continue;
-    FunctionPlan plan{func, {}};
-    ok &= analyze(func, plan, namesSeen, attrSeen);
-    if (!plan.groups.empty())
-      plans.push_back(std::move(plan));
+  {
+    // Analysis only: the IR does not change while the cache lives.
+    NormInputsCache cache;
+    for (func::FuncOp func : getOperation().getOps<func::FuncOp>()) {
+      if (func.isExternal())
+        continue;
+      FunctionPlan plan{func, {}};
+      ok &= analyze(func, plan, namesSeen, attrSeen);
+      if (!plan.groups.empty())
+        plans.push_back(std::move(plan));
+    }
   }
   for (const std::string &name : gradNames) {
     if (namesSeen.contains(name))
