@@ -100,7 +100,17 @@ Expr mlir::gs::matchers::viewExpr(Value value) {
     return viewExpr(splat.getInput());
   if (isa<arith::ExtFOp, arith::TruncFOp>(op))
     return viewExpr(op->getOperand(0));
-  if (isa<arith::AddFOp, arith::AddIOp>(op))
+  if (isa<arith::AddFOp>(op)) {
+    // `x + 0` is x: jax adds the reduction's init value (0) to its result
+    // and to the squares it sums.
+    for (int i = 0; i < 2; ++i) {
+      Expr zero = viewExpr(op->getOperand(i));
+      if (zero.kind == ExprKind::Constant && zero.constant == 0.0)
+        return viewExpr(op->getOperand(1 - i));
+    }
+    return binary(ExprKind::Add);
+  }
+  if (isa<arith::AddIOp>(op))
     return binary(ExprKind::Add);
   if (isa<arith::SubFOp, arith::SubIOp>(op))
     return binary(ExprKind::Sub);
