@@ -21,13 +21,18 @@ from gradient_stabilizer import reference as R
 # gs-opt's gradient-level injection, in front of whatever update the front
 # end wrote: the gradients named (`gs.name` attributes the exports add) or
 # found automatically.
-MODES = ["grad-names", "auto"]
+# "gs-inject" is the whole pipeline: the recognizers raise what they know
+# (SGD with momentum here) to gs.group_step, the rest is stabilized at the
+# gradient level.
+MODES = ["grad-names", "auto", "gs-inject"]
 
 
 def inject_option(mode: str, grad_names, clip: str = "replace") -> str:
     options = [f"clip={clip}"]
     if mode == "grad-names":
         options.append("grad-names=" + ",".join(grad_names))
+    if mode == "gs-inject":
+        return f"--gs-inject={' '.join(options)}"
     return f"--gs-stabilize-gradients={' '.join(options)}"
 
 
@@ -260,6 +265,36 @@ def test_torch_optimizer_matches_gswrapper(torch_frontend, case, mode):
     run_torch_case(torch_frontend, case, mode)
 
 
+def test_auto_mode_explains(torch_frontend):
+    """SGD with momentum in the automatic mode: a remark naming the problem
+    and the way out, the module unchanged; by name it is stabilized (above)."""
+    import torch
+
+    case = TORCH_CASES[0]
+    n = len(SHAPES)
+    example = [torch.zeros(s) for _ in range(2) for s in SHAPES]
+    example += [torch.from_numpy(a) for a in torch_initial_state(case)]
+    module = torch_frontend(torch_step_module(case), *example)
+    out, err = H.inject(module, "--gs-stabilize-gradients=explain=1")
+    assert err.count("the gradient could be any of 2 tensors") == n, err
+    assert "grad-names" in err
+    assert "gs.stabilize" not in out
+
+
+def test_unknown_gradient_name_is_an_error(torch_frontend):
+    import torch
+
+    case = TORCH_CASES[1]
+    example = [torch.zeros(s) for _ in range(2) for s in SHAPES]
+    example += [torch.from_numpy(a) for a in torch_initial_state(case)]
+    names = ["p.0", "p.1", "g.0", "g.1"] + [None] * (len(example) - 4)
+    module = torch_frontend(torch_step_module(case), *example, arg_names=names)
+    result = H.gs_opt(module, "--gs-stabilize-gradients=grad-names=g.0,grad.1")
+    assert result.returncode != 0
+    assert "grad.1" in result.stderr, result.stderr
+    assert result.stdout == ""
+
+
 # --- JAX + optax -------------------------------------------------------------
 
 
@@ -310,7 +345,7 @@ def global_clip_factor(grads, max_norm):
 
 
 @pytest.mark.parametrize("mode,clip", [("grad-names", "replace"), ("auto", "replace"),
-                                       ("grad-names", "keep")])
+                                       ("gs-inject", "replace"), ("grad-names", "keep")])
 @pytest.mark.parametrize("name", ["clip_adamw", "adam", "sgd_momentum"])
 def test_optax_matches_reference(jax_frontend, name, mode, clip):
     import jax
