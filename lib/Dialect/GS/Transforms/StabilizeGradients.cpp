@@ -201,6 +201,33 @@ bool StabilizeGradients::analyze(func::FuncOp func, FunctionPlan &plan,
   return ok;
 }
 
+/// Folds `cond ? fresh : old` into the linalg.generic that computes `fresh`
+/// when nothing else reads it: the generic writes into `old` and yields the
+/// select, so the skip costs no pass over memory of its own.
+static bool selectInProducer(OpBuilder &b, Value cond, Value fresh, Value old) {
+  auto result = dyn_cast<OpResult>(fresh);
+  auto generic = result ? dyn_cast<linalg::GenericOp>(result.getOwner())
+                        : linalg::GenericOp();
+  if (!generic || !fresh.hasOneUse() || !generic.hasPureTensorSemantics() ||
+      generic.getNumLoops() != generic.getNumParallelLoops() ||
+      old.getType() != fresh.getType())
+    return false;
+  OpOperand *init = generic.getDpsInitOperand(result.getResultNumber());
+  if (!generic.getMatchingIndexingMap(init).isIdentity() ||
+      !generic.getMatchingBlockArgument(init).use_empty())
+    return false;
+  BlockArgument out = generic.getMatchingBlockArgument(init);
+  Operation *yield = generic.getBody()->getTerminator();
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPoint(yield);
+  Value selected =
+      arith::SelectOp::create(b, yield->getLoc(), cond,
+                              yield->getOperand(result.getResultNumber()), out);
+  yield->setOperand(result.getResultNumber(), selected);
+  init->set(old);
+  return true;
+}
+
 /// `cond ? fresh : old`, element-wise for tensors so that host fusion folds
 /// it into the update.
 static Value buildSelect(OpBuilder &b, Location loc, Value cond, Value fresh,
@@ -208,6 +235,8 @@ static Value buildSelect(OpBuilder &b, Location loc, Value cond, Value fresh,
   auto type = dyn_cast<RankedTensorType>(fresh.getType());
   if (!type)
     return arith::SelectOp::create(b, loc, cond, fresh, old);
+  if (selectInProducer(b, cond, fresh, old))
+    return fresh;
   Value &cond0d = tensorConds[cond];
   if (!cond0d)
     cond0d = tensor::FromElementsOp::create(

@@ -4,20 +4,21 @@
 
 // AdamW fused into one linalg.generic, bias corrections as 0-d tensor
 // operands (IREE dispatch formation, torch.compile): no recognizer can
-// derive the step count, the gradient is stabilized in place and under skip
-// the parameter and both moments keep their old values.
+// derive the step count. The gradient is stabilized in place and under skip
+// the parameter and both moments keep their old values: the generic writes
+// into them and yields a select (no extra pass over memory).
 // CHECK-LABEL: func.func @adamw_fused
 // CHECK-SAME: %[[P:arg0]]: tensor<16xf32>, %[[G:arg1]]: tensor<16xf32>, %[[M:arg2]]: tensor<16xf32>, %[[V:arg3]]: tensor<16xf32>
 // CHECK-SAME: %[[ST:arg7]]: tensor<2xf64> {gs.param = 0 : i64, gs.state = "stats"}, %[[CT:arg8]]: tensor<2xi64> {gs.param = 0 : i64, gs.state = "counts"}
 // CHECK: %[[N:[a-z0-9_#]+]] = gs.grad_norm %[[G]] : tensor<16xf32>
 // CHECK: %[[S:[a-z0-9_#]+]], %[[NS:[a-z0-9_#]+]], %[[NC:[a-z0-9_#]+]], %[[OK:[a-z0-9_#]+]] = gs.stabilize %[[G]], %[[N]], %[[ST]], %[[CT]]
-// CHECK: %[[R:[a-z0-9_#]+]]:3 = linalg.generic {{.*}} ins(%[[P]], %[[S]], %[[M]], %[[V]], %arg4, %arg5, %arg6 :
-// CHECK: %[[OK0:[a-z0-9_#]+]] = tensor.from_elements %[[OK]] : tensor<i1>
-// CHECK: %[[P1:[a-z0-9_#]+]] = linalg.generic {{.*}} ins(%[[R]]#0, %[[OK0]] : tensor<16xf32>, tensor<i1>) outs(%[[P]] : tensor<16xf32>)
-// CHECK: arith.select
-// CHECK: %[[M1:[a-z0-9_#]+]] = linalg.generic {{.*}} ins(%[[R]]#1, %[[OK0]] : {{.*}} outs(%[[M]] :
-// CHECK: %[[V1:[a-z0-9_#]+]] = linalg.generic {{.*}} ins(%[[R]]#2, %[[OK0]] : {{.*}} outs(%[[V]] :
-// CHECK: return %[[P1]], %[[M1]], %[[V1]], %[[NS]], %[[NC]]
+// CHECK: %[[R:[a-z0-9_#]+]]:3 = linalg.generic {{.*}} ins(%[[P]], %[[S]], %[[M]], %[[V]], %arg4, %arg5, %arg6 : {{.*}} outs(%[[P]], %[[M]], %[[V]] :
+// CHECK: ^bb0({{.*}}, %[[OP:[a-z0-9_]+]]: f32, %[[OM:[a-z0-9_]+]]: f32, %[[OV:[a-z0-9_]+]]: f32):
+// CHECK: %[[SP:[a-z0-9_]+]] = arith.select %[[OK]], %{{.*}}, %[[OP]] : f32
+// CHECK: %[[SM:[a-z0-9_]+]] = arith.select %[[OK]], %{{.*}}, %[[OM]] : f32
+// CHECK: %[[SV:[a-z0-9_]+]] = arith.select %[[OK]], %{{.*}}, %[[OV]] : f32
+// CHECK: linalg.yield %[[SP]], %[[SM]], %[[SV]]
+// CHECK: return %[[R]]#0, %[[R]]#1, %[[R]]#2, %[[NS]], %[[NC]]
 // ZERO-LABEL: func.func @adamw_fused
 // ZERO: gs.stabilize #gs.stabilizer<on_nonfinite = zero>
 // ZERO-NOT: arith.select
