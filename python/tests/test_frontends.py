@@ -23,17 +23,21 @@ from gradient_stabilizer import reference as R
 # found automatically.
 # "gs-inject" is the whole pipeline: the recognizers raise what they know
 # (SGD with momentum here) to gs.group_step, the rest is stabilized at the
-# gradient level.
-MODES = ["grad-names", "auto", "gs-inject"]
+# gradient level. "gs-to-linalg" stabilizes by name, then lowers the gs ops
+# to linalg and fuses them into the front end's element-wise update.
+MODES = ["grad-names", "auto", "gs-inject", "gs-to-linalg"]
 
 
-def inject_option(mode: str, grad_names, clip: str = "replace") -> str:
+def inject_options(mode: str, grad_names, clip: str = "replace") -> list:
     options = [f"clip={clip}"]
-    if mode == "grad-names":
+    if mode in ("grad-names", "gs-to-linalg"):
         options.append("grad-names=" + ",".join(grad_names))
     if mode == "gs-inject":
-        return f"--gs-inject={' '.join(options)}"
-    return f"--gs-stabilize-gradients={' '.join(options)}"
+        return [f"--gs-inject={' '.join(options)}"]
+    stabilize = [f"--gs-stabilize-gradients={' '.join(options)}"]
+    if mode == "gs-to-linalg":
+        return stabilize + ["--gs-to-linalg", "--linalg-fuse-elementwise-ops"]
+    return stabilize
 
 
 STEPS = 3
@@ -207,7 +211,7 @@ def run_torch_case(export, case: TorchCase, mode: str | None):
     module = export(torch_step_module(case), *example, arg_names=names)
     stabilize = mode is not None
     if stabilize:
-        module, _ = H.inject(module, inject_option(mode, names[n:2 * n]))
+        module, _ = H.inject(module, *inject_options(mode, names[n:2 * n]))
     else:
         module, _ = H.inject(module)  # gs-opt parses and prints it
     num_args = len(example)
@@ -345,7 +349,8 @@ def global_clip_factor(grads, max_norm):
 
 
 @pytest.mark.parametrize("mode,clip", [("grad-names", "replace"), ("auto", "replace"),
-                                       ("gs-inject", "replace"), ("grad-names", "keep")])
+                                       ("gs-inject", "replace"), ("gs-to-linalg", "replace"),
+                                       ("grad-names", "keep")])
 @pytest.mark.parametrize("name", ["clip_adamw", "adam", "sgd_momentum"])
 def test_optax_matches_reference(jax_frontend, name, mode, clip):
     import jax
@@ -366,7 +371,7 @@ def test_optax_matches_reference(jax_frontend, name, mode, clip):
 
     exported = jax_frontend(update, params, grads, state)
     n = len(SHAPES)
-    injected, _ = H.inject(exported, inject_option(
+    injected, _ = H.inject(exported, *inject_options(
         mode, [f"grads.{i}" for i in range(n)], clip))
     leaves = jax.tree_util.tree_leaves(state)
     num_args = 2 * n + len(leaves)

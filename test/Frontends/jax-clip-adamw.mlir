@@ -35,6 +35,13 @@
 // RUN: gs-opt %t.mlir --gs-to-llvm \
 // RUN: | mlir-runner -e main -entry-point-result=void -shared-libs=%mlir_runner_libs \
 // RUN: | FileCheck %s --check-prefix=EXEC
+// The same through gs-to-linalg and upstream element-wise fusion.
+// RUN: gs-opt %S/Inputs/jax-clip-adamw.mlir --gs-stabilize-gradients \
+// RUN:   --gs-to-linalg --linalg-fuse-elementwise-ops | grep -v '^}$' > %t.linalg.mlir
+// RUN: cat %S/Inputs/jax-clip-adamw-main.mlir >> %t.linalg.mlir
+// RUN: gs-opt %t.linalg.mlir --gs-to-llvm \
+// RUN: | mlir-runner -e main -entry-point-result=void -shared-libs=%mlir_runner_libs \
+// RUN: | FileCheck %s --check-prefix=EXEC
 //
 // Expected: optax.adamw(1e-3, weight_decay=0.01) (the clip replaced) on
 // the gradients of Inputs/jax-clip-adamw-main.mlir stabilized by

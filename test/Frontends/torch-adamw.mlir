@@ -27,6 +27,13 @@
 // RUN: gs-opt %t.mlir --gs-to-llvm \
 // RUN: | mlir-runner -e main -entry-point-result=void -shared-libs=%mlir_runner_libs \
 // RUN: | FileCheck %s --check-prefix=EXEC
+// The same through gs-to-linalg and upstream element-wise fusion.
+// RUN: gs-opt %S/Inputs/torch-adamw.mlir --gs-stabilize-gradients=grad-names=grad \
+// RUN:   --gs-to-linalg --linalg-fuse-elementwise-ops | grep -v '^}$' > %t.linalg.mlir
+// RUN: cat %S/Inputs/torch-adamw-main.mlir >> %t.linalg.mlir
+// RUN: gs-opt %t.linalg.mlir --gs-to-llvm \
+// RUN: | mlir-runner -e main -entry-point-result=void -shared-libs=%mlir_runner_libs \
+// RUN: | FileCheck %s --check-prefix=EXEC
 //
 // Expected: GSWrapper (eager, defaults) around
 // torch.optim.AdamW([p], lr=1e-3, weight_decay=0.01, foreach=False) on the
