@@ -198,7 +198,8 @@ def export_jax(fn, *example_args, func_name: str = "step") -> str:
 
     import jax
 
-    text = stablehlo_to_linalg(jax.jit(fn, keep_unused=True).lower(*example_args).as_text(), func_name)
+    lowered = jax.jit(fn, keep_unused=True).lower(*example_args)
+    text = stablehlo_to_linalg(lowered.as_text(), func_name)
     params = list(inspect.signature(fn).parameters)
     names = []
     for i, arg in enumerate(example_args):
