@@ -171,9 +171,29 @@ void InjectStabilization::processFunction(func::FuncOp func,
       continue;
     }
     if (!update->clipFactors.empty() && clip == "keep" &&
-        !llvm::all_of(update->clipFactors,
-                      [](Value f) { return isUniform(f); })) {
+        !llvm::all_of(update->clipFactors, [](Value f) {
+          return isUniform(f) && canMaterializeF64(f);
+        })) {
       reasons[i] = "the clip factor cannot be kept";
+      continue;
+    }
+    // A factor of lr that reads the gradient's norm is a clip in a form the
+    // recognizers do not take (TF's c / max(norm, c), optax's select);
+    // gs-stabilize-gradients handles those.
+    auto readsNorm = [&](const Product &p) {
+      auto reads = [&](Value v) { return dependsOnNormOf(v, update->grad); };
+      return llvm::any_of(p.num, reads) || llvm::any_of(p.den, reads);
+    };
+    if (readsNorm(update->lr) || readsNorm(update->weightDecay)) {
+      reasons[i] = "the gradient is clipped in a form the optimizer "
+                   "recognizers do not take (gradient-level stabilization "
+                   "handles it)";
+      continue;
+    }
+    if (!canMaterializeF64(update->lr) ||
+        !canMaterializeF64(update->weightDecay)) {
+      reasons[i] = "lr or weight_decay is not a scalar expression of "
+                   "constants and function arguments";
       continue;
     }
     claimed.push_back(i);
