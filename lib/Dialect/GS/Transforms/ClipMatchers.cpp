@@ -214,22 +214,6 @@ std::optional<ClipNode> mlir::gs::matchers::matchClipNode(Value value,
   return node;
 }
 
-/// An i1 condition made of comparisons of uniform values, as a scalar.
-static Value materializeCondition(OpBuilder &b, Location loc, Value cond) {
-  Expr e = viewExpr(cond);
-  if (e.kind == ExprKind::CmpF) {
-    Value lhs = materializeF64(b, loc, e.operands[0]);
-    Value rhs = materializeF64(b, loc, e.operands[1]);
-    if (!lhs || !rhs)
-      return {};
-    return arith::CmpFOp::create(b, loc, e.predicate, lhs, rhs);
-  }
-  if (e.kind != ExprKind::Leaf || isa<ShapedType>(e.value.getType()) ||
-      !e.value.getType().isInteger(1))
-    return {};
-  return e.value;
-}
-
 Value mlir::gs::matchers::materializeClipFactor(OpBuilder &b, Location loc,
                                                 const ClipNode &node) {
   Value ratio = materializeF64(b, loc, node.factor);

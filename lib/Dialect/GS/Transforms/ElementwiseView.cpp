@@ -395,6 +395,29 @@ double mlir::gs::matchers::roundDecimal(double value) {
   return std::strtod(text, nullptr);
 }
 
+bool mlir::gs::matchers::canMaterializeCondition(Value cond) {
+  Expr e = viewExpr(cond);
+  if (e.kind == ExprKind::CmpF)
+    return canMaterializeF64(e.operands[0]) && canMaterializeF64(e.operands[1]);
+  return e.kind == ExprKind::Leaf && isOuterScalar(e.value) &&
+         getElementTypeOrSelf(e.value.getType()).isInteger(1);
+}
+
+Value mlir::gs::matchers::materializeCondition(OpBuilder &b, Location loc,
+                                               Value cond) {
+  if (!canMaterializeCondition(cond))
+    return {};
+  Expr e = viewExpr(cond);
+  if (e.kind == ExprKind::CmpF)
+    return arith::CmpFOp::create(b, loc, e.predicate,
+                                 materializeF64(b, loc, e.operands[0]),
+                                 materializeF64(b, loc, e.operands[1]));
+  Value x = e.value;
+  if (isa<RankedTensorType>(x.getType()))
+    x = tensor::ExtractOp::create(b, loc, x, ValueRange{});
+  return x;
+}
+
 Value mlir::gs::matchers::materializeF64(OpBuilder &b, Location loc,
                                          Value value) {
   Type f64 = b.getF64Type();
@@ -416,9 +439,15 @@ Value mlir::gs::matchers::materializeF64(OpBuilder &b, Location loc,
       return arith::SIToFPOp::create(b, loc, f64, x);
     return {};
   }
+  if (e.kind == ExprKind::Select) {
+    Value cond = materializeCondition(b, loc, e.operands[0]);
+    Value t = cond ? materializeF64(b, loc, e.operands[1]) : Value();
+    Value f = t ? materializeF64(b, loc, e.operands[2]) : Value();
+    return f ? arith::SelectOp::create(b, loc, cond, t, f) : Value();
+  }
   SmallVector<Value, 2> x;
   for (Value operand : e.operands) {
-    if (e.kind == ExprKind::Select || e.kind == ExprKind::CmpF)
+    if (e.kind == ExprKind::CmpF)
       return {};
     Value m = materializeF64(b, loc, operand);
     if (!m)
@@ -470,4 +499,40 @@ Value mlir::gs::matchers::materializeF64(OpBuilder &b, Location loc,
     result = arith::DivFOp::create(b, loc, result, x);
   }
   return result;
+}
+
+bool mlir::gs::matchers::canMaterializeF64(Value value) {
+  Expr e = viewExpr(value);
+  switch (e.kind) {
+  case ExprKind::Constant:
+    return true;
+  case ExprKind::Leaf: {
+    if (!isOuterScalar(e.value))
+      return false;
+    Type type = getElementTypeOrSelf(e.value.getType());
+    return isa<FloatType>(type) || type.isSignlessInteger();
+  }
+  case ExprKind::Add:
+  case ExprKind::Sub:
+  case ExprKind::Mul:
+  case ExprKind::Div:
+  case ExprKind::Neg:
+  case ExprKind::Sqrt:
+  case ExprKind::Max:
+  case ExprKind::Min:
+  case ExprKind::Pow:
+  case ExprKind::IntToFP:
+    return llvm::all_of(e.operands,
+                        [](Value v) { return canMaterializeF64(v); });
+  case ExprKind::Select:
+    return canMaterializeCondition(e.operands[0]) &&
+           canMaterializeF64(e.operands[1]) && canMaterializeF64(e.operands[2]);
+  default:
+    return false;
+  }
+}
+
+bool mlir::gs::matchers::canMaterializeF64(const Product &product) {
+  auto ok = [](Value v) { return canMaterializeF64(v); };
+  return llvm::all_of(product.num, ok) && llvm::all_of(product.den, ok);
 }

@@ -72,14 +72,14 @@ static bool sameShape(Type a, Type b) {
 /// A step counter: `t + c` (c > 0 constant) or optax's
 /// `select(t < max, t + 1, max)`, with `t` a function argument of the
 /// result's type. Returns `t`.
-static Value counterArg(Value value, Block *body) {
+Value mlir::gs::matchers::matchCounterIncrement(Value value, Block *body) {
   Type type = value.getType();
   Expr e = viewExpr(value);
   if (e.kind == ExprKind::Select) {
     for (int side = 1; side <= 2; ++side) {
       if (!evalConstant(e.operands[3 - side]))
         continue;
-      if (Value t = counterArg(e.operands[side], body))
+      if (Value t = matchCounterIncrement(e.operands[side], body))
         return t.getType() == type ? t : Value();
     }
     return {};
@@ -207,7 +207,7 @@ FunctionGradients::FunctionGradients(func::FuncOp func) : func(func) {
     if (candidate[j] || isGSOp(r.getDefiningOp()) ||
         (shaped && (!shaped.hasRank() || shaped.getRank() != 0)))
       continue;
-    counters[j] = counterArg(r, body);
+    counters[j] = matchCounterIncrement(r, body);
   }
 }
 

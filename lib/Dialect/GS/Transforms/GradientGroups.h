@@ -95,6 +95,11 @@ void collectSlice(ArrayRef<Value> roots, Block *block, DenseSet<Value> &values,
                   llvm::SetVector<Operation *> &blockOps,
                   const DenseSet<Value> *blocked = nullptr);
 
+/// A step counter's new value: `t + c` (c > 0 constant) or optax's
+/// `select(t < max, t + 1, max)`, with `t` an argument of `body` of the
+/// value's type. Returns `t`, or null.
+Value matchCounterIncrement(Value value, Block *body);
+
 /// The ancestor of `op` in `block`, or null.
 Operation *ancestorIn(Operation *op, Block *block);
 

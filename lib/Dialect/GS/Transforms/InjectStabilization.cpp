@@ -9,6 +9,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "ClipMatchers.h"
+#include "GradientGroups.h"
 #include "OptimizerRecognizers.h"
 
 #include "gs/Dialect/GS/IR/GSDialect.h"
@@ -171,9 +172,29 @@ void InjectStabilization::processFunction(func::FuncOp func,
       continue;
     }
     if (!update->clipFactors.empty() && clip == "keep" &&
-        !llvm::all_of(update->clipFactors,
-                      [](Value f) { return isUniform(f); })) {
+        !llvm::all_of(update->clipFactors, [](Value f) {
+          return isUniform(f) && canMaterializeF64(f);
+        })) {
       reasons[i] = "the clip factor cannot be kept";
+      continue;
+    }
+    // A factor of lr that reads the gradient's norm is a clip in a form the
+    // recognizers do not take (TF's c / max(norm, c), optax's select);
+    // gs-stabilize-gradients handles those.
+    auto readsNorm = [&](const Product &p) {
+      auto reads = [&](Value v) { return dependsOnNormOf(v, update->grad); };
+      return llvm::any_of(p.num, reads) || llvm::any_of(p.den, reads);
+    };
+    if (readsNorm(update->lr) || readsNorm(update->weightDecay)) {
+      reasons[i] = "the gradient is clipped in a form the optimizer "
+                   "recognizers do not take (gradient-level stabilization "
+                   "handles it)";
+      continue;
+    }
+    if (!canMaterializeF64(update->lr) ||
+        !canMaterializeF64(update->weightDecay)) {
+      reasons[i] = "lr or weight_decay is not a scalar expression of "
+                   "constants and function arguments";
       continue;
     }
     claimed.push_back(i);
@@ -215,6 +236,7 @@ void InjectStabilization::processFunction(func::FuncOp func,
   auto stepType = RankedTensorType::get({}, b.getI64Type());
   SmallVector<Value> newResults;
   SmallVector<DictionaryAttr> newResultAttrs;
+  llvm::MapVector<unsigned, SmallVector<Value>> counterGuards;
   // Updates in the order of their parameters' results.
   llvm::sort(updates, [](const RecognizedUpdate &a, const RecognizedUpdate &b) {
     return a.paramResult < b.paramResult;
@@ -289,6 +311,16 @@ void InjectStabilization::processFunction(func::FuncOp func,
         stabilize.getStabilized(), moments, step, lr, wd,
         stabilize.getStepOk());
 
+    // Spec section 3: a skipped step does not advance the source's own step
+    // counter either (its new value `t + 1` is returned).
+    if (u.step && u.step->counter &&
+        config.getOnNonfinite() == NonFinitePolicy::Skip) {
+      auto counter = dyn_cast<BlockArgument>(u.step->counter);
+      for (unsigned r = 0, e = ret.getNumOperands(); counter && r < e; ++r)
+        if (matchCounterIncrement(ret.getOperand(r), &func.getBody().front()) ==
+            counter)
+          counterGuards[r].push_back(stabilize.getStepOk());
+    }
     ret.setOperand(u.paramResult, optStep.getNewParam());
     for (auto [r, value] :
          llvm::zip_equal(u.momentResults, optStep.getNewMoments()))
@@ -301,6 +333,26 @@ void InjectStabilization::processFunction(func::FuncOp func,
       newResults.push_back(optStep.getNewStep());
       newResultAttrs.push_back(resultAttrs("step"));
     }
+  }
+  // A counter shared by several updates advances when any of them stepped.
+  for (auto &[r, oks] : counterGuards) {
+    Value fresh = ret.getOperand(r);
+    Value old = matchCounterIncrement(fresh, &func.getBody().front());
+    Location loc = fresh.getLoc();
+    Value ok = oks.front();
+    for (Value other : ArrayRef<Value>(oks).drop_front())
+      ok = arith::OrIOp::create(b, loc, ok, other);
+    Value selected;
+    if (isa<RankedTensorType>(fresh.getType())) {
+      Value f = tensor::ExtractOp::create(b, loc, fresh, ValueRange{});
+      Value o = tensor::ExtractOp::create(b, loc, old, ValueRange{});
+      selected = tensor::FromElementsOp::create(
+          b, loc, fresh.getType(),
+          ValueRange{arith::SelectOp::create(b, loc, ok, f, o)});
+    } else {
+      selected = arith::SelectOp::create(b, loc, ok, fresh, old);
+    }
+    ret.setOperand(r, selected);
   }
   {
     unsigned end = func.getNumResults();

@@ -78,18 +78,10 @@ static std::string describe(func::FuncOp func, BlockArgument arg) {
   return text;
 }
 
-/// Builds a throwaway copy of the clip factor to learn whether it can be
-/// emitted at all (it reads only values outside linalg bodies).
-static bool canMaterializeClip(const ClipNode &node, Location loc) {
-  Block scratch;
-  OpBuilder b(node.scaled.getContext());
-  b.setInsertionPointToEnd(&scratch);
-  bool ok = static_cast<bool>(materializeClipFactor(b, loc, node));
-  for (Operation &op : llvm::make_early_inc_range(llvm::reverse(scratch))) {
-    op.dropAllUses();
-    op.erase();
-  }
-  return ok;
+/// Whether the clip factor of `node` can be emitted outside the update.
+static bool canMaterializeClip(const ClipNode &node) {
+  return canMaterializeF64(node.factor) &&
+         (!node.selectCond || canMaterializeCondition(node.selectCond));
 }
 
 bool StabilizeGradients::analyze(func::FuncOp func, FunctionPlan &plan,
@@ -185,7 +177,7 @@ bool StabilizeGradients::analyze(func::FuncOp func, FunctionPlan &plan,
                  " reads another named gradient as well");
     }
     if (clip == "keep" && !g.clips.empty() &&
-        !canMaterializeClip(g.clips.front(), g.grad.getLoc())) {
+        !canMaterializeClip(g.clips.front())) {
       std::string why = "its clip factor cannot be computed outside the "
                         "update (clip=keep)";
       if (named)

@@ -307,6 +307,12 @@ func.func @optax_adam(%p0: tensor<4xf32>, %p1: tensor<2xf32>, %g0: tensor<4xf32>
 // CHECK-NOT: linalg.reduce
 // CHECK: %[[S:[a-z0-9_#]+]], {{.*}} = gs.stabilize %arg1
 // CHECK: arith.mulf %{{.*}}, %[[S]] : tensor<8xf32>
+// KEEP-LABEL: func.func @tf_clip_sgd
+// KEEP: linalg.reduce
+// KEEP: arith.cmpf ogt, %{{.*}}, %{{.*}} : f64
+// KEEP: arith.maximumf %{{.*}}, %{{.*}} : f64
+// KEEP: %[[GC:[a-z0-9_]+]] = linalg.mul ins(%arg1,
+// KEEP: gs.stabilize %[[GC]]
 func.func @tf_clip_sgd(%p: tensor<8xf32>, %g: tensor<8xf32>) -> tensor<8xf32> {
   %zero = arith.constant dense<0.0> : tensor<f32>
   %sq = arith.mulf %g, %g : tensor<8xf32>
