@@ -2,8 +2,9 @@
 # Installs what the project and scripts/check.sh need on Debian 12 (when
 # missing): the Debian packages, a Python virtual environment in .venv with
 # python/requirements-test.txt from PyPI (torch 2.x, numpy, pytest,
-# hypothesis), then configures and builds the project in build/ with that
-# environment's Python for the execution tests. Safe to run again: it only does
+# hypothesis) and python/requirements-frontends.txt (torch-mlir, jax, optax,
+# iree-base-compiler: the front-end tests), then configures and builds the
+# project in build/ with that environment's Python for the execution tests. Safe to run again: it only does
 # what is left to do.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -41,7 +42,8 @@ fi
 # pip only downloads what is missing or too old: a no-op when all is there.
 echo "== Python packages ($venv)"
 "$python" -m pip install --quiet --disable-pip-version-check \
-  -r "$root/python/requirements-test.txt"
+  -r "$root/python/requirements-test.txt" \
+  -r "$root/python/requirements-frontends.txt"
 
 cached_python=$(sed -n 's/^Python3_EXECUTABLE:[A-Z]*=//p' \
   "$build/CMakeCache.txt" 2>/dev/null || true)

@@ -76,3 +76,21 @@ config.substitutions.append(
 if config.ptxas and os.path.exists(config.ptxas):
     config.available_features.add("ptxas")
     config.substitutions.append(("%ptxas", config.ptxas))
+
+# Front ends (python/requirements-frontends.txt) in the build's Python:
+# tests that generate IR with them are skipped where they are missing. They
+# run the front end in the plain interpreter (no sanitizer runtime: only
+# gs-opt is this project's code).
+def _python_has(*modules):
+    probe = "; ".join(f"import {m}" for m in modules)
+    return subprocess.run([config.python_executable, "-c", probe],
+                          capture_output=True).returncode == 0
+
+
+config.substitutions.append(("%frontend_python", config.python_executable))
+if _python_has("torch", "torch_mlir"):
+    config.available_features.add("torch-mlir")
+iree_compile = os.path.join(os.path.dirname(config.python_executable),
+                            "iree-compile")
+if _python_has("jax", "optax") and os.path.exists(iree_compile):
+    config.available_features.add("jax-iree")

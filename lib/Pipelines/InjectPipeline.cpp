@@ -22,6 +22,20 @@ using namespace mlir;
 void gs::buildGSInjectionPipeline(OpPassManager &pm,
                                   const GSInjectionPipelineOptions &options) {
   pm.addPass(createGSInjectStabilization(options.inject));
+  if (options.gradientLevel) {
+    const GSInjectStabilizationOptions &in = options.inject;
+    GSStabilizeGradientsOptions gradients;
+    gradients.gradNames = in.gradNames;
+    gradients.gradAttr = in.gradAttr;
+    gradients.clip = in.clip;
+    gradients.gamma1 = in.gamma1;
+    gradients.gamma2 = in.gamma2;
+    gradients.eps = in.eps;
+    gradients.biasCorrection = in.biasCorrection;
+    gradients.onNonfinite = in.onNonfinite;
+    gradients.explain = in.explain;
+    pm.addPass(createGSStabilizeGradients(gradients));
+  }
   // Folds every per-tensor chain into a gs.group_step of one tensor and
   // merges the f64 conversions of shared lr / weight_decay values, which the
   // fusion compares by identity.
@@ -59,6 +73,11 @@ struct InjectPipelineCLOptions
       *this, "explain",
       llvm::cl::desc("Remark on every update that is not rewritten"),
       llvm::cl::init(false)};
+  PassOptions::Option<bool> gradients{
+      *this, "gradients",
+      llvm::cl::desc("Stabilize the gradients of updates no recognizer "
+                     "raised (gs-stabilize-gradients)"),
+      llvm::cl::init(true)};
   PassOptions::Option<bool> fuse{*this, "fuse",
                                  llvm::cl::desc("Fuse the per-tensor steps"),
                                  llvm::cl::init(true)};
@@ -82,6 +101,7 @@ void gs::registerGSInjectionPipeline() {
         options.inject.gradAttr = cl.gradAttr;
         options.inject.clip = cl.clip;
         options.inject.explain = cl.explain;
+        options.gradientLevel = cl.gradients;
         options.fuseUpdates = cl.fuse;
         options.fuse.mixedTypes = cl.mixedTypes;
         buildGSInjectionPipeline(pm, options);

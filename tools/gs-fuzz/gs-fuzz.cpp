@@ -47,13 +47,20 @@ using namespace mlir;
 extern "C" size_t LLVMFuzzerMutate(uint8_t *data, size_t size, size_t maxSize);
 
 /// The pipelines every input goes through, each on its own clone: the gs
-/// canonicalizations, injection and fusion, bufferization, the CPU and GPU
-/// lowerings alone and whole with non-default options. (gs-to-nvvm differs from
-/// gs-to-gpu-emulator in its last stages only, NVVM to PTX, which need no
-/// fuzzing of ours.)
+/// canonicalizations, injection (recognizers and gradient level) and fusion,
+/// the linalg lowering of the stabilizer with upstream fusion, bufferization,
+/// the CPU and GPU lowerings alone and whole with non-default options.
+/// (gs-to-nvvm differs from gs-to-gpu-emulator in its last stages only, NVVM to
+/// PTX, which need no fuzzing of ours.)
 static constexpr const char *kPipelines[] = {
     "canonicalize,cse",
     "gs-inject",
+    "gs-inject{clip=keep explain=1}",
+    "gs-stabilize-gradients{explain=1}",
+    "gs-stabilize-gradients{clip=keep on-nonfinite=zero}",
+    "gs-stabilize-gradients{grad-attr=gs.grad},gs-to-linalg,"
+    "linalg-fuse-elementwise-ops",
+    "gs-to-linalg",
     "func.func(gs-fuse-updates)",
     "convert-gs-to-loops",
     "convert-gs-to-loops{vector-width=3}",

@@ -5,6 +5,7 @@
 
 #include "gs/Conversion/GSToGPU/GSToGPU.h"
 #include "gs/Conversion/GSToLLVM/GSToLLVM.h"
+#include "gs/Conversion/GSToLinalg/GSToLinalg.h"
 #include "gs/Conversion/GSToLoops/GSToLoops.h"
 #include "gs/Conversion/NVVMToEmulator/NVVMToEmulator.h"
 

@@ -42,6 +42,39 @@ def ConvertGSToLoops : Pass<"convert-gs-to-loops"> {
   ];
 }
 
+def GSToLinalg : Pass<"gs-to-linalg"> {
+  let summary = "Lower gs.grad_norm and gs.stabilize to linalg on tensors";
+  let description = [{
+    For host compilers that keep their own linalg pipeline after
+    gradient-level injection (`gs-stabilize-gradients`): `gs.grad_norm`
+    becomes one `linalg.generic` reduction (each element widened to f64 and
+    squared, summed into a 0-d f64 tensor) and `math.sqrt`; `gs.stabilize`
+    becomes the GS scalar math in f64 (`tensor.extract` / `tensor.insert` on
+    the state) and one element-wise `linalg.generic` that multiplies the
+    gradient by the f32 factor pair (the same numerics as
+    `convert-gs-to-loops`). Upstream element-wise fusion
+    (`linalg-fuse-elementwise-ops`) then folds that generic into the foreign
+    update that reads the stabilized gradient: one read of the gradient for
+    the norm and one fused update pass.
+
+    Other gs ops are left alone. Gradients are f32, f16 or bf16 (the f64
+    sum of their squares neither overflows nor underflows).
+
+    ```mlir
+    %n = gs.grad_norm %g : tensor<64xf32>
+    ```
+    becomes
+    ```mlir
+    %s = linalg.generic {iterator_types = ["reduction"]} ins(%g) outs(%zero)
+    %n = math.sqrt (tensor.extract %s[])
+    ```
+  }];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect", "::mlir::linalg::LinalgDialect",
+    "::mlir::math::MathDialect", "::mlir::tensor::TensorDialect"
+  ];
+}
+
 def ConvertGSToLLVM : Pass<"convert-gs-to-llvm"> {
   let summary = "Lower gs.view_address to the LLVM dialect";
   let description = [{

@@ -22,12 +22,17 @@ namespace gs {
 /// docs).
 struct GSInjectionPipelineOptions {
   GSInjectStabilizationOptions inject;
+  /// Stabilize the gradients of the updates no recognizer raised
+  /// (gs-stabilize-gradients, run after gs-inject-stabilization with the
+  /// selection, clip and stabilizer options of `inject`).
+  bool gradientLevel = true;
   /// Merge the per-tensor steps of one function into fused group steps.
   bool fuseUpdates = true;
   GSFuseUpdatesOptions fuse;
 };
 
-/// Adds to `pm` (anchored on builtin.module): gs-inject-stabilization, then
+/// Adds to `pm` (anchored on builtin.module): gs-inject-stabilization,
+/// gs-stabilize-gradients (unless `gradientLevel` is off), then
 /// canonicalize + CSE (fold each grad_norm -> stabilize -> optimizer_step
 /// chain into a gs.group_step), then gs-fuse-updates on every func.func and
 /// a final canonicalize + CSE. The result still holds gs ops: follow it with

@@ -100,7 +100,17 @@ Expr mlir::gs::matchers::viewExpr(Value value) {
     return viewExpr(splat.getInput());
   if (isa<arith::ExtFOp, arith::TruncFOp>(op))
     return viewExpr(op->getOperand(0));
-  if (isa<arith::AddFOp, arith::AddIOp>(op))
+  if (isa<arith::AddFOp>(op)) {
+    // `x + 0` is x: jax adds the reduction's init value (0) to its result
+    // and to the squares it sums.
+    for (int i = 0; i < 2; ++i) {
+      Expr zero = viewExpr(op->getOperand(i));
+      if (zero.kind == ExprKind::Constant && zero.constant == 0.0)
+        return viewExpr(op->getOperand(1 - i));
+    }
+    return binary(ExprKind::Add);
+  }
+  if (isa<arith::AddIOp>(op))
     return binary(ExprKind::Add);
   if (isa<arith::SubFOp, arith::SubIOp>(op))
     return binary(ExprKind::Sub);
@@ -120,8 +130,16 @@ Expr mlir::gs::matchers::viewExpr(Value value) {
     return binary(ExprKind::Min);
   if (isa<math::PowFOp, math::FPowIOp>(op))
     return binary(ExprKind::Pow);
-  if (isa<arith::SelectOp>(op))
+  if (auto select = dyn_cast<arith::SelectOp>(op)) {
+    // A condition known at compile time picks its branch: torch-mlir
+    // decomposes lerp(start, end, w) into `|w| < 0.5 ? start + w*(end-start)
+    // : end - (end-start)*(1-w)` with the test of the constant `w` in a
+    // generic of its own.
+    if (std::optional<double> c = evalConstant(select.getCondition()))
+      return viewExpr(*c != 0.0 ? select.getTrueValue()
+                                : select.getFalseValue());
     return binary(ExprKind::Select);
+  }
   if (isa<arith::SIToFPOp, arith::UIToFPOp>(op))
     return binary(ExprKind::IntToFP);
   if (isa<math::CopySignOp>(op))
@@ -134,6 +152,10 @@ Expr mlir::gs::matchers::viewExpr(Value value) {
 }
 
 bool mlir::gs::matchers::isUniform(Value value) {
+  // One scalar or 0-d value outside linalg bodies is the same for every
+  // element, however it is computed (a global norm is a long chain).
+  if (isOuterScalar(value))
+    return true;
   Expr e = viewExpr(value);
   switch (e.kind) {
   case ExprKind::Constant:
@@ -142,6 +164,50 @@ bool mlir::gs::matchers::isUniform(Value value) {
     return isOuterScalar(e.value);
   default:
     return llvm::all_of(e.operands, isUniform);
+  }
+}
+
+/// `pred(a, b)` of two constants as 1 or 0; a NaN makes ordered predicates
+/// false and unordered ones true.
+static std::optional<double> evalPredicate(arith::CmpFPredicate pred, double a,
+                                           double b) {
+  using P = arith::CmpFPredicate;
+  if (std::isnan(a) || std::isnan(b)) {
+    switch (pred) {
+    case P::UEQ:
+    case P::UNE:
+    case P::ULT:
+    case P::ULE:
+    case P::UGT:
+    case P::UGE:
+    case P::UNO:
+    case P::AlwaysTrue:
+      return 1.0;
+    default:
+      return 0.0;
+    }
+  }
+  switch (pred) {
+  case P::OEQ:
+  case P::UEQ:
+    return a == b;
+  case P::ONE:
+  case P::UNE:
+    return a != b;
+  case P::OLT:
+  case P::ULT:
+    return a < b;
+  case P::OLE:
+  case P::ULE:
+    return a <= b;
+  case P::OGT:
+  case P::UGT:
+    return a > b;
+  case P::OGE:
+  case P::UGE:
+    return a >= b;
+  default:
+    return std::nullopt;
   }
 }
 
@@ -175,6 +241,10 @@ std::optional<double> mlir::gs::matchers::evalConstant(Value value) {
     return std::pow(x[0], x[1]);
   case ExprKind::IntToFP:
     return x[0];
+  case ExprKind::Abs:
+    return std::abs(x[0]);
+  case ExprKind::CmpF:
+    return evalPredicate(e.predicate, x[0], x[1]);
   default:
     return std::nullopt;
   }
@@ -325,6 +395,29 @@ double mlir::gs::matchers::roundDecimal(double value) {
   return std::strtod(text, nullptr);
 }
 
+bool mlir::gs::matchers::canMaterializeCondition(Value cond) {
+  Expr e = viewExpr(cond);
+  if (e.kind == ExprKind::CmpF)
+    return canMaterializeF64(e.operands[0]) && canMaterializeF64(e.operands[1]);
+  return e.kind == ExprKind::Leaf && isOuterScalar(e.value) &&
+         getElementTypeOrSelf(e.value.getType()).isInteger(1);
+}
+
+Value mlir::gs::matchers::materializeCondition(OpBuilder &b, Location loc,
+                                               Value cond) {
+  if (!canMaterializeCondition(cond))
+    return {};
+  Expr e = viewExpr(cond);
+  if (e.kind == ExprKind::CmpF)
+    return arith::CmpFOp::create(b, loc, e.predicate,
+                                 materializeF64(b, loc, e.operands[0]),
+                                 materializeF64(b, loc, e.operands[1]));
+  Value x = e.value;
+  if (isa<RankedTensorType>(x.getType()))
+    x = tensor::ExtractOp::create(b, loc, x, ValueRange{});
+  return x;
+}
+
 Value mlir::gs::matchers::materializeF64(OpBuilder &b, Location loc,
                                          Value value) {
   Type f64 = b.getF64Type();
@@ -346,9 +439,15 @@ Value mlir::gs::matchers::materializeF64(OpBuilder &b, Location loc,
       return arith::SIToFPOp::create(b, loc, f64, x);
     return {};
   }
+  if (e.kind == ExprKind::Select) {
+    Value cond = materializeCondition(b, loc, e.operands[0]);
+    Value t = cond ? materializeF64(b, loc, e.operands[1]) : Value();
+    Value f = t ? materializeF64(b, loc, e.operands[2]) : Value();
+    return f ? arith::SelectOp::create(b, loc, cond, t, f) : Value();
+  }
   SmallVector<Value, 2> x;
   for (Value operand : e.operands) {
-    if (e.kind == ExprKind::Select || e.kind == ExprKind::CmpF)
+    if (e.kind == ExprKind::CmpF)
       return {};
     Value m = materializeF64(b, loc, operand);
     if (!m)
@@ -400,4 +499,40 @@ Value mlir::gs::matchers::materializeF64(OpBuilder &b, Location loc,
     result = arith::DivFOp::create(b, loc, result, x);
   }
   return result;
+}
+
+bool mlir::gs::matchers::canMaterializeF64(Value value) {
+  Expr e = viewExpr(value);
+  switch (e.kind) {
+  case ExprKind::Constant:
+    return true;
+  case ExprKind::Leaf: {
+    if (!isOuterScalar(e.value))
+      return false;
+    Type type = getElementTypeOrSelf(e.value.getType());
+    return isa<FloatType>(type) || type.isSignlessInteger();
+  }
+  case ExprKind::Add:
+  case ExprKind::Sub:
+  case ExprKind::Mul:
+  case ExprKind::Div:
+  case ExprKind::Neg:
+  case ExprKind::Sqrt:
+  case ExprKind::Max:
+  case ExprKind::Min:
+  case ExprKind::Pow:
+  case ExprKind::IntToFP:
+    return llvm::all_of(e.operands,
+                        [](Value v) { return canMaterializeF64(v); });
+  case ExprKind::Select:
+    return canMaterializeCondition(e.operands[0]) &&
+           canMaterializeF64(e.operands[1]) && canMaterializeF64(e.operands[2]);
+  default:
+    return false;
+  }
+}
+
+bool mlir::gs::matchers::canMaterializeF64(const Product &product) {
+  auto ok = [](Value v) { return canMaterializeF64(v); };
+  return llvm::all_of(product.num, ok) && llvm::all_of(product.den, ok);
 }

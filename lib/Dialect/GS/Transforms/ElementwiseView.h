@@ -110,6 +110,16 @@ double roundDecimal(double value);
 Value materializeF64(OpBuilder &builder, Location loc, Value value);
 Value materializeF64(OpBuilder &builder, Location loc, const Product &product);
 
+/// Emits an i1 condition (a comparison of uniform values, or an outer i1);
+/// null when it cannot.
+Value materializeCondition(OpBuilder &builder, Location loc, Value cond);
+bool canMaterializeCondition(Value cond);
+
+/// True when materializeF64 succeeds on `value` / `product` (checked without
+/// building anything, so analyses can reject what they could not emit).
+bool canMaterializeF64(Value value);
+bool canMaterializeF64(const Product &product);
+
 } // namespace mlir::gs::matchers
 
 #endif // GS_LIB_DIALECT_GS_TRANSFORMS_ELEMENTWISEVIEW_H

@@ -8,6 +8,8 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "ClipMatchers.h"
+#include "GradientGroups.h"
 #include "OptimizerRecognizers.h"
 
 #include "gs/Dialect/GS/IR/GSDialect.h"
@@ -151,13 +153,16 @@ void InjectStabilization::processFunction(func::FuncOp func,
   // Recognize first, rewrite afterwards.
   SmallVector<RecognizedUpdate, 2> updates;
   SmallVector<unsigned> claimed;
+  ResultsByLeaf index = indexResults(func);
+  // The IR does not change until every result was tried.
+  std::optional<NormInputsCache> cache(std::in_place);
   DenseMap<unsigned, std::string> reasons;
   for (unsigned i = 0, e = ret.getNumOperands(); i < e; ++i) {
     if (llvm::is_contained(claimed, i))
       continue;
     std::string reason;
     FailureOr<RecognizedUpdate> update =
-        recognizeUpdate(func, i, claimed, reason);
+        recognizeUpdate(func, index, i, claimed, reason);
     if (failed(update)) {
       reasons[i] = reason;
       continue;
@@ -167,9 +172,29 @@ void InjectStabilization::processFunction(func::FuncOp func,
       continue;
     }
     if (!update->clipFactors.empty() && clip == "keep" &&
-        !llvm::all_of(update->clipFactors,
-                      [](Value f) { return isUniform(f); })) {
+        !llvm::all_of(update->clipFactors, [](Value f) {
+          return isUniform(f) && canMaterializeF64(f);
+        })) {
       reasons[i] = "the clip factor cannot be kept";
+      continue;
+    }
+    // A factor of lr that reads the gradient's norm is a clip in a form the
+    // recognizers do not take (TF's c / max(norm, c), optax's select);
+    // gs-stabilize-gradients handles those.
+    auto readsNorm = [&](const Product &p) {
+      auto reads = [&](Value v) { return dependsOnNormOf(v, update->grad); };
+      return llvm::any_of(p.num, reads) || llvm::any_of(p.den, reads);
+    };
+    if (readsNorm(update->lr) || readsNorm(update->weightDecay)) {
+      reasons[i] = "the gradient is clipped in a form the optimizer "
+                   "recognizers do not take (gradient-level stabilization "
+                   "handles it)";
+      continue;
+    }
+    if (!canMaterializeF64(update->lr) ||
+        !canMaterializeF64(update->weightDecay)) {
+      reasons[i] = "lr or weight_decay is not a scalar expression of "
+                   "constants and function arguments";
       continue;
     }
     claimed.push_back(i);
@@ -185,6 +210,7 @@ void InjectStabilization::processFunction(func::FuncOp func,
     remark(anchorOf(ret, index),
            "result #" + Twine(index) + " not rewritten: " + reason);
   }
+  cache.reset();
   if (updates.empty())
     return;
 
@@ -210,27 +236,53 @@ void InjectStabilization::processFunction(func::FuncOp func,
   auto stepType = RankedTensorType::get({}, b.getI64Type());
   SmallVector<Value> newResults;
   SmallVector<DictionaryAttr> newResultAttrs;
+  llvm::MapVector<unsigned, SmallVector<Value>> counterGuards;
   // Updates in the order of their parameters' results.
   llvm::sort(updates, [](const RecognizedUpdate &a, const RecognizedUpdate &b) {
     return a.paramResult < b.paramResult;
   });
-  for (const RecognizedUpdate &u : updates) {
+  auto stateAttrs = [&](const RecognizedUpdate &u, StringRef kind) {
+    return b.getDictionaryAttr(
+        {b.getNamedAttr("gs.state", b.getStringAttr(kind)),
+         b.getNamedAttr("gs.param",
+                        b.getI64IntegerAttr(u.param.getArgNumber()))});
+  };
+  auto isSgdMomentum = [](const RecognizedUpdate &u) {
+    return isa<SGDAttr>(u.optimizer) && !u.moments.empty();
+  };
+  // All state arguments at once: each insertion rebuilds the function type,
+  // which is linear in the number of arguments.
+  SmallVector<unsigned> firstStateArg;
+  {
+    unsigned end = func.getNumArguments();
+    SmallVector<unsigned> indices;
+    SmallVector<Type> types;
+    SmallVector<DictionaryAttr> attrs;
+    SmallVector<Location> locs;
+    for (const RecognizedUpdate &u : updates) {
+      firstStateArg.push_back(end + indices.size());
+      Location loc = anchorOf(ret, u.paramResult)->getLoc();
+      SmallVector<std::pair<Type, StringRef>, 3> kinds = {
+          {statsType, "stats"}, {countsType, "counts"}};
+      if (isSgdMomentum(u))
+        kinds.push_back({stepType, "step"});
+      for (auto [type, kind] : kinds) {
+        indices.push_back(end);
+        types.push_back(type);
+        attrs.push_back(stateAttrs(u, kind));
+        locs.push_back(loc);
+      }
+    }
+    (void)func.insertArguments(indices, types, attrs, locs);
+  }
+  for (unsigned n = 0, e = updates.size(); n < e; ++n) {
+    const RecognizedUpdate &u = updates[n];
     Location loc = anchorOf(ret, u.paramResult)->getLoc();
-    auto stateAttrs = [&](StringRef kind) {
-      return b.getDictionaryAttr(
-          {b.getNamedAttr("gs.state", b.getStringAttr(kind)),
-           b.getNamedAttr("gs.param",
-                          b.getI64IntegerAttr(u.param.getArgNumber()))});
-    };
-    auto addState = [&](Type type, StringRef kind) {
-      unsigned index = func.getNumArguments();
-      (void)func.insertArgument(index, type, stateAttrs(kind), loc);
-      return func.getArgument(index);
-    };
-    Value stats = addState(statsType, "stats");
-    Value counts = addState(countsType, "counts");
-    bool sgdMomentum = isa<SGDAttr>(u.optimizer) && !u.moments.empty();
-    Value stepArg = sgdMomentum ? addState(stepType, "step") : Value();
+    Value stats = func.getArgument(firstStateArg[n]);
+    Value counts = func.getArgument(firstStateArg[n] + 1);
+    Value stepArg =
+        isSgdMomentum(u) ? func.getArgument(firstStateArg[n] + 2) : Value();
+    auto resultAttrs = [&](StringRef kind) { return stateAttrs(u, kind); };
 
     Value grad = u.grad;
     if (!u.clipFactors.empty() && clip == "keep") {
@@ -259,38 +311,67 @@ void InjectStabilization::processFunction(func::FuncOp func,
         stabilize.getStabilized(), moments, step, lr, wd,
         stabilize.getStepOk());
 
+    // Spec section 3: a skipped step does not advance the source's own step
+    // counter either (its new value `t + 1` is returned).
+    if (u.step && u.step->counter &&
+        config.getOnNonfinite() == NonFinitePolicy::Skip) {
+      auto counter = dyn_cast<BlockArgument>(u.step->counter);
+      for (unsigned r = 0, e = ret.getNumOperands(); counter && r < e; ++r)
+        if (matchCounterIncrement(ret.getOperand(r), &func.getBody().front()) ==
+            counter)
+          counterGuards[r].push_back(stabilize.getStepOk());
+    }
     ret.setOperand(u.paramResult, optStep.getNewParam());
     for (auto [r, value] :
          llvm::zip_equal(u.momentResults, optStep.getNewMoments()))
       ret.setOperand(r, value);
     newResults.push_back(stabilize.getNewStats());
-    newResultAttrs.push_back(stateAttrs("stats"));
+    newResultAttrs.push_back(resultAttrs("stats"));
     newResults.push_back(stabilize.getNewCounts());
-    newResultAttrs.push_back(stateAttrs("counts"));
+    newResultAttrs.push_back(resultAttrs("counts"));
     if (stepArg) {
       newResults.push_back(optStep.getNewStep());
-      newResultAttrs.push_back(stateAttrs("step"));
+      newResultAttrs.push_back(resultAttrs("step"));
     }
   }
-  for (auto [value, attrs] : llvm::zip_equal(newResults, newResultAttrs)) {
-    unsigned index = func.getNumResults();
-    (void)func.insertResult(index, value.getType(), attrs);
-    ret->insertOperands(index, value);
+  // A counter shared by several updates advances when any of them stepped.
+  for (auto &[r, oks] : counterGuards) {
+    Value fresh = ret.getOperand(r);
+    Value old = matchCounterIncrement(fresh, &func.getBody().front());
+    Location loc = fresh.getLoc();
+    Value ok = oks.front();
+    for (Value other : ArrayRef<Value>(oks).drop_front())
+      ok = arith::OrIOp::create(b, loc, ok, other);
+    Value selected;
+    if (isa<RankedTensorType>(fresh.getType())) {
+      Value f = tensor::ExtractOp::create(b, loc, fresh, ValueRange{});
+      Value o = tensor::ExtractOp::create(b, loc, old, ValueRange{});
+      selected = tensor::FromElementsOp::create(
+          b, loc, fresh.getType(),
+          ValueRange{arith::SelectOp::create(b, loc, ok, f, o)});
+    } else {
+      selected = arith::SelectOp::create(b, loc, ok, fresh, old);
+    }
+    ret.setOperand(r, selected);
+  }
+  {
+    unsigned end = func.getNumResults();
+    SmallVector<unsigned> indices(newResults.size(), end);
+    SmallVector<Type> types;
+    for (Value value : newResults)
+      types.push_back(value.getType());
+    (void)func.insertResults(indices, types, newResultAttrs);
+    ret->insertOperands(end, newResults);
   }
 
-  // Erase what only the old updates used, newest first.
-  bool changed = true;
-  while (changed) {
-    changed = false;
-    for (Operation *op : llvm::reverse(oldOps)) {
-      if (op && isOpTriviallyDead(op)) {
-        oldOps.remove(op);
-        op->erase();
-        changed = true;
-        break;
-      }
-    }
-  }
+  // Erase what only the old updates used. Users come after their
+  // definitions in the block, so one pass from the back suffices.
+  SmallVector<Operation *> ops(oldOps.begin(), oldOps.end());
+  llvm::sort(ops,
+             [](Operation *x, Operation *y) { return y->isBeforeInBlock(x); });
+  for (Operation *op : ops)
+    if (isOpTriviallyDead(op))
+      op->erase();
 }
 
 void InjectStabilization::runOnOperation() {

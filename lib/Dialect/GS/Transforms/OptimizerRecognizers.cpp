@@ -17,6 +17,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "OptimizerRecognizers.h"
+#include "ClipMatchers.h"
 
 #include "gs/Dialect/GS/IR/GSAttrs.h"
 
@@ -46,11 +47,13 @@ struct Ema {
 
 class Recognizer {
 public:
-  Recognizer(func::FuncOp func, unsigned resultIndex,
-             ArrayRef<unsigned> claimed, std::string &reason)
+  Recognizer(func::FuncOp func, const ResultsByLeaf &index,
+             unsigned resultIndex, ArrayRef<unsigned> claimed,
+             std::string &reason)
       : func(func),
         ret(cast<func::ReturnOp>(func.getBody().front().getTerminator())),
-        resultIndex(resultIndex), claimed(claimed), reason(reason) {}
+        index(index), resultIndex(resultIndex), claimed(claimed),
+        reason(reason) {}
 
   FailureOr<RecognizedUpdate> run();
 
@@ -75,9 +78,6 @@ private:
   }
 
   FailureOr<Value> matchGrad(Value value);
-  bool isClipFactor(Value factor, Value grad);
-  void collectNormInputs(Value sumOfSquares, SmallVectorImpl<Value> &inputs);
-  Value matchSumOfSquares(Value value);
   FailureOr<Direction> matchDirection(ArrayRef<Term> terms);
   FailureOr<Direction> matchDirectionValue(Value value);
   FailureOr<Direction> matchSquareInput(ArrayRef<Term> terms);
@@ -86,7 +86,10 @@ private:
   LogicalResult matchBiasCorrection(Value value, double &beta,
                                     StepCounter &counter);
   Value matchSign(Value value);
-  std::optional<unsigned> findResult(llvm::function_ref<bool(Value)> pred);
+  /// The first unclaimed result of the parameter's type that reads `moment`
+  /// element-wise and satisfies `pred`.
+  std::optional<unsigned> findResult(Value moment,
+                                     llvm::function_ref<bool(Value)> pred);
 
   LogicalResult matchDecay(ArrayRef<Product> paramTerms);
   LogicalResult matchSGD(const Product &step);
@@ -99,6 +102,7 @@ private:
 
   func::FuncOp func;
   func::ReturnOp ret;
+  const ResultsByLeaf &index;
   unsigned resultIndex;
   ArrayRef<unsigned> claimed;
   std::string &reason;
@@ -139,97 +143,9 @@ FailureOr<Value> Recognizer::matchGrad(Value value) {
   return leaf;
 }
 
-Value Recognizer::matchSumOfSquares(Value value) {
-  Value leaf = getLeaf(value);
-  auto op = leaf ? leaf.getDefiningOp<linalg::LinalgOp>() : nullptr;
-  if (!op || op.getNumDpsInputs() != 1 || op.getNumDpsInits() != 1 ||
-      op.getNumReductionLoops() != op.getNumLoops() ||
-      op.getRank(op.getDpsInitOperand(0)) != 0 ||
-      !op.getMatchingIndexingMap(op.getDpsInputOperand(0)).isIdentity() ||
-      evalConstant(op.getDpsInitOperand(0)->get()) != 0.0)
-    return {};
-  BlockArgument in = op.getMatchingBlockArgument(op.getDpsInputOperand(0));
-  BlockArgument out = op.getMatchingBlockArgument(op.getDpsInitOperand(0));
-  Expr sum = viewExpr(op.getBlock()->getTerminator()->getOperand(0));
-  if (sum.kind != ExprKind::Add)
-    return {};
-  Value other;
-  if (sum.operands[0] == out)
-    other = sum.operands[1];
-  else if (sum.operands[1] == out)
-    other = sum.operands[0];
-  if (!other)
-    return {};
-  auto isInput = [&](Value v) {
-    Expr e = viewExpr(v);
-    return v == in || (e.kind == ExprKind::Abs && e.operands[0] == in);
-  };
-  // The body squares the input, or it sums a tensor of squares.
-  Product square = flattenProduct(other);
-  if (square.num.size() == 2 && square.den.empty() && square.coeff == 1.0 &&
-      isInput(square.num[0]) && isInput(square.num[1]))
-    return op.getDpsInputOperand(0)->get();
-  if (other != in)
-    return {};
-  Product squares = flattenProduct(op.getDpsInputOperand(0)->get());
-  if (squares.num.size() == 2 && squares.den.empty() && squares.coeff == 1.0 &&
-      sameAtom(squares.num[0], squares.num[1]))
-    return getLeaf(squares.num[0]);
-  return {};
-}
-
-void Recognizer::collectNormInputs(Value sumOfSquares,
-                                   SmallVectorImpl<Value> &inputs) {
-  for (Term term : flattenSum(sumOfSquares)) {
-    if (Value input = matchSumOfSquares(term.value)) {
-      inputs.push_back(input);
-      continue;
-    }
-    // The square of a per-tensor norm: torch's norm of the stacked norms.
-    Product p = flattenProduct(term.value);
-    if (p.num.size() == 2 && p.den.empty() && sameAtom(p.num[0], p.num[1]) &&
-        isKind(p.num[0], ExprKind::Sqrt))
-      collectNormInputs(viewExpr(p.num[0]).operands[0], inputs);
-  }
-}
-
-/// `min(1, max_norm / (norm + eps))` where `norm` covers `grad`: torch's
-/// clip_grad_norm_ and per-tensor clip-by-norm.
-bool Recognizer::isClipFactor(Value factor, Value grad) {
-  Expr min = viewExpr(factor);
-  if (min.kind != ExprKind::Min)
-    return false;
-  Value ratio = min.operands[1];
-  if (evalConstant(min.operands[0]) != 1.0) {
-    if (evalConstant(min.operands[1]) != 1.0)
-      return false;
-    ratio = min.operands[0];
-  }
-  Product p = flattenProduct(ratio);
-  if (!p.num.empty() || p.den.size() != 1 || p.coeff <= 0)
-    return false;
-  Value norm;
-  for (Term term : flattenSum(p.den[0])) {
-    if (evalConstant(term.value))
-      continue;
-    if (norm || term.sign < 0)
-      return false;
-    norm = term.value;
-  }
-  Expr root = norm ? viewExpr(norm) : Expr();
-  bool isSqrt =
-      root.kind == ExprKind::Sqrt ||
-      (root.kind == ExprKind::Pow && evalConstant(root.operands[1]) == 0.5);
-  if (!norm || !isSqrt)
-    return false;
-  SmallVector<Value> inputs;
-  collectNormInputs(root.operands[0], inputs);
-  return llvm::is_contained(inputs, grad);
-}
-
 void Recognizer::extractClipFactors(Product &uniform, Direction &direction) {
   llvm::erase_if(uniform.num, [&](Value factor) {
-    if (!isClipFactor(factor, direction.grad))
+    if (!isTorchClipFactor(factor, direction.grad))
       return false;
     direction.clipFactors.push_back(factor);
     return true;
@@ -428,12 +344,18 @@ Value Recognizer::matchSign(Value value) {
 }
 
 std::optional<unsigned>
-Recognizer::findResult(llvm::function_ref<bool(Value)> pred) {
-  for (auto [i, value] : llvm::enumerate(ret.getOperands())) {
-    if (i == resultIndex || llvm::is_contained(claimed, i) ||
+Recognizer::findResult(Value moment, llvm::function_ref<bool(Value)> pred) {
+  // Only the results that read the moment, from the per-function index.
+  auto it = index.readers.find(moment);
+  if (it == index.readers.end())
+    return std::nullopt;
+  for (unsigned i : it->second) {
+    Value value = ret.getOperand(i);
+    if (i == resultIndex || value.getType() != param.getType() ||
+        llvm::is_contained(claimed, i) ||
         llvm::is_contained(update.momentResults, i))
       continue;
-    if (value.getType() == param.getType() && pred(value))
+    if (pred(value))
       return i;
   }
   return std::nullopt;
@@ -516,7 +438,7 @@ LogicalResult Recognizer::matchSGD(const Product &step) {
     return failure();
   };
   auto bufferResult = [&](const Ema &ema, const Direction &dir) {
-    return findResult([&](Value r) {
+    return findResult(ema.moment, [&](Value r) {
       Ema other;
       Direction otherDir;
       return succeeded(matchBuffer(r, other, otherDir)) &&
@@ -700,7 +622,7 @@ LogicalResult Recognizer::matchAdam(const Product &step) {
 
   // The new moments must be returned.
   auto emaResult = [&](BlockArgument moment, bool square) {
-    return findResult([&](Value r) {
+    return findResult(moment, [&](Value r) {
       for (Ema &ema : matchEmas(r)) {
         if (ema.moment != moment)
           continue;
@@ -722,7 +644,7 @@ LogicalResult Recognizer::matchAdam(const Product &step) {
   update.momentResults.push_back(*r2);
   update.moments = {first.moment, second.moment};
   if (maxMoment) {
-    std::optional<unsigned> r3 = findResult([&](Value r) {
+    std::optional<unsigned> r3 = findResult(maxMoment, [&](Value r) {
       Expr e = viewExpr(r);
       return e.kind == ExprKind::Max && (getLeaf(e.operands[0]) == maxMoment ||
                                          getLeaf(e.operands[1]) == maxMoment);
@@ -757,7 +679,7 @@ LogicalResult Recognizer::matchLion(const Product &step, Value sign) {
     if (!nearlyEqual(mix.decay + dir->scale, 1.0) || dir->l2)
       continue;
     double beta2 = 0;
-    std::optional<unsigned> result = findResult([&](Value r) {
+    std::optional<unsigned> result = findResult(mix.moment, [&](Value r) {
       for (Ema &ema : matchEmas(r)) {
         FailureOr<Direction> d = matchDirection(ema.input);
         if (ema.moment != mix.moment || failed(d) || d->grad != dir->grad ||
@@ -855,9 +777,37 @@ FailureOr<RecognizedUpdate> Recognizer::run() {
   return failure();
 }
 
-FailureOr<RecognizedUpdate>
-mlir::gs::matchers::recognizeUpdate(func::FuncOp func, unsigned resultIndex,
-                                    ArrayRef<unsigned> claimed,
-                                    std::string &reason) {
-  return Recognizer(func, resultIndex, claimed, reason).run();
+ResultsByLeaf mlir::gs::matchers::indexResults(func::FuncOp func) {
+  ResultsByLeaf index;
+  Block *body = &func.getBody().front();
+  auto ret = cast<func::ReturnOp>(body->getTerminator());
+  for (auto [i, result] : llvm::enumerate(ret.getOperands())) {
+    auto type = dyn_cast<RankedTensorType>(result.getType());
+    if (!type || type.getRank() == 0)
+      continue;
+    DenseSet<Value> visited;
+    SmallVector<Value> work{result};
+    while (!work.empty()) {
+      Expr e = viewExpr(work.pop_back_val());
+      if (!visited.insert(e.value).second)
+        continue;
+      if (e.kind == ExprKind::Leaf) {
+        index.readers[e.value].push_back(i);
+        continue;
+      }
+      // Scalars and 0-d values outside bodies read no tensor element-wise.
+      auto valueType = dyn_cast<RankedTensorType>(e.value.getType());
+      if (e.value.getParentBlock() == body &&
+          (!valueType || valueType.getRank() == 0))
+        continue;
+      llvm::append_range(work, e.operands);
+    }
+  }
+  return index;
+}
+
+FailureOr<RecognizedUpdate> mlir::gs::matchers::recognizeUpdate(
+    func::FuncOp func, const ResultsByLeaf &index, unsigned resultIndex,
+    ArrayRef<unsigned> claimed, std::string &reason) {
+  return Recognizer(func, index, resultIndex, claimed, reason).run();
 }

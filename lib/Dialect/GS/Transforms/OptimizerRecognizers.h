@@ -42,9 +42,18 @@ struct RecognizedUpdate {
   std::optional<StepCounter> step;
 };
 
+/// For each leaf, the results (of rank > 0) that read it element-wise, in
+/// order: finding the result that updates a moment looks only there instead
+/// of matching every result (quadratic in the number of parameters).
+struct ResultsByLeaf {
+  DenseMap<Value, SmallVector<unsigned, 2>> readers;
+};
+ResultsByLeaf indexResults(func::FuncOp func);
+
 /// Recognizes the update returned as result `resultIndex` of `func`. Results
 /// in `claimed` belong to other updates. On failure `reason` says why.
 FailureOr<RecognizedUpdate> recognizeUpdate(func::FuncOp func,
+                                            const ResultsByLeaf &index,
                                             unsigned resultIndex,
                                             ArrayRef<unsigned> claimed,
                                             std::string &reason);

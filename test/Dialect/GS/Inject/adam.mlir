@@ -12,7 +12,13 @@
 // CHECK: %[[TT:.*]] = tensor.from_elements %[[TI]] : tensor<i64>
 // CHECK: gs.stabilize %arg1
 // CHECK: %[[P1:.*]], %[[M:.*]]:2, %{{.*}} = gs.optimizer_step #gs.adam<beta2 = 0.98> param(%arg0 : tensor<32xf32>) grad(%{{.*}}) moments(%arg2, %arg3 : tensor<32xf32>, tensor<32xf32>) step(%[[TT]])
-// CHECK: return %[[P1]], %[[M]]#0, %[[M]]#1, %{{.*}}, %{{.*}}, %{{.*}} : tensor<32xf32>, tensor<32xf32>, tensor<32xf32>, tensor<f32>, tensor<2xf64>, tensor<2xi64>
+// Under skip the graph's own counter (`step + 1`, returned) keeps its old
+// value too (spec section 3).
+// CHECK: %[[NT:.*]] = tensor.extract %{{.*}}[] : tensor<f32>
+// CHECK: %[[OT:.*]] = tensor.extract %[[STEP]][] : tensor<f32>
+// CHECK: %[[SEL:.*]] = arith.select %{{.*}}, %[[NT]], %[[OT]] : f32
+// CHECK: %[[T1:.*]] = tensor.from_elements %[[SEL]] : tensor<f32>
+// CHECK: return %[[P1]], %[[M]]#0, %[[M]]#1, %[[T1]], %{{.*}}, %{{.*}} : tensor<32xf32>, tensor<32xf32>, tensor<32xf32>, tensor<f32>, tensor<2xf64>, tensor<2xi64>
 #id = affine_map<(d0) -> (d0)>
 #sc = affine_map<(d0) -> ()>
 #s0 = affine_map<() -> ()>

@@ -88,6 +88,88 @@ def GSInjectStabilization
   ];
 }
 
+def GSStabilizeGradients
+    : Pass<"gs-stabilize-gradients", "::mlir::ModuleOp"> {
+  let summary = "Stabilize the gradients of any optimizer update in upstream "
+                "IR (gradient-level injection)";
+  let description = [{
+    Gradient-level GradientStabilizer for optimizers no recognizer knows
+    (Adagrad, RMSprop, Adafactor-style, fused or hand-written AdamW with
+    precomputed bias corrections, ...): the foreign update stays as it is
+    and only its gradient is replaced by `gs.stabilize(g, gs.grad_norm(g))`.
+
+    Which values are gradients:
+    - `grad-names`: function arguments with one of these names. An
+      argument's name is its `gs.name` string attribute, else its name
+      location (`loc("name")`, what torch-mlir and IREE importers keep).
+    - `grad-attr`: function arguments carrying this (unit or any) attribute.
+    - neither given (automatic): for every returned parameter update
+      `p_new = p*c - f(g, ...)` (a function argument `p` of the result's
+      type in a positive term of its own, whose new value no other result
+      reads), the one tensor of `p`'s shape it combines element-wise with `p`
+      that is not itself carried state; an argument or the result of an op
+      that is not element-wise. Ambiguous cases (SGD with momentum and Lion,
+      where the gradient and the buffer enter symmetrically) get an
+      `explain` remark and need `grad-names` / `grad-attr`.
+
+    Every use of the gradient by the parameter's update and by its state
+    updates (results whose value the update reads, whose old value it
+    reads, or that read the gradient) is rewired to the stabilized
+    gradient; uses elsewhere keep the raw gradient. A clip-by-norm applied
+    to the gradient (torch's `g * min(1, c/(norm+1e-6))`, TF's
+    `g * c / max(norm, c)` and `g * c * min(1/norm, 1/c)`, optax's
+    `select(norm < c, g, g / norm * c)`; `c` may be a run-time value) is
+    removed (`clip=replace`) or applied before the stabilizer
+    (`clip=keep`).
+
+    Per stabilized gradient the function gets two arguments and results,
+    appended after the existing ones in the order of the parameters'
+    results: `stats: tensor<2xf64>` and `counts: tensor<2xi64>`, both with
+    `gs.state` and `gs.param` (the parameter's argument index), as
+    `gs-inject-stabilization` adds them. Under `on-nonfinite=skip` every
+    state result of the parameter (its new value, the foreign moments, a
+    foreign step counter: a scalar or 0-d result computed from one argument
+    of its type) is selected back to its old value when the step is
+    skipped; a counter shared by several parameters advances when at least
+    one of them stepped.
+
+    Analysis runs on every function before anything is rewritten: a
+    `grad-names` / `grad-attr` gradient that is absent, not a gradient, or
+    whose uses cannot be rewired is an error naming it and the module is
+    left unchanged; in automatic mode what cannot be handled gets a remark
+    under `explain`. Gradients that already feed `gs.grad_norm` /
+    `gs.stabilize` (from `gs-inject-stabilization`) are left alone, so the
+    two passes compose.
+  }];
+  let options = [
+    ListOption<"gradNames", "grad-names", "std::string",
+               "Stabilize the function arguments with these names (a "
+               "`gs.name` string attribute or a name location)">,
+    Option<"gradAttr", "grad-attr", "std::string", /*default=*/"\"\"",
+           "Stabilize the function arguments carrying this attribute">,
+    Option<"clip", "clip", "std::string", /*default=*/"\"replace\"",
+           "An existing clip-by-norm: `replace` it by the stabilizer or "
+           "`keep` it in front of the stabilizer">,
+    Option<"gamma1", "gamma1", "double", /*default=*/"0.6",
+           "EMA coefficient of the gradient norm">,
+    Option<"gamma2", "gamma2", "double", /*default=*/"0.999",
+           "EMA coefficient of the squared gradient norm">,
+    Option<"eps", "eps", "double", /*default=*/"1e-12",
+           "Added to sqrt(v_hat)">,
+    Option<"biasCorrection", "bias-correction", "bool", /*default=*/"true",
+           "Bias-correct the norm EMAs">,
+    Option<"onNonfinite", "on-nonfinite", "std::string",
+           /*default=*/"\"skip\"",
+           "Policy for non-finite gradients: skip, zero or passthrough">,
+    Option<"explain", "explain", "bool", /*default=*/"false",
+           "Emit a remark at every update that is not stabilized">,
+  ];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect", "::mlir::gs::GSDialect",
+    "::mlir::linalg::LinalgDialect", "::mlir::tensor::TensorDialect"
+  ];
+}
+
 def GSFuseUpdates : Pass<"gs-fuse-updates", "::mlir::func::FuncOp"> {
   let summary = "Merge the gs.group_steps of one step into fused groups";
   let description = [{
