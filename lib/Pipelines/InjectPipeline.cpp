@@ -36,9 +36,10 @@ void gs::buildGSInjectionPipeline(OpPassManager &pm,
     gradients.explain = in.explain;
     pm.addPass(createGSStabilizeGradients(gradients));
   }
-  // Folds every per-tensor chain into a gs.group_step of one tensor and
+  // Raises every per-tensor chain to a gs.group_step of one tensor; then
   // merges the f64 conversions of shared lr / weight_decay values, which the
   // fusion compares by identity.
+  pm.addNestedPass<func::FuncOp>(createGSFormGroupSteps());
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
   if (!options.fuseUpdates)

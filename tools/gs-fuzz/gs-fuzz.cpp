@@ -61,6 +61,7 @@ static constexpr const char *kPipelines[] = {
     "gs-stabilize-gradients{grad-attr=gs.grad},gs-to-linalg,"
     "linalg-fuse-elementwise-ops",
     "gs-to-linalg",
+    "func.func(gs-form-group-steps)",
     "func.func(gs-fuse-updates)",
     "convert-gs-to-loops",
     "convert-gs-to-loops{vector-width=3}",

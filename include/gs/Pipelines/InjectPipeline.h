@@ -33,10 +33,11 @@ struct GSInjectionPipelineOptions {
 
 /// Adds to `pm` (anchored on builtin.module): gs-inject-stabilization,
 /// gs-stabilize-gradients (unless `gradientLevel` is off), then
-/// canonicalize + CSE (fold each grad_norm -> stabilize -> optimizer_step
-/// chain into a gs.group_step), then gs-fuse-updates on every func.func and
-/// a final canonicalize + CSE. The result still holds gs ops: follow it with
-/// the gs-to-llvm pipeline or the host compiler's own lowering of gs.
+/// gs-form-group-steps on every func.func (raise each grad_norm -> stabilize
+/// -> optimizer_step chain to a gs.group_step), canonicalize + CSE, then
+/// gs-fuse-updates on every func.func and a final canonicalize + CSE. The
+/// result still holds gs ops: follow it with the gs-to-llvm pipeline or the
+/// host compiler's own lowering of gs.
 void buildGSInjectionPipeline(OpPassManager &pm,
                               const GSInjectionPipelineOptions &options);
 

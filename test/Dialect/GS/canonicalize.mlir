@@ -1,4 +1,12 @@
-// RUN: gs-opt %s -canonicalize -split-input-file | FileCheck %s
+// RUN: gs-opt %s -gs-form-group-steps -canonicalize -split-input-file | FileCheck %s
+// RUN: gs-opt %s -canonicalize -split-input-file | FileCheck %s --check-prefix=CANON
+
+// Raising a chain to gs.group_step is gs-form-group-steps' job, never
+// canonicalize's (a host pipeline's canonicalize keeps the level of the IR).
+// CANON-LABEL: func @fuse_chain
+// CANON: gs.stabilize
+// CANON: gs.optimizer_step
+// CANON-NOT: gs.group_step
 
 // A per-tensor chain folds into the fused op, with the state reshaped to a
 // group of one.

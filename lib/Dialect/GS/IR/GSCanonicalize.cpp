@@ -1,8 +1,10 @@
 //===- GSCanonicalize.cpp - GradientStabilizer canonicalizations ----------===//
 //
-// Folds and canonical forms: a disabled optimizer step is the identity, an
-// always-enabled one drops its predicate, and a per-tensor chain
-// grad_norm -> stabilize -> optimizer_step becomes one fused gs.group_step.
+// Folds and canonical forms: a disabled optimizer step is the identity and
+// an always-enabled one drops its predicate. Raising a per-tensor chain
+// grad_norm -> stabilize -> optimizer_step to one fused gs.group_step
+// changes the abstraction level, so it is not a canonicalization: the
+// gs-form-group-steps pass applies it (populateFormGroupStepPatterns).
 //
 //===----------------------------------------------------------------------===//
 
@@ -139,5 +141,9 @@ struct FuseStabilizeIntoGroupStep : OpRewritePattern<OptimizerStepOp> {
 
 void OptimizerStepOp::getCanonicalizationPatterns(RewritePatternSet &results,
                                                   MLIRContext *context) {
-  results.add<DropAlwaysEnabled, FuseStabilizeIntoGroupStep>(context);
+  results.add<DropAlwaysEnabled>(context);
+}
+
+void mlir::gs::populateFormGroupStepPatterns(RewritePatternSet &patterns) {
+  patterns.add<FuseStabilizeIntoGroupStep>(patterns.getContext());
 }

@@ -237,6 +237,15 @@ void InjectStabilization::processFunction(func::FuncOp func,
   SmallVector<Value> newResults;
   SmallVector<DictionaryAttr> newResultAttrs;
   llvm::MapVector<unsigned, SmallVector<Value>> counterGuards;
+  // The scalar and 0-d results that increment an argument, found once.
+  DenseMap<Value, SmallVector<unsigned, 1>> incrementsOf;
+  for (auto [r, value] : llvm::enumerate(ret.getOperands())) {
+    auto shaped = dyn_cast<ShapedType>(value.getType());
+    if (shaped && (!shaped.hasRank() || shaped.getRank() != 0))
+      continue;
+    if (Value t = matchCounterIncrement(value, &func.getBody().front()))
+      incrementsOf[t].push_back(r);
+  }
   // Updates in the order of their parameters' results.
   llvm::sort(updates, [](const RecognizedUpdate &a, const RecognizedUpdate &b) {
     return a.paramResult < b.paramResult;
@@ -315,11 +324,8 @@ void InjectStabilization::processFunction(func::FuncOp func,
     // counter either (its new value `t + 1` is returned).
     if (u.step && u.step->counter &&
         config.getOnNonfinite() == NonFinitePolicy::Skip) {
-      auto counter = dyn_cast<BlockArgument>(u.step->counter);
-      for (unsigned r = 0, e = ret.getNumOperands(); counter && r < e; ++r)
-        if (matchCounterIncrement(ret.getOperand(r), &func.getBody().front()) ==
-            counter)
-          counterGuards[r].push_back(stabilize.getStepOk());
+      for (unsigned r : incrementsOf.lookup(u.step->counter))
+        counterGuards[r].push_back(stabilize.getStepOk());
     }
     ret.setOperand(u.paramResult, optStep.getNewParam());
     for (auto [r, value] :

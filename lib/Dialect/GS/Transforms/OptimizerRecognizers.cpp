@@ -1,7 +1,9 @@
 //===- OptimizerRecognizers.cpp - Optimizer updates in upstream IR --------===//
 //
-// Every update is read as `p_new = p * (1 - decay) - S` (decay absent for
-// coupled weight decay) and dispatched on the shape of the step `S`:
+// The shared part of the optimizer recognizers. Every update is read as
+// `p_new = p * (1 - decay) - S` (decay absent for coupled weight decay) and
+// dispatched on the shape of the step `S` to the recognizers of
+// Recognizers.def (one file each):
 //
 //   SGD       S = lr * d,                 d = g + wd*p
 //   momentum  S = lr * b',                b' = momentum*b + (1-dampening)*d
@@ -16,117 +18,30 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "OptimizerRecognizers.h"
 #include "ClipMatchers.h"
+#include "RecognizerImpl.h"
 
 #include "gs/Dialect/GS/IR/GSAttrs.h"
 
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
-#include "llvm/Support/FormatVariadic.h"
 
 using namespace mlir;
 using namespace mlir::gs;
 using namespace mlir::gs::matchers;
 
-namespace {
-/// The gradient input of an update: `scale * (clip * grad + l2 * param)`.
-struct Direction {
-  Value grad;
-  SmallVector<Value> clipFactors;
-  double scale = 1.0;
-  std::optional<Product> l2;
-};
-
-/// An exponential moving average `decay * moment + inputScale * input`.
-struct Ema {
-  BlockArgument moment;
-  double decay = 0;
-  SmallVector<Term> input;
-  double inputScale = 1.0;
-};
-
-class Recognizer {
-public:
-  Recognizer(func::FuncOp func, const ResultsByLeaf &index,
-             unsigned resultIndex, ArrayRef<unsigned> claimed,
-             std::string &reason)
-      : func(func),
-        ret(cast<func::ReturnOp>(func.getBody().front().getTerminator())),
-        index(index), resultIndex(resultIndex), claimed(claimed),
-        reason(reason) {}
-
-  FailureOr<RecognizedUpdate> run();
-
-private:
-  LogicalResult fail(const Twine &message) {
-    reason = message.str();
-    return failure();
-  }
-
-  BlockArgument getArg(Value value) {
-    auto arg = dyn_cast_if_present<BlockArgument>(getLeaf(value));
-    if (arg && arg.getOwner() == &func.getBody().front())
-      return arg;
-    return {};
-  }
-  /// A moment: a function argument of the parameter's type.
-  BlockArgument getStateArg(Value value) {
-    BlockArgument arg = getArg(value);
-    if (!arg || arg == param || arg.getType() != param.getType())
-      return {};
-    return arg;
-  }
-
-  FailureOr<Value> matchGrad(Value value);
-  FailureOr<Direction> matchDirection(ArrayRef<Term> terms);
-  FailureOr<Direction> matchDirectionValue(Value value);
-  FailureOr<Direction> matchSquareInput(ArrayRef<Term> terms);
-  void extractClipFactors(Product &uniform, Direction &direction);
-  SmallVector<Ema> matchEmas(Value value);
-  LogicalResult matchBiasCorrection(Value value, double &beta,
-                                    StepCounter &counter);
-  Value matchSign(Value value);
-  /// The first unclaimed result of the parameter's type that reads `moment`
-  /// element-wise and satisfies `pred`.
-  std::optional<unsigned> findResult(Value moment,
-                                     llvm::function_ref<bool(Value)> pred);
-
-  LogicalResult matchDecay(ArrayRef<Product> paramTerms);
-  LogicalResult matchSGD(const Product &step);
-  LogicalResult matchAdam(const Product &step);
-  LogicalResult matchLion(const Product &step, Value sign);
-  LogicalResult finishLion(const Product &step, const Ema &mix, Direction dir,
-                           double beta2, unsigned result);
-  LogicalResult finishWeightDecay(const std::optional<Product> &l2,
-                                  bool allowDecoupled);
-
-  func::FuncOp func;
-  func::ReturnOp ret;
-  const ResultsByLeaf &index;
-  unsigned resultIndex;
-  ArrayRef<unsigned> claimed;
-  std::string &reason;
-
-  BlockArgument param;
-  /// `1 - x` factor of the parameter, as the product `x`.
-  std::optional<Product> decay;
-  RecognizedUpdate update;
-};
-} // namespace
-
-static bool sameDirection(const Direction &a, const Direction &b) {
+bool mlir::gs::matchers::sameDirection(const Direction &a, const Direction &b) {
   if (a.grad != b.grad || !nearlyEqual(a.scale, b.scale) ||
       a.l2.has_value() != b.l2.has_value())
     return false;
   return !a.l2 || equalProducts(*a.l2, *b.l2);
 }
 
-static Product scaled(Product p, double factor) {
+Product mlir::gs::matchers::scaled(Product p, double factor) {
   p.coeff *= factor;
   return p;
 }
 
-static bool isKind(Value value, ExprKind kind) {
+bool mlir::gs::matchers::isKind(Value value, ExprKind kind) {
   return viewExpr(value).kind == kind;
 }
 
@@ -414,305 +329,6 @@ LogicalResult Recognizer::finishWeightDecay(const std::optional<Product> &l2,
   return success();
 }
 
-LogicalResult Recognizer::matchSGD(const Product &step) {
-  MLIRContext *ctx = func.getContext();
-  Product elem = step.elementPart();
-  Product uniform = step.uniformPart();
-  if (elem.num.size() != 1 || !elem.den.empty())
-    return fail("the step is not lr times one tensor");
-  Value x = elem.num[0];
-
-  // A momentum buffer `momentum*b + (1-dampening)*d` whose new value is
-  // returned too.
-  auto matchBuffer = [&](Value value, Ema &ema,
-                         Direction &dir) -> LogicalResult {
-    for (Ema &candidate : matchEmas(value)) {
-      FailureOr<Direction> d = matchDirection(candidate.input);
-      if (failed(d))
-        continue;
-      d->scale *= candidate.inputScale;
-      ema = candidate;
-      dir = *d;
-      return success();
-    }
-    return failure();
-  };
-  auto bufferResult = [&](const Ema &ema, const Direction &dir) {
-    return findResult(ema.moment, [&](Value r) {
-      Ema other;
-      Direction otherDir;
-      return succeeded(matchBuffer(r, other, otherDir)) &&
-             other.moment == ema.moment &&
-             nearlyEqual(other.decay, ema.decay) &&
-             sameDirection(otherDir, dir);
-    });
-  };
-
-  Ema ema;
-  Direction dir;
-  bool nesterov = false;
-  std::optional<unsigned> result;
-  if (succeeded(matchBuffer(x, ema, dir)))
-    result = bufferResult(ema, dir);
-  if (!result) {
-    // Nesterov: d + momentum * b'.
-    SmallVector<Term> terms = flattenSum(x);
-    for (auto [i, term] : llvm::enumerate(terms)) {
-      Product p = scaled(flattenProduct(term.value), term.sign);
-      Product pElem = p.elementPart();
-      if (pElem.num.size() != 1 || !pElem.den.empty() ||
-          !p.uniformPart().empty() ||
-          failed(matchBuffer(pElem.num[0], ema, dir)) ||
-          !nearlyEqual(p.coeff, ema.decay))
-        continue;
-      SmallVector<Term> rest(terms);
-      rest.erase(rest.begin() + i);
-      FailureOr<Direction> d = matchDirection(rest);
-      if (failed(d) || !sameDirection(*d, dir) || !nearlyEqual(dir.scale, 1))
-        continue;
-      if ((result = bufferResult(ema, dir))) {
-        nesterov = true;
-        break;
-      }
-    }
-  }
-
-  if (result) {
-    if (ema.decay <= 0)
-      return fail("the momentum is not positive");
-    update.moments.push_back(ema.moment);
-    update.momentResults.push_back(*result);
-    update.optimizer =
-        SGDAttr::get(ctx, APFloat(roundDecimal(ema.decay)),
-                     APFloat(roundDecimal(1.0 - dir.scale)), nesterov);
-    update.step = StepCounter{};
-  } else {
-    FailureOr<Direction> d = matchDirectionValue(x);
-    if (failed(d))
-      return failure();
-    dir = *d;
-    uniform.coeff *= dir.scale;
-    update.optimizer = SGDAttr::get(ctx, APFloat(0.0), APFloat(0.0), false);
-  }
-  extractClipFactors(uniform, dir);
-  update.grad = dir.grad;
-  update.clipFactors = dir.clipFactors;
-  update.lr = uniform;
-  // SGD with momentum and decoupled decay is not torch's SGD.
-  return finishWeightDecay(dir.l2, /*allowDecoupled=*/!result);
-}
-
-LogicalResult Recognizer::matchAdam(const Product &step) {
-  Product elem = step.elementPart();
-  Product uniform = step.uniformPart();
-  if (elem.num.size() != 1 || elem.den.size() != 1)
-    return fail("the step is not m / denominator");
-
-  // The denominator: sqrt(v') / sqrt(1 - beta2^t) + eps.
-  std::optional<double> eps;
-  Value scaledRoot;
-  for (Term term : flattenSum(elem.den[0])) {
-    if (std::optional<double> c = evalConstant(term.value)) {
-      if (eps || term.sign < 0)
-        return fail("the denominator is not sqrt(v_hat) + eps");
-      eps = *c;
-    } else if (isUniform(term.value)) {
-      return fail("Adam's eps is a run-time value; gs optimizer attributes "
-                  "take compile-time constants");
-    } else {
-      if (scaledRoot || term.sign < 0)
-        return fail("the denominator is not sqrt(v_hat) + eps");
-      scaledRoot = term.value;
-    }
-  }
-  if (!eps || !scaledRoot)
-    return fail("the denominator is not sqrt(v_hat) + eps");
-  Product a = flattenProduct(scaledRoot);
-  Product aElem = a.elementPart(), aUniform = a.uniformPart();
-  if (aElem.num.size() != 1 || !aElem.den.empty() ||
-      !isKind(aElem.num[0], ExprKind::Sqrt))
-    return fail("the denominator is not sqrt(v_hat) + eps");
-  Product y = flattenProduct(viewExpr(aElem.num[0]).operands[0]);
-  Product yElem = y.elementPart(), yUniform = y.uniformPart();
-  if (yElem.num.size() != 1 || !yElem.den.empty())
-    return fail("the denominator is not sqrt(v_hat) + eps");
-  Value bc2;
-  if (yUniform.empty() && yUniform.coeff == 1.0 && aUniform.num.empty() &&
-      aUniform.den.size() == 1 && aUniform.coeff == 1.0 &&
-      isKind(aUniform.den[0], ExprKind::Sqrt))
-    bc2 = viewExpr(aUniform.den[0]).operands[0];
-  else if (aUniform.empty() && aUniform.coeff == 1.0 && yUniform.num.empty() &&
-           yUniform.den.size() == 1 && yUniform.coeff == 1.0)
-    bc2 = yUniform.den[0];
-  double beta2FromBc = 0;
-  StepCounter counter2;
-  if (!bc2 || failed(matchBiasCorrection(bc2, beta2FromBc, counter2)))
-    return fail(reason.empty() ? "no bias correction (1 - beta2^t) with a "
-                                 "step counter in the denominator"
-                               : reason);
-
-  // The second moment, or its running maximum (amsgrad).
-  Value v = yElem.num[0];
-  BlockArgument maxMoment;
-  Expr max = viewExpr(v);
-  if (max.kind == ExprKind::Max) {
-    for (int i = 0; i < 2; ++i) {
-      if (BlockArgument arg = getStateArg(max.operands[i])) {
-        maxMoment = arg;
-        v = max.operands[1 - i];
-        break;
-      }
-    }
-    if (!maxMoment)
-      return fail("a maximum in the denominator that is not amsgrad's");
-  }
-  Ema second;
-  FailureOr<Direction> dir2 = failure();
-  for (Ema &candidate : matchEmas(v)) {
-    dir2 = matchSquareInput(candidate.input);
-    if (succeeded(dir2)) {
-      second = candidate;
-      break;
-    }
-  }
-  if (!second.moment)
-    return fail("the denominator is not the root of a moving average of the "
-                "squared gradient");
-  dir2->scale *= second.inputScale;
-  if (!nearlyEqual(second.decay + dir2->scale, 1.0) ||
-      !nearlyEqual(second.decay, beta2FromBc))
-    return fail("the second moment's coefficients do not match beta2");
-  // The first moment: the candidate that sees the second moment's gradient.
-  Ema first;
-  FailureOr<Direction> dir = failure();
-  for (Ema &candidate : matchEmas(elem.num[0])) {
-    dir = matchDirection(candidate.input);
-    if (failed(dir) || dir->grad != dir2->grad)
-      continue;
-    dir->scale *= candidate.inputScale;
-    first = candidate;
-    break;
-  }
-  if (!first.moment || failed(dir))
-    return fail("the numerator is not a moving average of the gradient");
-  if (!nearlyEqual(first.decay + dir->scale, 1.0))
-    return fail("the first moment's coefficients do not sum to 1");
-  if (dir2->l2.has_value() != dir->l2.has_value() ||
-      (dir->l2 && !equalProducts(*dir->l2, *dir2->l2)))
-    return fail("the two moments see different gradients");
-  if (first.moment == second.moment || first.moment == maxMoment ||
-      second.moment == maxMoment)
-    return fail("one state tensor is used as two moments");
-
-  // lr / (1 - beta1^t).
-  double beta1FromBc = 0;
-  StepCounter counter1;
-  auto *bc1 = llvm::find_if(uniform.den, [&](Value d) {
-    return succeeded(matchBiasCorrection(d, beta1FromBc, counter1));
-  });
-  if (bc1 == uniform.den.end())
-    return fail("no bias correction (1 - beta1^t) with a step counter in "
-                "the step size");
-  uniform.den.erase(bc1);
-  if (!nearlyEqual(beta1FromBc, first.decay))
-    return fail("the bias correction's beta1 differs from the moment's");
-  if (counter1.counter != counter2.counter ||
-      counter1.countsAfterStep != counter2.countsAfterStep)
-    return fail("the two bias corrections use different step counts");
-
-  // The new moments must be returned.
-  auto emaResult = [&](BlockArgument moment, bool square) {
-    return findResult(moment, [&](Value r) {
-      for (Ema &ema : matchEmas(r)) {
-        if (ema.moment != moment)
-          continue;
-        FailureOr<Direction> d =
-            square ? matchSquareInput(ema.input) : matchDirection(ema.input);
-        if (succeeded(d) && d->grad == dir->grad)
-          return true;
-      }
-      return false;
-    });
-  };
-  std::optional<unsigned> r1 = emaResult(first.moment, false);
-  if (!r1)
-    return fail("the new first moment is not returned");
-  update.momentResults.push_back(*r1);
-  std::optional<unsigned> r2 = emaResult(second.moment, true);
-  if (!r2)
-    return fail("the new second moment is not returned");
-  update.momentResults.push_back(*r2);
-  update.moments = {first.moment, second.moment};
-  if (maxMoment) {
-    std::optional<unsigned> r3 = findResult(maxMoment, [&](Value r) {
-      Expr e = viewExpr(r);
-      return e.kind == ExprKind::Max && (getLeaf(e.operands[0]) == maxMoment ||
-                                         getLeaf(e.operands[1]) == maxMoment);
-    });
-    if (!r3)
-      return fail("the new amsgrad maximum is not returned");
-    update.momentResults.push_back(*r3);
-    update.moments.push_back(maxMoment);
-  }
-
-  extractClipFactors(uniform, *dir);
-  update.grad = dir->grad;
-  update.clipFactors = dir->clipFactors;
-  update.lr = uniform;
-  update.step = counter1;
-  MLIRContext *ctx = func.getContext();
-  APFloat b1(roundDecimal(first.decay)), b2(roundDecimal(second.decay)),
-      e(roundDecimal(*eps));
-  if (decay)
-    update.optimizer = AdamWAttr::get(ctx, b1, b2, e, bool(maxMoment));
-  else
-    update.optimizer = AdamAttr::get(ctx, b1, b2, e, bool(maxMoment));
-  return finishWeightDecay(dir->l2, /*allowDecoupled=*/true);
-}
-
-LogicalResult Recognizer::matchLion(const Product &step, Value sign) {
-  for (Ema &mix : matchEmas(sign)) {
-    FailureOr<Direction> dir = matchDirection(mix.input);
-    if (failed(dir))
-      continue;
-    dir->scale *= mix.inputScale;
-    if (!nearlyEqual(mix.decay + dir->scale, 1.0) || dir->l2)
-      continue;
-    double beta2 = 0;
-    std::optional<unsigned> result = findResult(mix.moment, [&](Value r) {
-      for (Ema &ema : matchEmas(r)) {
-        FailureOr<Direction> d = matchDirection(ema.input);
-        if (ema.moment != mix.moment || failed(d) || d->grad != dir->grad ||
-            d->l2 || !nearlyEqual(ema.decay + d->scale * ema.inputScale, 1.0))
-          continue;
-        beta2 = ema.decay;
-        return true;
-      }
-      return false;
-    });
-    if (result)
-      return finishLion(step, mix, *dir, beta2, *result);
-  }
-  return fail("the sign's argument is not beta1*m + (1-beta1)*g with the new "
-              "m = beta2*m + (1-beta2)*g returned");
-}
-
-LogicalResult Recognizer::finishLion(const Product &step, const Ema &mix,
-                                     Direction dir, double beta2,
-                                     unsigned result) {
-  Product uniform = step.uniformPart();
-  extractClipFactors(uniform, dir);
-  update.moments = {mix.moment};
-  update.momentResults = {result};
-  update.grad = dir.grad;
-  update.clipFactors = dir.clipFactors;
-  update.lr = uniform;
-  update.optimizer =
-      LionAttr::get(func.getContext(), APFloat(roundDecimal(mix.decay)),
-                    APFloat(roundDecimal(beta2)));
-  return finishWeightDecay(std::nullopt, /*allowDecoupled=*/true);
-}
-
 FailureOr<RecognizedUpdate> Recognizer::run() {
   Value root = ret.getOperand(resultIndex);
   auto type = dyn_cast<RankedTensorType>(root.getType());
@@ -756,12 +372,15 @@ FailureOr<RecognizedUpdate> Recognizer::run() {
       Value sign = stepElem.num.size() == 1 && stepElem.den.empty()
                        ? matchSign(stepElem.num[0])
                        : Value();
-      if (!stepElem.den.empty())
-        matched = matchAdam(step);
-      else if (sign)
-        matched = matchLion(step, sign);
-      else
-        matched = matchSGD(step);
+      // The first recognizer whose shape the step has.
+      matched = fail("no optimizer recognizer applies");
+#define GS_OPTIMIZER_RECOGNIZER(NAME)                                          \
+  if (applies##NAME(step, sign))                                               \
+    matched = match##NAME(step, sign);                                         \
+  else
+#include "Recognizers.def"
+#undef GS_OPTIMIZER_RECOGNIZER
+      {}
     }
     if (succeeded(matched)) {
       update.param = param;

@@ -57,7 +57,8 @@ def GSInjectStabilization
     ```
     becomes a function taking and returning `stats`, `counts` after the
     update, computing `gs.grad_norm`, `gs.stabilize` and
-    `gs.optimizer_step #gs.sgd<>` on `%g`.
+    `gs.optimizer_step #gs.sgd<>` on `%g` (`gs-form-group-steps` then raises
+    the chain to a `gs.group_step`).
   }];
   let options = [
     ListOption<"gradNames", "grad-names", "std::string",
@@ -168,6 +169,21 @@ def GSStabilizeGradients
     "::mlir::arith::ArithDialect", "::mlir::gs::GSDialect",
     "::mlir::linalg::LinalgDialect", "::mlir::tensor::TensorDialect"
   ];
+}
+
+def GSFormGroupSteps : Pass<"gs-form-group-steps", "::mlir::func::FuncOp"> {
+  let summary = "Raise per-tensor gs chains to gs.group_step";
+  let description = [{
+    Raises each `gs.grad_norm` -> `gs.stabilize` -> `gs.optimizer_step`
+    chain of one tensor (the norm and the stabilized gradient used only by
+    the chain, the new GS state not read before the step, the step gated
+    by `step_ok` under `skip`) to one `gs.group_step` of that tensor, with
+    its state reshaped to a group of one. An optimization of the gs
+    abstraction, not a canonicalization: a host pipeline's `canonicalize`
+    never raises the level of the IR. `gs-inject` runs it after injection,
+    before `gs-fuse-updates` merges the groups.
+  }];
+  let dependentDialects = ["::mlir::tensor::TensorDialect"];
 }
 
 def GSFuseUpdates : Pass<"gs-fuse-updates", "::mlir::func::FuncOp"> {
