@@ -263,7 +263,12 @@ def steady_wrapper(ctx, shapes, amp, dtypes=None):
 
 
 def syncs(ctx, shapes):
+    """PyTorch's sync debug mode counts the synchronizations torch makes; a
+    step queued behind ~0.1 s of GPU work (torch.cuda._sleep) must also
+    return long before that work ends, which catches a wait anywhere,
+    the kernels' runtime included."""
     rep, torch = ctx.rep, ctx.torch
+    import time
     for amp in (False, True):
         case = f"steady step, {'GradScaler' if amp else 'no loss scaling'}"
         opt, step = steady_wrapper(ctx, shapes, amp)
@@ -281,8 +286,22 @@ def syncs(ctx, shapes):
                 torch.cuda.set_sync_debug_mode("default")
         found = [str(w.message).splitlines()[0] for w in caught
                  if "synchroniz" in str(w.message)]
-        rep.record("syncs", case, "fail" if found else "pass",
-                   "; ".join(found[:3]), host_synchronizations=len(found))
+        torch.cuda.synchronize()
+        torch.cuda._sleep(200_000_000)  # ~0.1 s at 2 GHz
+        start = time.perf_counter()
+        step()
+        host = time.perf_counter() - start
+        torch.cuda.synchronize()
+        total = time.perf_counter() - start
+        blocked = host > 0.5 * total
+        problem = "; ".join(found[:3])
+        if blocked:
+            problem += (f"{'; ' if problem else ''}the step returned after {host * 1e3:.1f} "
+                        f"ms of {total * 1e3:.1f} ms of queued GPU work: it waited")
+        rep.record("syncs", case, "fail" if problem else "pass", problem,
+                   host_synchronizations=len(found),
+                   step_host_ms=round(host * 1e3, 2),
+                   queued_gpu_ms=round(total * 1e3, 2))
 
 
 def launches(ctx, shapes):
