@@ -171,13 +171,13 @@ def speed(ctx, models, warmup, steps, with_compile):
                     inner.step()
                 return step
             method = f"(b) torch.compile of tensor GS + AdamW(fused={fused})"
-            measure(method, compiled, "compile time +", factor=2.0)
+            measure(method, compiled, "compile time +", factor=2.5)
             failed = [r for r in rep.records if r["case"] == f"{model} {method}"
                       and r["status"] == "error"]
             if fused and failed:  # inductor may not take the fused kernel
                 torch._dynamo.reset()
                 measure("(b) torch.compile of tensor GS + AdamW(foreach)",
-                        lambda: compiled(False), "compile time +", factor=2.0)
+                        lambda: compiled(False), "compile time +", factor=2.5)
             torch._dynamo.reset()  # (lets go of the compiled step's buffers)
         else:
             rep.speed.append(dict(model=model, method="(b) torch.compile",
