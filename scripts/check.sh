@@ -2,8 +2,9 @@
 # Runs the whole test suite: sets up and builds (scripts/setup.sh), then the
 # lit suite (FileCheck, diagnostics, execution tests in the .venv's Python),
 # pytest in the .venv (torch 2.x), the compatibility-floor smoke test with
-# Debian's Python and torch 1.13, and the lit suite again on an ASan + UBSan
-# build (scripts/check-sanitized.sh; GS_SKIP_SANITIZED=1 leaves it out).
+# Debian's Python and torch 1.13, and the lit suite and the native-library
+# pytest files again on an ASan + UBSan build (scripts/check-sanitized.sh;
+# GS_SKIP_SANITIZED=1 leaves them out).
 # Closes with "total: N passed, N failed, N skipped" over every runner; a
 # failed setup or build, or a runner that left no report, counts as a failure.
 # Exits non-zero when anything failed.
@@ -38,8 +39,10 @@ results+=("$reports/floor.xml=$?")
 
 if [ "${GS_SKIP_SANITIZED:-0}" != 1 ]; then
   echo "== sanitizers"
-  GS_LIT_XUNIT="$reports/lit-sanitized.xml" "$root/scripts/check-sanitized.sh"
+  GS_LIT_XUNIT="$reports/lit-sanitized.xml" "$root/scripts/check-sanitized.sh" lit
   results+=("$reports/lit-sanitized.xml=$?")
+  GS_PYTEST_XUNIT="$reports/pytest-sanitized.xml" "$root/scripts/check-sanitized.sh" pytest
+  results+=("$reports/pytest-sanitized.xml=$?")
 fi
 
 # A runner that died before writing its report, or whose build failed,

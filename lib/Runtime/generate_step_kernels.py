@@ -12,7 +12,8 @@ stays small while covering every combination:
            correction, loss scaling: none, inv_scale and
            found_inf (AMP), found_inf alone              (8*3*2*3 = 144)
 * update:  optimizer structure, element type, whether
-           non-finite gradients are zeroed               (8*3*2 = 48)
+           non-finite gradients are zeroed, whether the
+           stabilized gradients are stored back          (8*3*2*2 = 96)
 
 Numeric hyperparameters (lr, betas, eps, momentum, gamma1, ...) are run-time
 values, so these kernels serve every model and every setting.
@@ -61,7 +62,7 @@ SCALING = [("noamp", 0), ("amp", 1), ("foundinf", 2)]
 
 
 def kernel(name: str, attr: str, config: str, dtype: str, phase: str,
-           amp: int = 0, workers: bool = True) -> str:
+           amp: int = 0, workers: bool = True, store: bool = False) -> str:
     args = OPERANDS
     uses = USES
     if amp == 1:
@@ -76,7 +77,7 @@ def kernel(name: str, attr: str, config: str, dtype: str, phase: str,
     return (f"func.func @{name}({args}) attributes {{llvm.emit_c_interface}} {{\n"
             f"  gs.multi_tensor_step {attr} config {config} {uses}\n"
             f"      {{element_type = {dtype}, chunk_size = {CHUNK_SIZE} : i64, "
-            f"phase = #gs.phase<{phase}>}}\n"
+            f"phase = #gs.phase<{phase}>{', store_gradients' if store else ''}}}\n"
             f"  return\n}}\n")
 
 
@@ -104,11 +105,14 @@ def kernels(suffix: str, workers: bool):
                                   amp=amp, workers=False))
         for dtype, size in DTYPES.items():
             for zero in (False, True):
-                name = f"gs_update_{opt}_{dtype}_{'zero' if zero else 'keep'}"
-                config = f"#gs.stabilizer<on_nonfinite = {'zero' if zero else 'skip'}>"
-                yield ("update", name, moments, hyper, size, 0,
-                       kernel(name + suffix, attr, config, dtype, "update",
-                              workers=workers))
+                for store in (False, True):
+                    name = (f"gs_update_{opt}_{dtype}_{'zero' if zero else 'keep'}"
+                            f"{'_store' if store else ''}")
+                    config = (f"#gs.stabilizer<on_nonfinite = "
+                              f"{'zero' if zero else 'skip'}>")
+                    yield ("update", name, moments, hyper, size, 0,
+                           kernel(name + suffix, attr, config, dtype, "update",
+                                  workers=workers, store=store))
 
 
 def main() -> int:

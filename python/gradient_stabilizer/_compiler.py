@@ -16,7 +16,11 @@ is available):
   ExecutionEngine; needs nothing but the library.
 * "toolchain": ``gs-opt``, ``mlir-translate`` and ``clang`` make a shared
   object, cached on disk by the hash of the module and the tools, so a
-  shape / dtype / optimizer combination compiles once per machine.
+  shape / dtype / optimizer combination compiles once per machine. The cache
+  keeps the MAX_DISK_CACHE_FILES most recently used objects.
+
+In "auto", a JIT failure falls back to the toolchain with a warning (once
+per process) that carries the JIT's error text.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -38,6 +43,10 @@ LLVM_BIN = Path("/usr/lib/llvm-22/bin")
 # MLIR element type of each supported dtype name.
 ELEMENT_TYPES = {"f32": "f32", "f16": "f16", "bf16": "bf16"}
 
+
+# The most compiled objects the toolchain's disk cache keeps (each is a few
+# hundred KiB); the least recently used go first.
+MAX_DISK_CACHE_FILES = 256
 
 # ctypes refuses foreign functions of more arguments (CFUNCTYPE's limit).
 MAX_CTYPES_ARGUMENTS = 1024
@@ -275,6 +284,7 @@ def compile_module(module: str, vector_width: int = 8) -> Path:
         key.update(f"{tool}:{stat.st_mtime_ns}:{stat.st_size}".encode())
     target = _cache_dir() / f"gs_step_{key.hexdigest()[:24]}.so"
     if target.exists():
+        os.utime(target)  # recently used: the last to be evicted
         return target
 
     llvm_dialect = _run([tools[0], f"--gs-to-llvm=vector-width={vector_width} bare-ptr-abi=1"],
@@ -289,7 +299,23 @@ def compile_module(module: str, vector_width: int = 8) -> Path:
         partial.replace(target)  # atomic: concurrent compiles are safe
     finally:
         partial.unlink(missing_ok=True)
+    _prune_cache(target.parent, keep=target)
     return target
+
+
+def _prune_cache(folder: Path, keep: Path) -> None:
+    """Deletes the least recently used compiled steps beyond
+    MAX_DISK_CACHE_FILES (never `keep`). A process that still has one loaded
+    keeps its mapping; another process recompiles it."""
+    def mtime(path):
+        try:
+            return path.stat().st_mtime_ns
+        except FileNotFoundError:  # pruned by a concurrent process
+            return 0
+    files = sorted(folder.glob("gs_step_*.so"), key=mtime, reverse=True)
+    for old in files[MAX_DISK_CACHE_FILES:]:
+        if old != keep:
+            old.unlink(missing_ok=True)
 
 
 class _CAPI:
@@ -398,6 +424,19 @@ def capi() -> _CAPI:
     return _capi_instance
 
 
+_jit_fallback_warned = False
+
+
+def _warn_jit_fallback(error: CompilerError) -> None:
+    """GS_COMPILER=auto fell back from the JIT to the toolchain: says why,
+    once per process (the toolchain's own errors are raised)."""
+    global _jit_fallback_warned
+    if not _jit_fallback_warned:
+        _jit_fallback_warned = True
+        warnings.warn(f"gradient_stabilizer: the in-process JIT failed, compiling with "
+                      f"the gs-opt / clang toolchain instead: {error}", stacklevel=4)
+
+
 class CompiledStep:
     """A compiled step for one `StepSignature`, callable on buffers."""
 
@@ -429,9 +468,10 @@ class CompiledStep:
                 self._binding = binding
                 address = binding.lib.gsExecutableLookup(self._executable, b"gs_step")
                 self.compiler = "jit"
-            except CompilerError:
+            except CompilerError as error:
                 if mode == "jit":
                     raise
+                _warn_jit_fallback(error)
         if address is None:
             self.library_path = compile_module(self.module, vector_width)
             self._library = ctypes.CDLL(str(self.library_path))

@@ -64,10 +64,12 @@ class KernelSet:
 
 def kernel_set(structure: str, dtype: str, on_nonfinite: str = "skip",
                bias_correction: bool = True, inv_scale: bool = False,
-               found_inf: bool = False) -> KernelSet:
+               found_inf: bool = False, store_grads: bool = False) -> KernelSet:
     """Names the kernels of a step; raises ValueError naming a bad choice.
     `inv_scale` and `found_inf` say which loss-scaling inputs the step gets
-    (an inv_scale comes with a found_inf)."""
+    (an inv_scale comes with a found_inf); with `store_grads` the update
+    also writes each stepped tensor's stabilized gradient back into its
+    gradient buffer."""
     if structure not in STRUCTURES:
         raise ValueError(f"optimizer structure must be one of {sorted(STRUCTURES)}, "
                          f"got {structure!r}")
@@ -84,7 +86,9 @@ def kernel_set(structure: str, dtype: str, on_nonfinite: str = "skip",
     return KernelSet(
         norms=f"gs_norms_{dtype}",
         scalars=f"gs_scalars_{structure}_{on_nonfinite}_{bc}_{scaling}",
-        update=f"gs_update_{structure}_{dtype}_{'zero' if on_nonfinite == 'zero' else 'keep'}",
+        update=(f"gs_update_{structure}_{dtype}_"
+                f"{'zero' if on_nonfinite == 'zero' else 'keep'}"
+                f"{'_store' if store_grads else ''}"),
         moments=moments, hyperparameters=hyper)
 
 

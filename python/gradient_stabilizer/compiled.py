@@ -4,31 +4,34 @@ For each param group the parameters with dense gradients are bucketed by
 dtype and device, and each bucket is stepped in place on the parameters,
 gradients, the inner optimizer's state tensors and the GS state:
 
-* CPU tensors run the prebuilt generic kernels (prebuilt_cpu.py,
-  libgs_cpu_kernels): nothing is compiled, any number of tensors is one set
-  of kernel runs over a table of addresses, all hyperparameters are run-time
-  values (schedulers of lr, betas or momentum change nothing), and the
-  chunks are spread over torch's intra-op threads.
+* CPU tensors run the prebuilt generic kernels (libgs_cpu_kernels):
+  nothing is compiled, any number of tensors is one set of kernel runs over
+  a table of addresses, all hyperparameters are run-time values (schedulers
+  of lr, betas or momentum change nothing), and the chunks are spread over
+  torch's intra-op threads.
 * CUDA tensors run the same kernels prebuilt for NVIDIA GPUs
-  (prebuilt_gpu.py, libgs_gpu_kernels): three launches per bucket on
-  PyTorch's current stream, with the tables and the GS state resident in
-  device memory (no copy, no synchronization per step). Without that
-  library (a build without it, or a GPU older than sm_80) they run a
-  JIT-compiled `gs.group_step`, specialized on shapes and cached in the
-  process.
+  (libgs_gpu_kernels): three launches per bucket on PyTorch's current
+  stream, no copy and no synchronization per step. Without that library (a
+  build without it, or a GPU older than sm_80) they run a JIT-compiled
+  `gs.group_step`, specialized on shapes and cached in the process.
+
+Either way a bucket keeps its tables and the GS state of its tensors
+resident (resident.py) until something reads the state.
 """
 
 from __future__ import annotations
 
+import functools
 from typing import Dict, List, Optional, Tuple
 
 import torch
 
 from . import _compiler as C
+from ._cache import LRUCache
 from . import _cpu_kernels as K
 from . import _gpu_kernels as G
-from . import prebuilt_cpu as P
-from . import prebuilt_gpu as PG
+from . import kernel_sets as P
+from . import resident as R
 from .lion import Lion
 
 DTYPES = {torch.float32: "f32", torch.float16: "f16", torch.bfloat16: "bf16"}
@@ -36,6 +39,11 @@ DTYPES = {torch.float32: "f32", torch.float16: "f16", torch.bfloat16: "bf16"}
 
 # The most tensors one compiled kernel updates.
 MAX_TENSORS_PER_STEP = 128
+
+# The most JIT-compiled CUDA steps (one per signature: shapes, dtypes, the
+# compile-time hyperparameters) a CompiledBackend keeps; the least recently
+# used go first.
+MAX_CACHED_STEPS = 32
 
 
 class Unsupported(ValueError):
@@ -74,9 +82,14 @@ def target_of(device: torch.device) -> str:
     if device.type == "cpu":
         return "cpu"
     if device.type == "cuda" and torch.cuda.is_available():
-        major, minor = torch.cuda.get_device_capability(device)
-        return f"sm_{major}{minor}"
+        return _cuda_chip(device)
     raise Unsupported(f"backend='compiled' runs CPU and CUDA tensors, got {device}")
+
+
+@functools.lru_cache(maxsize=None)
+def _cuda_chip(device: torch.device) -> str:
+    major, minor = torch.cuda.get_device_capability(device)
+    return f"sm_{major}{minor}"
 
 
 def check_supported(optimizer: torch.optim.Optimizer) -> None:
@@ -112,9 +125,10 @@ class CompiledBackend:
         (libgs_gpu_kernels_emulated.so), so its host logic runs without a
         GPU."""
         self.vector_width = vector_width
-        self._steps: Dict[C.StepSignature, C.CompiledStep] = {}
-        self._cpu_buckets: P.Buckets = {}
-        self._gpu_buckets: PG.Buckets = {}
+        self._steps: LRUCache[C.CompiledStep] = LRUCache(MAX_CACHED_STEPS)
+        # One per (group, dtype, device), replaced (its state written back)
+        # when the group's tensors change: bounded without eviction.
+        self._buckets: R.Buckets = {}
         self._gpu_kernels_on_cpu = gpu_kernels_on_cpu
         # Device index -> whether the prebuilt GPU kernels run there.
         self._prebuilt_gpu: Dict[int, bool] = {}
@@ -130,7 +144,7 @@ class CompiledBackend:
         """Whether `device`'s buckets take the prebuilt GPU kernels."""
         if device.type == "cpu":
             return self._gpu_kernels_on_cpu
-        index = PG.device_index(device)
+        index = R.device_index(device)
         usable = self._prebuilt_gpu.get(index)
         if usable is None:
             try:
@@ -142,10 +156,7 @@ class CompiledBackend:
         return usable
 
     def _compiled(self, sig: C.StepSignature) -> C.CompiledStep:
-        step = self._steps.get(sig)
-        if step is None:
-            step = self._steps[sig] = C.CompiledStep(sig, self.vector_width)
-        return step
+        return self._steps.get_or_make(sig, lambda: C.CompiledStep(sig, self.vector_width))
 
     def step(self, optimizer: torch.optim.Optimizer, stabilizer,
              inv_scale: Optional[torch.Tensor] = None,
@@ -162,7 +173,7 @@ class CompiledBackend:
         stabilizer_attr = C.stabilizer_attr(
             stabilizer.gamma1, stabilizer.gamma2, stabilizer.eps,
             stabilizer.bias_correction, stabilizer.on_nonfinite)
-        cpu_work, gpu_work, prebuilt_gpu_work = [], [], []
+        prebuilt_work, gpu_work = [], []
         for index, group in enumerate(optimizer.param_groups):
             attr, moment_names = optimizer_spec(optimizer, group)
             buckets: Dict[tuple, List[torch.Tensor]] = {}
@@ -171,16 +182,11 @@ class CompiledBackend:
                     continue  # absent gradients: left alone (spec section 5)
                 self._check_tensors(optimizer, p, moment_names)
                 buckets.setdefault((p.dtype, p.device), []).append(p)
-            cpu, prebuilt_gpu = [], []
-            for (dtype, device), params in buckets.items():
-                if self._runs_prebuilt_gpu(device):
-                    prebuilt_gpu.append((dtype, device, params))
-                elif device.type == "cpu":
-                    cpu.append((dtype, params))
-            if cpu:
-                cpu_work.append((index, group, moment_names, cpu))
-            if prebuilt_gpu:
-                prebuilt_gpu_work.append((index, group, moment_names, prebuilt_gpu))
+            prebuilt = [(dtype, device, params)
+                        for (dtype, device), params in buckets.items()
+                        if device.type == "cpu" or self._runs_prebuilt_gpu(device)]
+            if prebuilt:
+                prebuilt_work.append((index, group, moment_names, prebuilt))
             # Without the prebuilt kernels a GPU bucket runs as JIT-compiled
             # kernels of at most MAX_TENSORS_PER_STEP tensors (ctypes calls
             # at most 1024 arguments); with a loss scale the whole group
@@ -199,36 +205,22 @@ class CompiledBackend:
                         num_moments=len(moment_names), stabilizer=stabilizer_attr,
                         inv_scale=amp, found_inf=amp, target=target_of(device))
                     gpu_work.append((self._compiled(sig), group, chunk, moment_names))
-        if cpu_work:
-            self._check_amp_tensors(inv_scale, found_inf)
+        if prebuilt_work:
+            self._check_amp_tensors(prebuilt_work, inv_scale, found_inf)
             try:
-                K.cpu_kernels()
+                if any(d.type == "cpu" for _, _, _, b in prebuilt_work for _, d, _ in b):
+                    (G.gpu_kernels if self._gpu_kernels_on_cpu else K.cpu_kernels)()
             except K.KernelError as error:
                 raise C.CompilerError(str(error)) from error
-        if prebuilt_gpu_work:
-            self._check_gpu_amp_tensors(prebuilt_gpu_work, inv_scale, found_inf)
-        for index, group, moment_names, buckets in cpu_work:
-            self._run_cpu_group(optimizer, stabilizer, index, group, moment_names,
-                                buckets, inv_scale, found_inf)
-        for index, group, moment_names, buckets in prebuilt_gpu_work:
-            self._run_gpu_group(optimizer, stabilizer, index, group, moment_names,
-                                buckets, inv_scale, found_inf)
+        for index, group, moment_names, buckets in prebuilt_work:
+            self._run_prebuilt_group(optimizer, stabilizer, index, group, moment_names,
+                                     buckets, inv_scale, found_inf)
         for step, group, params, moment_names in gpu_work:
             self._run_bucket(step, optimizer, stabilizer, group, params, moment_names,
                              inv_scale, found_inf)
 
     @staticmethod
-    def _check_amp_tensors(inv_scale, found_inf):
-        for name, value in (("inv_scale", inv_scale), ("found_inf", found_inf)):
-            if value is None:
-                continue
-            if not isinstance(value, torch.Tensor) or value.numel() != 1 \
-                    or value.dtype != torch.float32 or value.device.type != "cpu":
-                raise Unsupported(f"{name} must be a one-element float32 CPU tensor "
-                                  f"for CPU parameters, got {value!r}")
-
-    @staticmethod
-    def _check_gpu_amp_tensors(work, inv_scale, found_inf):
+    def _check_amp_tensors(work, inv_scale, found_inf):
         devices = {device for _, _, _, buckets in work for _, device, _ in buckets}
         for name, value in (("inv_scale", inv_scale), ("found_inf", found_inf)):
             if value is None:
@@ -239,35 +231,42 @@ class CompiledBackend:
                                   f"parameters' device ({sorted(map(str, devices))}), "
                                   f"got {value!r}")
 
-    def _run_gpu_group(self, optimizer, stabilizer, index, group, moment_names,
-                       buckets, inv_scale, found_inf):
-        """Steps one param group's buckets through the prebuilt GPU kernels,
-        with their GS state resident on the device."""
+    def _run_prebuilt_group(self, optimizer, stabilizer, index, group, moment_names,
+                            buckets, inv_scale, found_inf):
+        """Steps one param group's buckets through the prebuilt kernels, with
+        their GS state resident in the bucket (resident.py)."""
         structure, optimizer_hyper = P.structure_of(optimizer, group)
         hyper = [float(group["lr"]), float(group.get("weight_decay", 0.0)),
                  stabilizer.gamma1, stabilizer.gamma2, stabilizer.eps, *optimizer_hyper]
         amp = inv_scale is not None or found_inf is not None
+        opt_state = optimizer.state
         by_device: Dict[torch.device, List[dict]] = {}
         for dtype, device, params in buckets:
             key = (index, dtype, device)
-            bucket = self._gpu_buckets.get(key)
-            if bucket is None or bucket.identity != tuple(id(p) for p in params):
-                if bucket is not None and bucket.resident:
-                    stabilizer._residents.remove(bucket.flush)
-                    bucket.flush()
-                bucket = self._gpu_buckets[key] = PG.GpuBucket(params, device)
-            moments, step_counts = [], []
-            for p in params:
-                buffers, step = _moments_and_step(optimizer, p, moment_names)
-                moments += buffers
-                step_counts.append(step)
-            if not bucket.resident:
+            bucket = self._buckets.get(key)
+            if bucket is None or bucket.identity != tuple(map(id, params)):
+                if bucket is not None:
+                    bucket.release(stabilizer)
+                gpu = device.type == "cuda" or self._gpu_kernels_on_cpu
+                bucket = self._buckets[key] = R.ResidentBucket(params, device, gpu)
+            # Steady steps only look the moments up; a missing one (a first
+            # step, momentum turned on) restarts the bucket from the dicts,
+            # where its step count starts over.
+            moments = [opt_state[p].get(name) for p in params for name in moment_names]
+            if not bucket.resident or any(m is None for m in moments):
+                bucket.release(stabilizer)
+                moments, step_counts = [], []
+                for p in params:
+                    buffers, step = _moments_and_step(optimizer, p, moment_names)
+                    moments += buffers
+                    step_counts.append(step)
                 bucket.load(stabilizer, optimizer, step_counts)
-            grads = [p.grad for p in params]  # contiguous (checked)
+            # The update stores the stabilized gradients into these.
+            grads = [p.grad.contiguous() for p in params]
             bucket.prepare(grads, moments, len(moment_names), hyper)
             by_device.setdefault(device, []).append(dict(
-                bucket=bucket, kernels=P.kernels_for(structure, DTYPES[dtype],
-                                                     stabilizer, amp)))
+                bucket=bucket, params=params, grads=grads,
+                kernels=P.kernels_for(structure, DTYPES[dtype], stabilizer, amp)))
         for device, runs in by_device.items():
             scale = flag = None
             if amp:
@@ -275,62 +274,33 @@ class CompiledBackend:
                          if inv_scale is None else inv_scale.reshape(()).contiguous())
                 flag = (torch.zeros((), dtype=torch.float32, device=device)
                         if found_inf is None else found_inf.reshape(()).contiguous())
-            PG.run_buckets(runs, scale, flag)
-
-    def _run_cpu_group(self, optimizer, stabilizer, index, group, moment_names,
-                       buckets, inv_scale, found_inf):
-        """Steps one param group's CPU buckets through the prebuilt kernels."""
-        structure, optimizer_hyper = P.structure_of(optimizer, group)
-        hyper = P.hyper_tensor(group, stabilizer, optimizer_hyper)
-        amp = inv_scale is not None or found_inf is not None
-        if amp:
-            inv_scale = (torch.ones((), dtype=torch.float32) if inv_scale is None
-                         else inv_scale.reshape(()).contiguous())
-            found_inf = (torch.zeros((), dtype=torch.float32) if found_inf is None
-                         else found_inf.reshape(()).contiguous())
-        runs = []
-        for dtype, params in buckets:
-            bucket = self._cpu_buckets.setdefault((index, dtype), P.CpuBucket())
-            moments, step_counts = [], []
-            for p in params:
-                buffers, step = _moments_and_step(optimizer, p, moment_names)
-                moments += buffers
-                step_counts.append(step)
-            grads = [p.grad.contiguous() for p in params]  # read only
-            bucket.prepare(params, grads, moments, len(moment_names))
-            states = [stabilizer._state_of(p) for p in params]
-            stats, counts, steps = P.state_tensors(states, step_counts)
-            runs.append(dict(bucket=bucket, params=params, grads=grads, states=states,
-                             kernels=P.kernels_for(structure, DTYPES[dtype], stabilizer,
-                                                     amp),
-                             hyper=hyper, stats=stats, counts=counts, steps=steps))
-        P.run_buckets(runs, torch.get_num_threads(), inv_scale, found_inf)
-        for run in runs:
-            stats, counts, steps = (run["stats"].tolist(), run["counts"].tolist(),
-                                    run["steps"].tolist())
-            for i, p in enumerate(run["params"]):
-                run["states"][i].update(m=stats[i][0], v=stats[i][1], k=counts[i][0],
-                                        skipped=counts[i][1])
-                _store_step_count(optimizer.state[p], steps[i])
+            R.run_buckets(runs, R.Runner(device, runs[0]["bucket"].gpu), scale, flag)
+            for run in runs:
+                P.restore_grad_copies(run["params"], run["grads"])
 
     @staticmethod
     def _check_tensors(optimizer, p, moment_names):
-        if p.grad.is_sparse:
+        """Raises Unsupported for what the kernels cannot step. Every step,
+        for every tensor with a gradient: kept to a few attribute reads."""
+        g, dtype, device = p.grad, p.dtype, p.device
+        if g.is_sparse:
             raise Unsupported("sparse gradients take the eager path")
-        target_of(p.device)
-        if p.dtype not in DTYPES:
+        if device.type != "cpu":
+            target_of(device)
+        if dtype not in DTYPES:
             raise Unsupported(f"backend='compiled' runs float32 / float16 / bfloat16 "
-                              f"tensors, got {p.dtype}")
-        if p.grad.device != p.device:
+                              f"tensors, got {dtype}")
+        if g.device != device:
             raise Unsupported("a gradient is on another device than its parameter")
         if not p.is_contiguous():
             raise Unsupported("backend='compiled' needs contiguous parameters")
-        if p.grad.shape != p.shape or p.grad.dtype != p.dtype:
+        if g.dtype != dtype or g.shape != p.shape:
             raise Unsupported("a gradient's shape or dtype differs from its parameter's")
-        for name in moment_names:
-            buf = optimizer.state[p].get(name) if p in optimizer.state else None
-            if buf is not None and (not buf.is_contiguous() or buf.dtype != p.dtype
-                                    or buf.shape != p.shape):
+        state = optimizer.state.get(p) if moment_names else None
+        for name in moment_names if state else ():
+            buf = state.get(name)
+            if buf is not None and (buf.dtype != dtype or buf.shape != p.shape
+                                    or not buf.is_contiguous()):
                 raise Unsupported(f"optimizer state '{name}' must be a contiguous tensor "
                                   "of its parameter's shape and dtype")
 
@@ -345,15 +315,20 @@ class CompiledBackend:
         counts = torch.empty((n, 2), dtype=torch.int64)
         steps = torch.empty(n, dtype=torch.int64)
         moments, grads, keep_alive = [], [], []
+        # An empty tensor has no storage (address 0), which the step refuses;
+        # its kernels never read it, so any live address stands in.
+        scratch = torch.empty(1, dtype=params[0].dtype, device=device)
+        keep_alive.append(scratch)
+        address = lambda t: t.data_ptr() or scratch.data_ptr()
         for i, p in enumerate(params):
             gs_state = stabilizer._state_of(p)
             stats[i, 0], stats[i, 1] = gs_state["m"], gs_state["v"]
             counts[i, 0], counts[i, 1] = gs_state["k"], gs_state["skipped"]
             buffers, steps[i] = _moments_and_step(optimizer, p, moment_names)
-            moments += [buf.data_ptr() for buf in buffers]
+            moments += [address(buf) for buf in buffers]
             grad = p.grad.contiguous()  # read only: a copy is harmless
             keep_alive.append(grad)
-            grads.append(grad.data_ptr())
+            grads.append(address(grad))
         lr = float(group["lr"])
         weight_decay = float(group.get("weight_decay", 0.0))
         stream = None
@@ -368,7 +343,7 @@ class CompiledBackend:
                     else found_inf.to(device=device, dtype=torch.float32).reshape(()))
             keep_alive += [scale, flag]
             amp = [scale.data_ptr(), flag.data_ptr()]
-        step([p.data_ptr() for p in params], grads, moments, stats.data_ptr(),
+        step([address(p) for p in params], grads, moments, stats.data_ptr(),
              counts.data_ptr(), steps.data_ptr(), lr, weight_decay, *amp, stream=stream)
         stats, counts, steps = stats.cpu(), counts.cpu(), steps.cpu()
         for i, p in enumerate(params):
@@ -394,10 +369,4 @@ def _moments_and_step(optimizer, p, moment_names) -> Tuple[List[torch.Tensor], i
     return buffers, step
 
 
-def _store_step_count(opt_state: dict, step: int) -> None:
-    """Writes the step count back in the form the optimizer keeps it."""
-    old = opt_state.get("step")
-    if isinstance(old, torch.Tensor) or old is None:
-        opt_state["step"] = torch.tensor(float(step))
-    else:
-        opt_state["step"] = int(step)
+_store_step_count = R.store_step_count

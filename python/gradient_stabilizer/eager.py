@@ -178,12 +178,18 @@ def stabilize_(params: Iterable[torch.Tensor], states: Dict, gamma1: float = 0.6
 
 def _scale_(g: torch.Tensor, factor: float) -> None:
     """`g *= factor` as the compiled steps multiply: by the f32 pair of
-    f32_factors; f16 / bf16 gradients are widened for the product and
-    rounded back once."""
+    f32_factors."""
     prefactor, scale = f32_factors(factor)
+    multiply_by_pair_(g, float(prefactor), float(scale))
+
+
+def multiply_by_pair_(g: torch.Tensor, prefactor: float, factor: float) -> None:
+    """`g = (g * prefactor) * factor` in f32, as the compiled steps form the
+    stabilized gradient (both values are f32 numbers); f16 / bf16 gradients
+    are widened for the product and rounded back once."""
     if g.dtype in (torch.float16, torch.bfloat16):
-        g.copy_(g.float().mul_(prefactor).mul_(scale))
+        g.copy_(g.float().mul_(prefactor).mul_(factor))
     else:
         if prefactor != 1.0:
-            g.mul_(prefactor.to(g.dtype))
-        g.mul_(scale.to(g.dtype))
+            g.mul_(prefactor)
+        g.mul_(factor)

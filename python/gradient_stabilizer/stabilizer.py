@@ -100,16 +100,17 @@ class GradientStabilizer:
         self.raise_on_nonfinite = raise_on_nonfinite
         self.backend = backend
         self._state: Dict[torch.Tensor, Dict[str, float]] = {}
-        # Flushes of GS state that compiled GPU steps keep in device memory
-        # (prebuilt_gpu.GpuBucket.flush); see `state`.
+        # Flushes of GS state that compiled steps keep in their buckets
+        # (resident.ResidentBucket.flush); see `state`.
         self._residents: List = []
 
     @property
     def state(self) -> Dict[torch.Tensor, Dict[str, float]]:
-        """Each parameter's GS state (`m`, `v`, `k`, `skipped`). Compiled GPU
-        steps keep it in device memory between steps; reading it brings it
-        up to date here (one copy per bucket), and the next compiled step
-        takes it from here again, edits included."""
+        """Each parameter's GS state (`m`, `v`, `k`, `skipped`). Compiled
+        steps keep it in their buckets between steps (on a GPU, in device
+        memory); reading it brings it up to date here (one copy per bucket),
+        and the next compiled step takes it from here again, edits
+        included."""
         self.sync()
         return self._state
 
@@ -119,8 +120,8 @@ class GradientStabilizer:
         self._state = value
 
     def sync(self) -> None:
-        """Writes GS state held on devices back to `state` (and the wrapped
-        optimizer's step counts); a no-op when nothing is held there."""
+        """Writes GS state held by compiled steps back to `state` (and the
+        wrapped optimizer's step counts); a no-op when none is held."""
         while self._residents:
             self._residents.pop()()
 

@@ -15,6 +15,7 @@ from ._compiler import CompilerError
 from .compiled import CompiledBackend, Unsupported, check_supported
 from .eager import check_finite, not_traced
 from .stabilizer import BACKENDS, GradientStabilizer, parameters_of
+from .validation import check_param_groups
 
 # What torch.optim.Optimizer.__init__ sets besides the param groups and state
 # (which stay the wrapped optimizer's), in the torch versions that have them.
@@ -62,6 +63,7 @@ class GSWrapper(torch.optim.Optimizer):
         if isinstance(optimizer, GSWrapper):
             raise TypeError("optimizer is already a GSWrapper: wrapping it again would "
                             "stabilize every gradient twice")
+        check_param_groups(optimizer)
         self.optimizer = optimizer
         self.scaler = GradientStabilizer(gamma1, gamma2, eps, bias_correction, on_nonfinite,
                                          raise_on_nonfinite, backend)
@@ -91,6 +93,7 @@ class GSWrapper(torch.optim.Optimizer):
     # process) are a cache, which a copy rebuilds on its first step; hooks are
     # not copied, as torch.optim.Optimizer does not copy them.
     def __getstate__(self):
+        self.scaler.sync()  # state held by compiled steps, before the copy
         state = dict(self.__dict__)
         if state.get("_compiled") is not None:
             state["_compiled"] = True
@@ -118,10 +121,13 @@ class GSWrapper(torch.optim.Optimizer):
 
     @property
     def state(self):
+        # Compiled steps keep the step counts in their buckets: current here.
+        self.scaler.sync()
         return self.optimizer.state
 
     @state.setter
     def state(self, value):
+        self.scaler.sync()
         self.optimizer.state = value
 
     @property
@@ -219,6 +225,10 @@ class GSWrapper(torch.optim.Optimizer):
         return (None if unscaled else scale), found_inf
 
     def _step(self, grad_scale, found_inf):
+        # A duplicate parameter or a bad hyperparameter (a scheduler's NaN
+        # beta) is the caller's error on every backend: raised before
+        # anything runs, it neither falls back nor turns the compiler off.
+        check_param_groups(self.optimizer)
         params = self._params()
         sparse = [p for p in params if p.grad is not None and p.grad.is_sparse]
         amp = found_inf is not None

@@ -1,4 +1,4 @@
-"""The compiled backend's GPU path (prebuilt_gpu.py, libgs_gpu_kernels) run
+"""The compiled backend's GPU path (resident.py, libgs_gpu_kernels) run
 without a GPU: the same prebuilt kernels built for the GPU emulator
 (libgs_gpu_kernels_emulated), driven by the same Python and runtime code
 that drives them on CUDA devices, on CPU tensors. It must give the CPU
@@ -75,6 +75,8 @@ def assert_same_run(a, b):
     (pa, oa), (pb, ob) = a, b
     for x, y in zip(pa, pb):
         assert torch.equal(x, y)
+        # p.grad: the gradient the optimizer stepped with, on both paths.
+        assert torch.equal(x.grad, y.grad)
     sa, sb = oa.state_dict(), ob.state_dict()
     for i, (x, y) in enumerate(zip(sa["gradient_stabilizer"]["state"].values(),
                                    sb["gradient_stabilizer"]["state"].values())):
@@ -119,7 +121,7 @@ def test_state_is_resident_and_synced_on_read():
     opt.step()
     steps = [float(s["step"]) for s in opt.optimizer.state_dict()["state"].values()]
     assert steps[0] == 4.0
-    assert len(backend._gpu_buckets) == 1
+    assert len(backend._buckets) == 1
 
 
 def test_hyperparameter_schedule_and_reallocated_grads():

@@ -14,7 +14,7 @@
 // CHECK-SAME:      %{{[a-z0-9]+}}: !llvm.ptr, %[[TABLE:[a-z0-9]+]]: !llvm.ptr, %{{[a-z0-9]+}}: i64, %[[N:[a-z0-9]+]]: i64,
 // CHECK:         %[[STREAM:.*]] = llvm.call @mgpuStreamCreate()
 // CHECK:         %[[ADDRESS:.*]] = llvm.ptrtoint %[[TABLE]] : !llvm.ptr to i64
-// CHECK:         gpu.launch_func <%[[STREAM]] : !llvm.ptr> @gs_multi_tensor_step::@norms blocks in ({{.*}}) threads in ({{.*}}) : i64 args(%[[ADDRESS]] : i64, %{{.*}} : i64, %{{.*}} : i64, %[[N]] : i64)
+// CHECK:         gpu.launch_func <%[[STREAM]] : !llvm.ptr> @gs_multi_tensor_step::@norms blocks in ({{.*}}) threads in ({{.*}}) : i64 args(%[[ADDRESS]] : i64, %{{.*}} : i64, %{{.*}} : i64, %[[N]] : i64, %{{.*}} : i64)
 // CHECK:         gpu.launch_func <%[[STREAM]] : !llvm.ptr> @gs_multi_tensor_step::@scalars
 // CHECK-NEXT:    gpu.launch_func <%[[STREAM]] : !llvm.ptr> @gs_multi_tensor_step::@update
 // CHECK-NEXT:    llvm.call @mgpuStreamSynchronize(%[[STREAM]])
@@ -28,7 +28,8 @@
 // PTX-NEXT:    .param .u64 norms_param_0,
 // PTX-NEXT:    .param .u64 norms_param_1,
 // PTX-NEXT:    .param .u64 norms_param_2,
-// PTX-NEXT:    .param .u64 norms_param_3
+// PTX-NEXT:    .param .u64 norms_param_3,
+// PTX-NEXT:    .param .u64 norms_param_4
 // PTX-NEXT:  )
 // PTX:         ld.global.v4.b32
 // PTX:       .visible .entry scalars(

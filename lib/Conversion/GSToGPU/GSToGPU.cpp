@@ -382,6 +382,7 @@ LogicalResult ConvertGSToGPUPass::lower(MultiTensorStepOp op,
   OpBuilder b(op);
   Location loc = op.getLoc();
   Value n = memref::DimOp::create(b, loc, op.getTable(), 0);
+  Value width = memref::DimOp::create(b, loc, op.getTable(), 1);
   auto argumentsOf = [&](const MultiTensorKernel &kernel) {
     SmallVector<Value> args;
     for (StepBuffer buffer : kernel.buffers) {
@@ -392,7 +393,7 @@ LogicalResult ConvertGSToGPUPass::lower(MultiTensorStepOp op,
     }
     args.push_back(n);
     if (llvm::is_contained(kernel.buffers, StepBuffer::Table))
-      args.push_back(memref::DimOp::create(b, loc, op.getTable(), 1));
+      args.push_back(width);
     return args;
   };
 

@@ -345,7 +345,7 @@ struct MultiTensorKernelEmitter : KernelBuilder {
             reader.tensorBuffers(t, optimizer.getNumMoments());
         buildChunkUpdate(b, loc, optimizer,
                          walk(reader.chunkRange(t, chunk), buffers), record,
-                         buffers);
+                         buffers, op.getStoreGradients());
       });
     });
     gpu::ReturnOp::create(b, loc);

@@ -134,7 +134,7 @@ struct MultiTensorStepEmitter {
                        reader.tensorBuffers(t, optimizer.getNumMoments());
                    buildChunkUpdate(b, loc, optimizer,
                                     walk(reader.chunkRange(t, chunk), width),
-                                    record, buffers);
+                                    record, buffers, op.getStoreGradients());
                  });
   }
 };

@@ -1,23 +1,25 @@
 // RUN: gs-opt %s --convert-gs-to-gpu --split-input-file | FileCheck %s
 
 // A multi-tensor step over run-time tables: three launches on one stream,
-// each kernel taking the device addresses of the buffers it needs and N, the
-// table's rows; norms and update get max-blocks blocks (the number of
-// chunks is in device memory).
+// each kernel taking the device addresses of the buffers it needs, N, the
+// table's rows, and, when it reads the table, its columns (so the norms
+// kernel serves every optimizer); norms and update get max-blocks blocks
+// (the number of chunks is in device memory).
 
 // CHECK-LABEL: func.func @adamw_bf16(
 // CHECK-SAME:      %[[TABLE:[a-z0-9]+]]: memref<?x5xi64>, %[[CO:[a-z0-9]+]]: memref<?xi64>,
 // CHECK-SAME:      %[[PARTIALS:[a-z0-9]+]]: memref<?xf64>, %[[RECORDS:[a-z0-9]+]]: memref<?xf32>,
 // CHECK:         %[[N:.*]] = memref.dim %[[TABLE]], %{{.*}} : memref<?x5xi64>
+// CHECK:         %[[W:.*]] = memref.dim %[[TABLE]], %{{.*}} : memref<?x5xi64>
 // CHECK:         %[[T0:.*]] = gpu.wait async
 // CHECK:         %[[PTABLE:.*]] = memref.extract_aligned_pointer_as_index %[[TABLE]]
 // CHECK:         %[[ATABLE:.*]] = arith.index_cast %[[PTABLE]] : index to i64
-// CHECK:         %[[T1:.*]] = gpu.launch_func async [%[[T0]]] @gs_multi_tensor_step::@norms blocks in (%c1024, %c1, %c1) threads in (%c256, %c1, %c1)
-// CHECK-SAME:      args(%[[ATABLE]] : i64, %{{.*}} : i64, %{{.*}} : i64, %[[N]] : index)
-// CHECK:         %[[T2:.*]] = gpu.launch_func async [%[[T1]]] @gs_multi_tensor_step::@scalars blocks in (%c1{{(_[0-9]+)?}}, %c1, %c1)
+// CHECK:         %[[T1:.*]] = gpu.launch_func async [%[[T0]]] @gs_multi_tensor_step::@norms blocks in (%c1024, %[[ONE:c1(_[0-9]+)?]], %[[ONE]]) threads in (%c256, %[[ONE]], %[[ONE]])
+// CHECK-SAME:      args(%[[ATABLE]] : i64, %{{.*}} : i64, %{{.*}} : i64, %[[N]] : index, %[[W]] : index)
+// CHECK:         %[[T2:.*]] = gpu.launch_func async [%[[T1]]] @gs_multi_tensor_step::@scalars blocks in (%c1{{(_[0-9]+)?}}, %[[ONE]], %[[ONE]])
 // CHECK-SAME:      args(%{{.*}} : i64, %{{.*}} : i64, %{{.*}} : i64, %{{.*}} : i64, %{{.*}} : i64, %{{.*}} : i64, %{{.*}} : i64, %{{.*}} : i64, %{{.*}} : i64, %[[N]] : index)
-// CHECK:         %[[T3:.*]] = gpu.launch_func async [%[[T2]]] @gs_multi_tensor_step::@update blocks in (%c1024{{(_[0-9]+)?}}, %c1, %c1)
-// CHECK-SAME:      args(%{{.*}} : i64, %{{.*}} : i64, %{{.*}} : i64, %[[N]] : index)
+// CHECK:         %[[T3:.*]] = gpu.launch_func async [%[[T2]]] @gs_multi_tensor_step::@update blocks in (%c1024{{(_[0-9]+)?}}, %[[ONE]], %[[ONE]])
+// CHECK-SAME:      args(%{{.*}} : i64, %{{.*}} : i64, %{{.*}} : i64, %[[N]] : index, %[[W]] : index)
 // CHECK:         gpu.wait [%[[T3]]]
 // CHECK-NOT:     gpu.launch_func
 // CHECK:         return
@@ -30,14 +32,14 @@
 // Norms: the chunk table from its address, grid-stride over chunk_offsets[N]
 // chunks, the tensor by binary search, its gradient viewed from the table,
 // 16-byte loads shared by the block's threads, the fixed-order block sum.
-// CHECK:         gpu.func @norms(%[[A_TABLE:.*]]: i64, %[[A_CO:.*]]: i64, %[[A_PARTIALS:.*]]: i64, %[[A_N:.*]]: index)
+// CHECK:         gpu.func @norms(%[[A_TABLE:.*]]: i64, %[[A_CO:.*]]: i64, %[[A_PARTIALS:.*]]: i64, %[[A_N:.*]]: index, %[[A_W:.*]]: index)
 // CHECK-SAME:      workgroup(%[[SHARED:.*]] : memref<8xf64, #gpu.address_space<workgroup>>) kernel
 // CHECK-SAME:      known_block_size = array<i32: 256, 1, 1>
 // CHECK:           %[[VCO:.*]] = gs.view_address %[[A_CO]], %{{.*}} : memref<?xi64, #gpu.address_space<global>>
 // CHECK:           %[[CHUNKS64:.*]] = memref.load %[[VCO]][%[[A_N]]]
 // CHECK:           %[[CHUNKS:.*]] = arith.index_cast %[[CHUNKS64]]
 // CHECK:           %[[VTABLE:.*]] = gs.view_address %[[A_TABLE]]
-// CHECK:           memref.reinterpret_cast %[[VTABLE]] to offset: [0], sizes: [%[[A_N]], 5], strides: [5, 1]
+// CHECK:           memref.reinterpret_cast %[[VTABLE]] to offset: [0], sizes: [%[[A_N]], %[[A_W]]], strides: [%[[A_W]], 1]
 // CHECK:           %[[VPARTIALS:.*]] = gs.view_address %[[A_PARTIALS]], %[[CHUNKS]] : memref<?xf64, #gpu.address_space<global>>
 // CHECK:           %[[BLOCK:.*]] = gpu.block_id x
 // CHECK:           %[[GRID:.*]] = gpu.grid_dim x
@@ -79,7 +81,7 @@
 // CHECK:               memref.store %{{.*}}, %{{.*}}[%[[T]], %{{.*}}] : memref<?x2xf64, #gpu.address_space<global>>
 
 // Update: the record of the chunk's tensor, then its buffers if enabled.
-// CHECK:         gpu.func @update(%{{.*}}: i64, %{{.*}}: i64, %{{.*}}: i64, %{{.*}}: index) kernel
+// CHECK:         gpu.func @update(%{{.*}}: i64, %{{.*}}: i64, %{{.*}}: i64, %{{.*}}: index, %{{.*}}: index) kernel
 // CHECK:           scf.for
 // CHECK:             scf.while
 // CHECK:             scf.if
@@ -109,8 +111,9 @@ func.func @adamw_bf16(%table: memref<?x5xi64>, %co: memref<?xi64>,
 // Kernels depend on the step's structure only: a step with other static
 // shapes and other numbers in its optimizer attribute launches the same
 // kernels; another element type gets its own. A single phase is a single
-// launch. A chunk of 6 f32 is not a whole number of 16-byte vectors, so
-// that step's kernels never take the vector path.
+// launch, and only its kernel is built. A chunk of 6 f32 is not a whole
+// number of 16-byte vectors, so that step's kernel never takes the vector
+// path.
 
 // CHECK-LABEL: func.func @shared_kernels(
 // CHECK:         gpu.launch_func async [%{{.*}}] @gs_multi_tensor_step::@norms
@@ -123,13 +126,14 @@ func.func @adamw_bf16(%table: memref<?x5xi64>, %co: memref<?xi64>,
 // CHECK-NEXT:    arith.constant
 // CHECK:         %[[U:.*]] = gpu.launch_func async [%[[T]]] @[[F16:gs_multi_tensor_step_[0-9]+]]::@update
 // CHECK-NEXT:    gpu.wait [%[[U]]]
-// CHECK:         %[[T:.*]] = gpu.launch_func async [%{{.*}}] @[[SMALL:gs_multi_tensor_step_[0-9]+]]::@scalars
+// CHECK:         %[[T:.*]] = gpu.launch_func async [%{{.*}}] @[[SMALL:gs_multi_tensor_step_[0-9]+]]::@update
 // CHECK-NEXT:    gpu.wait [%[[T]]]
 // CHECK:       gpu.module @gs_multi_tensor_step {
 // CHECK:       gpu.module @[[F16]] {
 // CHECK:           vector.load {{.*}} vector<8xf16>
 // CHECK:       gpu.module @[[SMALL]] {
-// CHECK:         gpu.func @norms
+// CHECK-NOT:     gpu.func @norms
+// CHECK:         gpu.func @update
 // CHECK:           %[[NO:.*]] = arith.constant false
 // CHECK:           arith.select %[[NO]]
 // CHECK-NOT:   gpu.module
@@ -163,6 +167,6 @@ func.func @shared_kernels(%table: memref<?x4xi64>, %co: memref<?xi64>,
       hyper(%hyper : memref<7xf64>) stats(%stats : memref<?x2xf64>)
       counts(%counts : memref<?x2xi64>) steps(%steps : memref<?xi64>)
       scratch(%partials, %records : memref<?xf64>, memref<?xf32>)
-      {element_type = f32, chunk_size = 6 : i64, phase = #gs.phase<scalars>}
+      {element_type = f32, chunk_size = 6 : i64, phase = #gs.phase<update>}
   return
 }

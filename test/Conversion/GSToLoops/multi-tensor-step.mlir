@@ -104,3 +104,32 @@ func.func @scalars_inv_scale(%table: memref<?x3xi64>, %co: memref<?xi64>, %hyper
       {element_type = f16, chunk_size = 64 : i64, phase = #gs.phase<scalars>}
   return
 }
+
+// -----
+
+// store_gradients: the update also writes the stabilized gradient (the
+// value the optimizer steps with) into the gradient's view.
+
+// CHECK-LABEL: func.func @store_gradients(
+// CHECK:         scf.for
+// CHECK:           scf.if
+// CHECK:             %[[PARAM:.*]] = gs.view_address
+// CHECK:             %[[GRAD:.*]] = gs.view_address
+// CHECK:             scf.for
+// CHECK:               %[[G:.*]] = arith.mulf %{{.*}}, %{{.*}} : vector<8xf32>
+// CHECK:               %[[STABILIZED:.*]] = arith.mulf %[[G]], %{{.*}} : vector<8xf32>
+// CHECK:               vector.store %{{.*}}, %[[PARAM]]
+// CHECK-NEXT:          vector.store %[[STABILIZED]], %[[GRAD]]
+func.func @store_gradients(%table: memref<?x3xi64>, %co: memref<?xi64>, %hyper: memref<?xf64>,
+                           %stats: memref<?x2xf64>, %counts: memref<?x2xi64>,
+                           %steps: memref<?xi64>, %partials: memref<?xf64>,
+                           %records: memref<?xf32>) {
+  gs.multi_tensor_step #gs.sgd<> table(%table : memref<?x3xi64>)
+      chunk_offsets(%co : memref<?xi64>) hyper(%hyper : memref<?xf64>)
+      stats(%stats : memref<?x2xf64>) counts(%counts : memref<?x2xi64>)
+      steps(%steps : memref<?xi64>)
+      scratch(%partials, %records : memref<?xf64>, memref<?xf32>)
+      {element_type = f32, chunk_size = 1024 : i64, phase = #gs.phase<update>,
+       store_gradients}
+  return
+}

@@ -188,3 +188,20 @@ func.func @view_element(%a: i64, %n: index) {
   %v = gs.view_address %a, %n : memref<?xi1>
   return
 }
+
+// -----
+
+func.func @store_in_norms(%table: memref<?x5xi64>, %co: memref<?xi64>, %hyper: memref<?xf64>,
+                          %stats: memref<?x2xf64>, %counts: memref<?x2xi64>,
+                          %steps: memref<?xi64>, %partials: memref<?xf64>,
+                          %records: memref<?xf32>) {
+  // expected-error @below {{stores gradients in the update phase; phase norms writes none}}
+  gs.multi_tensor_step #gs.adamw<> table(%table : memref<?x5xi64>)
+      chunk_offsets(%co : memref<?xi64>) hyper(%hyper : memref<?xf64>)
+      stats(%stats : memref<?x2xf64>) counts(%counts : memref<?x2xi64>)
+      steps(%steps : memref<?xi64>)
+      scratch(%partials, %records : memref<?xf64>, memref<?xf32>)
+      {element_type = f32, chunk_size = 1024 : i64, phase = #gs.phase<norms>,
+       store_gradients}
+  return
+}

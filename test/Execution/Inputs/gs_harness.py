@@ -114,8 +114,10 @@ def make_group(shapes, dtypes, optimizer, rng, init=None) -> Group:
 
 # The compiler target of the tests: "cpu" (default); "gpu-emulator", which
 # runs the GPU kernels on the CPU (GS_TEST_KERNEL_OPTIONS adds gs-to-nvvm
-# options: chunk-size, block-size, max-blocks); or "prebuilt-cpu", the
-# generic kernels of libgs_cpu_kernels on GS_TEST_THREADS threads.
+# options: chunk-size, block-size, max-blocks); "prebuilt-cpu", the
+# generic kernels of libgs_cpu_kernels on GS_TEST_THREADS threads; or
+# "prebuilt-gpu", the same kernels built for the GPU (libgs_gpu_kernels, or
+# its emulated build named by GS_GPU_KERNELS_LIB, on host memory).
 TARGET = os.environ.get("GS_TEST_TARGET", "cpu")
 KERNEL_OPTIONS = os.environ.get("GS_TEST_KERNEL_OPTIONS", "")
 
@@ -137,15 +139,20 @@ def structure_of(optimizer) -> tuple:
 
 
 class PrebuiltStep:
-    """Runs a group through the prebuilt generic CPU kernels with the call
-    signature of CompiledStep: one kernel set per dtype, tables of the
-    buffers' addresses, persistent scratch."""
+    """Runs a group through the prebuilt generic CPU (or GPU) kernels with
+    the call signature of CompiledStep: one kernel set per dtype, tables of
+    the buffers' addresses, persistent scratch."""
 
     def __init__(self, shapes, dtypes, optimizer, cfg, inv_scale, found_inf,
-                 threads):
+                 threads, gpu=False):
         from gradient_stabilizer import _cpu_kernels as K
         self.K = K
-        self.lib = K.cpu_kernels()
+        self.gpu = gpu
+        if gpu:
+            from gradient_stabilizer import _gpu_kernels as G
+            self.lib = G.gpu_kernels()
+        else:
+            self.lib = K.cpu_kernels()
         self.threads = threads
         # An inv_scale always travels with a found_inf (zero when unset).
         self.zero = np.zeros((), np.float32)
@@ -197,16 +204,34 @@ class PrebuiltStep:
 
         def args(run, found=None):
             _, members, table, offsets, partials, records, local, _ = run
+            found = (found if found is not None else found_inf) or 0
+            if self.gpu:  # host memory: the device and host tables are one
+                return self.lib.args(
+                    len(members), table.shape[1], table.ctypes.data,
+                    offsets.ctypes.data, table.ctypes.data, offsets.ctypes.data,
+                    self.hyper.ctypes.data, self.hyper.size, local[0].ctypes.data,
+                    local[1].ctypes.data, local[2].ctypes.data, partials.ctypes.data,
+                    partials.size, records.ctypes.data, records.size, inv_scale or 0,
+                    found)
             return self.lib.args(
                 len(members), table.shape[1], table.ctypes.data, offsets.ctypes.data,
                 self.hyper.ctypes.data, self.hyper.size, local[0].ctypes.data,
                 local[1].ctypes.data, local[2].ctypes.data, partials.ctypes.data,
                 partials.size, records.ctypes.data, records.size,
-                inv_scale or 0, (found if found is not None else found_inf) or 0)
+                inv_scale or 0, found)
+
+        def run_kernel(name, arguments, threads=1):
+            if self.gpu:
+                self.lib.run_kernel(name, arguments)
+            else:
+                self.lib.run_kernel(name, arguments, threads)
 
         if whole or not inv_scale:
             for run in runs:
-                self.lib.run_step(self.kernels[run[0]], args(run), self.threads)
+                if self.gpu:
+                    self.lib.run_step(self.kernels[run[0]], args(run))
+                else:
+                    self.lib.run_step(self.kernels[run[0]], args(run), self.threads)
         else:
             # A loss scale skips the whole group on any non-finite gradient:
             # every dtype's norms, then one found_inf for all of them.
@@ -216,7 +241,7 @@ class PrebuiltStep:
                 ctypes.cast(found_inf, ctypes.POINTER(ctypes.c_float)), ())) \
                 if found_inf else 0.0
             for run in runs:
-                self.lib.run_kernel(self.kernels[run[0]].norms, args(run), self.threads)
+                run_kernel(self.kernels[run[0]].norms, args(run), self.threads)
                 offsets, partials = run[3], run[4]
                 for t in range(len(run[1])):
                     norm = np.sqrt(partials[offsets[t]:offsets[t + 1]].sum()) * inv
@@ -224,9 +249,8 @@ class PrebuiltStep:
             flag = np.array(found, np.float32)
             for run in runs:
                 kernels = self.kernels[run[0]]
-                self.lib.run_kernel(kernels.scalars, args(run, flag.ctypes.data))
-                self.lib.run_kernel(kernels.update, args(run, flag.ctypes.data),
-                                    self.threads)
+                run_kernel(kernels.scalars, args(run, flag.ctypes.data))
+                run_kernel(kernels.update, args(run, flag.ctypes.data), self.threads)
         for run in runs:
             members, local, whole_state = run[1], run[6], run[7]
             for dst, src in zip(whole_state, local):
@@ -237,9 +261,10 @@ def compile_step(shapes, dtypes, opt_name, cfg, inv_scale=False, found_inf=False
                  target=None, kernel_options=None):
     attr, factory = OPTIMIZERS[opt_name]
     target = TARGET if target is None else target
-    if target == "prebuilt-cpu":
+    if target in ("prebuilt-cpu", "prebuilt-gpu"):
         return PrebuiltStep(shapes, dtypes, factory(), cfg, inv_scale, found_inf,
-                            int(os.environ.get("GS_TEST_THREADS", "2")))
+                            int(os.environ.get("GS_TEST_THREADS", "2")),
+                            gpu=target == "prebuilt-gpu")
     if kernel_options is None:
         kernel_options = KERNEL_OPTIONS if target != "cpu" else ""
     sig = C.StepSignature(shapes=tuple(tuple(s) for s in shapes), dtypes=tuple(dtypes),

@@ -316,6 +316,10 @@ LogicalResult MultiTensorStepOp::verify() {
     return emitOpError() << "takes workers only in the norms and update "
                             "phases, not in phase "
                          << stringifyStepPhase(phase);
+  if (getStoreGradients() && phase != StepPhase::All &&
+      phase != StepPhase::Update)
+    return emitOpError() << "stores gradients in the update phase; phase "
+                         << stringifyStepPhase(phase) << " writes none";
   return success();
 }
 

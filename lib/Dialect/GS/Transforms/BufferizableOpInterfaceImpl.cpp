@@ -183,7 +183,8 @@ struct TableBuilder {
         b, loc, op.getOptimizer(), op.getConfigAttr(),
         TypeAttr::get(c.elementType),
         b.getI64IntegerAttr(MultiTensorStepOp::kDefaultChunkSize),
-        StepPhaseAttr::get(b.getContext(), phase), c.table, chunkOffsets, hyper,
+        StepPhaseAttr::get(b.getContext(), phase),
+        /*store_gradients=*/UnitAttr(), c.table, chunkOffsets, hyper,
         c.stats, c.counts, c.steps, partials, records, invScale, foundInf,
         /*worker=*/Value(), /*num_workers=*/Value());
   }

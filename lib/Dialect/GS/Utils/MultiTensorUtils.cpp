@@ -369,7 +369,7 @@ Value mlir::gs::buildChunkSumOfSquares(OpBuilder &b, Location loc,
 void mlir::gs::buildChunkUpdate(OpBuilder &b, Location loc,
                                 OptimizerAttrInterface optimizer,
                                 const ChunkWalk &walk, const StepRecord &record,
-                                ValueRange buffers) {
+                                ValueRange buffers, bool storeGradients) {
   Type f32 = b.getF32Type();
   Type elementType = cast<MemRefType>(buffers[0].getType()).getElementType();
   auto loadType = VectorType::get({walk.width}, elementType);
@@ -382,17 +382,21 @@ void mlir::gs::buildChunkUpdate(OpBuilder &b, Location loc,
   Value vectorFactor = splat(record.factor);
   unsigned numMoments = optimizer.getNumMoments();
 
-  // Reads every buffer, updates, writes param and moments.
+  // Reads every buffer, updates, writes param and moments (and the
+  // stabilized gradient).
   auto step = [&](function_ref<Value(Value)> read,
                   function_ref<void(Value, Value)> write,
                   ValueRange stepScalars, Value prefactor, Value factor) {
     SmallVector<Value> values = llvm::map_to_vector(buffers, [&](Value buffer) {
       return buildFloatCast(b, loc, read(buffer), f32);
     });
-    SmallVector<Value> results = buildStabilizedElementUpdate(
-        b, loc, optimizer, stepScalars, prefactor, factor, record.zeroGrad,
-        values[0], values[1], ArrayRef(values).drop_front(2));
+    Value g = buildStabilizedGradient(b, loc, prefactor, factor,
+                                      record.zeroGrad, values[1]);
+    SmallVector<Value> results = optimizer.buildElementUpdate(
+        b, loc, stepScalars, values[0], g, ArrayRef(values).drop_front(2));
     write(buildFloatCast(b, loc, results[0], elementType), buffers[0]);
+    if (storeGradients)
+      write(buildFloatCast(b, loc, g, elementType), buffers[1]);
     for (unsigned m = 0; m < numMoments; ++m)
       write(buildFloatCast(b, loc, results[1 + m], elementType),
             buffers[2 + m]);

@@ -307,6 +307,13 @@ def GS_MultiTensorStepOp : GS_Op<"multi_tensor_step", [
     runs the phases separately to spread `norms` and `update` over
     `num_workers` workers, worker `w` taking chunks `w, w + num_workers, ...`.
 
+    With `store_gradients`, `update` also writes each stepped tensor's
+    stabilized gradient (the one its optimizer stepped with: unscaled, zeros
+    under `on_nonfinite = zero` for a non-finite one) back into its gradient
+    buffer, for frameworks that keep the gradient after the step (PyTorch's
+    `p.grad`): one more store stream instead of another pass. A tensor the
+    step skips keeps its gradient as it was.
+
     The static `gs.group_step` becomes this op when it is bufferized (its
     `BufferizableOpInterface`): one step per element type over a table of its
     buffers' addresses.
@@ -327,6 +334,7 @@ def GS_MultiTensorStepOp : GS_Op<"multi_tensor_step", [
                        ConfinedAttr<I64Attr, [IntPositive]>:$chunk_size,
                        DefaultValuedAttr<GS_StepPhaseAttr,
                                          "::mlir::gs::StepPhase::All">:$phase,
+                       UnitAttr:$store_gradients,
                        MemRefRankOf<[I64], [2]>:$table,
                        MemRefRankOf<[I64], [1]>:$chunk_offsets,
                        MemRefRankOf<[F64], [1]>:$hyper,

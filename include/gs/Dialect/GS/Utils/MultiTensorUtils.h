@@ -133,10 +133,12 @@ Value buildChunkSumOfSquares(OpBuilder &b, Location loc, const ChunkWalk &walk,
 
 /// Emits this thread's share of the fused stabilize-then-optimize update of
 /// one chunk. `buffers` are the param, grad and moment views; `record` the
-/// tensor's record.
+/// tensor's record. With `storeGradients` the stabilized gradient is also
+/// written back to the grad view (gs.multi_tensor_step's store_gradients).
 void buildChunkUpdate(OpBuilder &b, Location loc,
                       OptimizerAttrInterface optimizer, const ChunkWalk &walk,
-                      const StepRecord &record, ValueRange buffers);
+                      const StepRecord &record, ValueRange buffers,
+                      bool storeGradients = false);
 
 } // namespace mlir::gs
 
