@@ -78,7 +78,7 @@ class Run:
         opt = wrapper.optimizer
         _, names = optimizer_spec(opt, opt.param_groups[0])
         gs = wrapper.scaler.state
-        out = dict(params=[], moments=[], steps=[], gs=[])
+        out = dict(params=[], moments=[], steps=[], gs=[], grads=[])
         for p in params:
             # As the compiled backend reads them (compiled._moments_and_step),
             # without creating the missing buffers.
@@ -95,6 +95,9 @@ class Run:
             out["moments"].append(moments)
             out["steps"].append(step)
             out["gs"].append(dict(gs.get(p, dict(m=0.0, v=0.0, k=0, skipped=0))))
+            # What the step left in p.grad (the stabilized gradient, by
+            # docs/python.md's rule), compared between the device and the twin.
+            out["grads"].append(None if p.grad is None else self.f64(p.grad))
         return out
 
     def f64(self, t):
@@ -112,7 +115,9 @@ class Run:
         stored = [torch.tensor(g * scale, dtype=torch.float64).to(self.dtype)
                   for g in grads64]
         for p, g in zip(self.params, stored):
-            p.grad = g.to(self.device)
+            # (a copy also on the CPU: the step writes the stabilized
+            # gradient into p.grad)
+            p.grad = g.to(self.device, copy=True)
         if self.amp:
             self.scaler.step(self.wrapper)
             self.scaler.update()
@@ -198,6 +203,13 @@ def compare(np, got, want, before, dtype_name, rtol=1e-6):
             worst = max(worst, r)
             if r > 1.0 and not problem:
                 problem = f"{name}: error/bound {r:.3g}"
+        if "grads" in got and "grads" in want:
+            g, w = got["grads"][i], want["grads"][i]
+            r = (0.0 if g is None and w is None else math.inf if g is None or w is None
+                 else worst_ratio(np, g, w, None, tol, tiny))
+            worst = max(worst, r)
+            if r > 1.0 and not problem:
+                problem = f"p.grad of param {i} after the step: error/bound {r:.3g}"
         gs_g, gs_w = got["gs"][i], want["gs"][i]
         for key in ("m", "v"):
             r = worst_ratio(np, [gs_g[key]], [gs_w[key]], None, 1e-12, 0.0)
@@ -285,7 +297,7 @@ class Context:
     def check_prebuilt(self, wrapper):
         """The steps ran through the prebuilt GPU kernels (not a JIT
         fallback, which would need gs-opt)."""
-        if not wrapper._compiled._gpu_buckets:
+        if not any(bucket.gpu for bucket in wrapper._compiled._buckets.values()):
             raise AssertionError("no bucket ran through the prebuilt GPU kernels")
 
     def sync(self):
