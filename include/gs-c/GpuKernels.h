@@ -12,7 +12,8 @@
 |* `update` over all chunks of all tensors, `scalars` in one block. Nothing  *|
 |* waits for the device: the GS state, scratch, loss scale and found-inf     *|
 |* flag all stay in device memory. Results are bitwise the same for any     *|
-|* grid size (GS_GPU_MAX_BLOCKS caps the grid, to check it), and the same as *|
+|* grid size (the environment variable GS_GPU_MAX_BLOCKS, read at each       *|
+|* launch, caps it; default 8 blocks per multiprocessor), and the same as    *|
 |* the CPU kernels' up to the rounding of fused multiply-adds.               *|
 |*                                                                            *|
 |* Errors: every function returns 0 on success; otherwise nothing was        *|

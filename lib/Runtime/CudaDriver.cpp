@@ -9,6 +9,22 @@
 
 namespace gs::cuda {
 
+namespace {
+/// describe() on a given driver: getDriver() itself uses it while its
+/// std::call_once runs, where calling getDriver() again would deadlock.
+std::string describeWith(const Driver &driver, const char *call,
+                         CUresult result) {
+  const char *name = nullptr, *text = nullptr;
+  if (driver.cuGetErrorName)
+    driver.cuGetErrorName(result, &name);
+  if (driver.cuGetErrorString)
+    driver.cuGetErrorString(result, &text);
+  return std::string(call) + ": " +
+         (name ? name : "CUDA error " + std::to_string(result)) + ": " +
+         (text ? text : "unknown error");
+}
+} // namespace
+
 const Driver &getDriver() {
   static Driver driver;
   static std::once_flag once;
@@ -30,21 +46,13 @@ const Driver &getDriver() {
 #undef GS_RESOLVE
     CUresult result = driver.cuInit(0);
     if (result != kSuccess)
-      driver.error = describe("cuInit", result);
+      driver.error = describeWith(driver, "cuInit", result);
   });
   return driver;
 }
 
 std::string describe(const char *call, CUresult result) {
-  const Driver &driver = getDriver();
-  const char *name = nullptr, *text = nullptr;
-  if (driver.cuGetErrorName)
-    driver.cuGetErrorName(result, &name);
-  if (driver.cuGetErrorString)
-    driver.cuGetErrorString(result, &text);
-  return std::string(call) + ": " +
-         (name ? name : "CUDA error " + std::to_string(result)) + ": " +
-         (text ? text : "unknown error");
+  return describeWith(getDriver(), call, result);
 }
 
 CUcontext getPrimaryContext(int ordinal, std::string &error) {

@@ -18,6 +18,7 @@
 #include "StepChecks.h"
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <map>
@@ -112,6 +113,25 @@ std::vector<uint64_t> parametersOf(const KernelInfo &kernel,
   return {};
 }
 
+/// The most blocks per launch: GS_GPU_MAX_BLOCKS when set (a positive
+/// integer; for tests of grid-size independence and for tuning), else
+/// `fallback`. Read at every launch, so a process can vary it. Returns 0
+/// with the error set when the variable is malformed.
+int64_t maxBlocksFromEnvironment(int64_t fallback) {
+  const char *value = std::getenv("GS_GPU_MAX_BLOCKS");
+  if (!value || !*value)
+    return fallback;
+  char *end = nullptr;
+  errno = 0;
+  long long blocks = std::strtoll(value, &end, 10);
+  if (errno || *end || blocks < 1 || blocks > (1ll << 31) - 1) {
+    fail("GS_GPU_MAX_BLOCKS must be an integer in [1, 2^31 - 1], got '%s'",
+         value);
+    return 0;
+  }
+  return blocks;
+}
+
 /// Blocks of a launch: one for `scalars`; for the chunked kernels no more
 /// than there are chunks (at least one) and no more than `maxBlocks`. Any
 /// grid gives the same bits.
@@ -119,13 +139,6 @@ unsigned gridOf(const KernelInfo &kernel, const GSGpuStepArgs &a,
                 int64_t maxBlocks) {
   if (kernel.kind == Kind::Scalars)
     return 1;
-  // GS_GPU_MAX_BLOCKS caps the grid (tests: the bits never depend on it).
-  static const int64_t cap = [] {
-    const char *value = std::getenv("GS_GPU_MAX_BLOCKS");
-    return value ? std::max<int64_t>(1, std::atoll(value)) : int64_t(0);
-  }();
-  if (cap)
-    maxBlocks = cap;
   int64_t chunks = a.hostChunkOffsets[a.numTensors];
   return static_cast<unsigned>(std::clamp<int64_t>(chunks, 1, maxBlocks));
 }
@@ -160,12 +173,15 @@ int launch(const KernelInfo &kernel, const GSGpuStepArgs &a, int device,
            void * /*stream*/) {
   if (device != 0)
     return fail("the GPU emulator has one device, 0; got %d", device);
+  int64_t maxBlocks = maxBlocksFromEnvironment(kMaxBlocks);
+  if (!maxBlocks)
+    return 1;
   std::vector<uint64_t> values = parametersOf(kernel, a);
   std::vector<void *> params;
   for (uint64_t &value : values)
     params.push_back(&value);
   gsEmuClearLastError();
-  gsEmuLaunch(kEntries[&kernel - kKernels], gridOf(kernel, a, kMaxBlocks), 1, 1,
+  gsEmuLaunch(kEntries[&kernel - kKernels], gridOf(kernel, a, maxBlocks), 1, 1,
               kBlockSize, 1, 1, 0, params.data());
   if (const char *error = gsEmuGetLastError()) {
     fail("kernel '%s': %s", kernel.name, error);
@@ -342,6 +358,9 @@ int launch(const KernelInfo &kernel, const GSGpuStepArgs &a, int ordinal,
   int64_t maxBlocks;
   CUfunction function = resolve(kernel, ordinal, context, maxBlocks);
   if (!function)
+    return 1;
+  maxBlocks = maxBlocksFromEnvironment(maxBlocks);
+  if (!maxBlocks)
     return 1;
   std::vector<uint64_t> values = parametersOf(kernel, a);
   std::vector<void *> params;

@@ -225,3 +225,29 @@ def test_shipped_library_loads_without_gpu_or_compiler():
                          check=True, env=env).stdout.splitlines()
     assert out[-1] == "False"
     assert out[0].startswith(("image", "error")), out
+
+
+def test_grid_size_from_environment_changes_no_bit(monkeypatch):
+    """GS_GPU_MAX_BLOCKS (read at each launch) caps the grid: every cap gives
+    the default grid's bits; a malformed value is refused before anything
+    runs."""
+    def run():
+        G._loaded = None
+        params, opt = train(True, OPTIMIZERS["adam_amsgrad"], torch.bfloat16, steps=3)
+        return params, opt
+    default = run()
+    for blocks in ("1", "2", "5", "1000"):
+        monkeypatch.setenv("GS_GPU_MAX_BLOCKS", blocks)
+        assert_same_run(default, run())
+    params = make_params(torch.float32)
+    opt = GSWrapper(torch.optim.AdamW(params), backend="compiled")
+    opt._compiled = CompiledBackend(gpu_kernels_on_cpu=True)
+    for p in params:
+        p.grad = torch.ones_like(p)
+    before = [p.detach().clone() for p in params]
+    for bad in ("0", "-3", "8x", "99999999999"):
+        monkeypatch.setenv("GS_GPU_MAX_BLOCKS", bad)
+        with pytest.raises(G.KernelError, match=f"GS_GPU_MAX_BLOCKS must be an integer "
+                           f"in .1, 2\\^31 - 1., got '{bad}'"):
+            opt.step()
+        assert all(torch.equal(p, q) for p, q in zip(params, before))

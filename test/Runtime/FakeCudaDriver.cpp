@@ -22,6 +22,8 @@ int cuGetErrorString(int error, const char **text) {
   int name(...) { return kNoDevice; }
 GS_FAIL(cuInit)
 GS_FAIL(cuDeviceGet)
+GS_FAIL(cuDeviceGetCount)
+GS_FAIL(cuDeviceGetAttribute)
 GS_FAIL(cuDevicePrimaryCtxRetain)
 GS_FAIL(cuCtxPushCurrent_v2)
 GS_FAIL(cuCtxPopCurrent_v2)
