@@ -44,8 +44,11 @@ def _source_tree_state():
     out = subprocess.run(["git", "status", "--porcelain", "--ignored",
                           "--untracked-files=all"], cwd=ROOT, check=True,
                          capture_output=True, text=True).stdout.splitlines()
+    # (Python caches may appear anywhere while other test runners work.)
     return sorted(line for line in out
-                  if not line[3:].startswith(("build", ".venv/", "python/tests/__pycache__")))
+                  if not line[3:].startswith(("build", ".venv/"))
+                  and not any(cache in line for cache in
+                              ("__pycache__/", ".hypothesis/", ".pytest_cache/")))
 
 
 @pytest.fixture(scope="module")
