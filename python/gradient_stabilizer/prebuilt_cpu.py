@@ -10,7 +10,7 @@ address changes (e.g. `zero_grad(set_to_none=True)` reallocating grads).
 
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import torch
 
