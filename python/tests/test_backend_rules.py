@@ -185,6 +185,7 @@ def test_a_parameter_listed_twice_is_refused(backend):
     ("lr", float("inf"), "Invalid lr"),
     ("eps", float("nan"), "Invalid eps"),
     ("weight_decay", -0.1, "Invalid weight_decay"),
+    ("weight_decay", float("nan"), "Invalid weight_decay"),
 ])
 def test_bad_hyperparameters_raise_naming_them(backend, name, value, match):
     net = net_of()
@@ -204,6 +205,27 @@ def test_bad_hyperparameters_raise_naming_them(backend, name, value, match):
                                  "weight_decay": 0.01}[name]
     opt.step()
     assert (opt._compiled is not None) == (backend != "eager")
+
+
+@pytest.mark.parametrize("backend", ["eager", "compiled", "auto"])
+@pytest.mark.parametrize("name, value, match", [
+    ("momentum", -0.5, "Invalid momentum"),
+    ("dampening", float("inf"), "Invalid dampening"),
+    ("nesterov", True, "Nesterov momentum requires"),
+])
+def test_bad_sgd_hyperparameters_raise_naming_them(backend, name, value, match):
+    net = net_of()
+    opt = GSWrapper(torch.optim.SGD(net.parameters(), lr=0.1, momentum=0.9, dampening=0.1),
+                    backend=backend)
+    opt.param_groups[0][name] = value
+    set_grads(net, 0)
+    before = [p.detach().clone() for p in net.parameters()]
+    with pytest.raises(ValueError, match=match):
+        opt.step()
+    assert all(torch.equal(a, b) for a, b in zip(before, net.parameters()))
+    opt.param_groups[0]["dampening"] = -0.1  # unusual, but math: accepted, as torch does
+    opt.param_groups[0].update(momentum=0.9, nesterov=False)
+    opt.step()
 
 
 @pytest.mark.parametrize("backend", ["eager", "compiled", "auto"])
