@@ -21,9 +21,9 @@ from typing import Dict, List, Optional, Tuple
 import torch
 
 from . import _compiler as C
-from ._cache import LRUCache
 from . import _cpu_kernels as K
 from . import prebuilt_cpu as P
+from ._cache import LRUCache
 from .lion import Lion
 
 DTYPES = {torch.float32: "f32", torch.float16: "f16", torch.bfloat16: "bf16"}
