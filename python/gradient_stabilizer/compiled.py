@@ -11,7 +11,11 @@ gradients, the inner optimizer's state tensors and the GS state:
   chunks are spread over torch's intra-op threads.
 * CUDA tensors run a compiled `gs.group_step` (kernels queued on PyTorch's
   current stream), specialized on shapes and compile-time hyperparameters
-  and cached in the process; the generic GPU kernels will replace it.
+  and cached in the process (an LRU of MAX_CACHED_STEPS); the generic GPU
+  kernels will replace it.
+
+After a CPU step `p.grad` holds the gradient the optimizer stepped with
+(prebuilt_cpu.store_stabilized_grads), as after an eager step.
 """
 
 from __future__ import annotations
