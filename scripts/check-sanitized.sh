@@ -43,6 +43,11 @@ if [ "$what" != lit ]; then
   # end. UBSan halts on the first report, as in the lit suite.
   echo "== pytest (ASan + UBSan, native-library tests)"
   runtime=$(clang-22 -print-file-name=libclang_rt.asan-x86_64.so)
+  # The instrumented gs-opt (the toolchain compile path) carries its own
+  # static ASan runtime: it must start without the preloaded one.
+  gs_opt="$build/gs-opt-without-preload"
+  printf '#!/bin/sh\nunset LD_PRELOAD\nexec "%s" "$@"\n' "$build/bin/gs-opt" > "$gs_opt"
+  chmod +x "$gs_opt"
   (cd "$root/python" && env LD_PRELOAD="$runtime" \
     ASAN_OPTIONS=allow_user_poisoning=0:detect_leaks=0 \
     UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
@@ -50,7 +55,7 @@ if [ "$what" != lit ]; then
     GS_CPU_KERNELS_LIB="$build/lib/libgs_cpu_kernels.so" \
     GS_GPU_EMULATOR_LIB="$build/lib/libgs_gpu_emulator.so" \
     GS_CUDA_RUNTIME_LIB="$build/lib/libgs_cuda_runtime.so" \
-    GS_OPT="$build/bin/gs-opt" GS_CACHE_DIR="$build/gs-cache" \
+    GS_OPT="$gs_opt" GS_CACHE_DIR="$build/gs-cache" \
     "$python" -m pytest -q -p no:cacheprovider \
     ${GS_PYTEST_XUNIT:+--junitxml "$GS_PYTEST_XUNIT"} \
     tests/test_prebuilt_cpu.py tests/test_backend_rules.py tests/test_errors.py \

@@ -27,11 +27,11 @@ from typing import Dict, List, Optional, Tuple
 import torch
 
 from . import _compiler as C
-from ._cache import LRUCache
 from . import _cpu_kernels as K
 from . import _gpu_kernels as G
 from . import kernel_sets as P
 from . import resident as R
+from ._cache import LRUCache
 from .lion import Lion
 
 DTYPES = {torch.float32: "f32", torch.float16: "f16", torch.bfloat16: "bf16"}

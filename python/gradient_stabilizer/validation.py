@@ -35,13 +35,14 @@ def _value(group: dict, name: str):
     return value
 
 
-def _check_number(g: int, name: str, value, low: float = 0.0,
+def _check_number(g: int, name: str, value, low: float | None = 0.0,
                   below: float | None = None) -> None:
     ok = (isinstance(value, numbers.Real) and not isinstance(value, bool)
-          and math.isfinite(value) and value >= low
+          and math.isfinite(value) and (low is None or value >= low)
           and (below is None or value < below))
     if not ok:
-        bound = f"in [{low}, {below})" if below is not None else f"a finite number >= {low}"
+        bound = (f"in [{low}, {below})" if below is not None
+                 else "a finite number" if low is None else f"a finite number >= {low}")
         raise ValueError(f"Invalid {name} in param group {g}: {value!r} "
                          f"(it must be {bound})")
 
@@ -52,7 +53,9 @@ def _check_hyperparameters(g: int, group: dict) -> None:
     and finite."""
     for name in ("lr", "weight_decay", "eps", "momentum", "dampening"):
         if name in group and group[name] is not None:
-            _check_number(g, name, _value(group, name))
+            # (torch leaves dampening unchecked; any finite value is math)
+            _check_number(g, name, _value(group, name),
+                          None if name == "dampening" else 0.0)
     if "betas" in group:
         betas = group["betas"]
         if not isinstance(betas, (tuple, list)) or len(betas) != 2:

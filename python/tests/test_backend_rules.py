@@ -185,6 +185,7 @@ def test_a_parameter_listed_twice_is_refused(backend):
     ("lr", float("inf"), "Invalid lr"),
     ("eps", float("nan"), "Invalid eps"),
     ("weight_decay", -0.1, "Invalid weight_decay"),
+    ("weight_decay", float("nan"), "Invalid weight_decay"),
 ])
 def test_bad_hyperparameters_raise_naming_them(backend, name, value, match):
     net = net_of()
@@ -204,6 +205,27 @@ def test_bad_hyperparameters_raise_naming_them(backend, name, value, match):
                                  "weight_decay": 0.01}[name]
     opt.step()
     assert (opt._compiled is not None) == (backend != "eager")
+
+
+@pytest.mark.parametrize("backend", ["eager", "compiled", "auto"])
+@pytest.mark.parametrize("name, value, match", [
+    ("momentum", -0.5, "Invalid momentum"),
+    ("dampening", float("inf"), "Invalid dampening"),
+    ("nesterov", True, "Nesterov momentum requires"),
+])
+def test_bad_sgd_hyperparameters_raise_naming_them(backend, name, value, match):
+    net = net_of()
+    opt = GSWrapper(torch.optim.SGD(net.parameters(), lr=0.1, momentum=0.9, dampening=0.1),
+                    backend=backend)
+    opt.param_groups[0][name] = value
+    set_grads(net, 0)
+    before = [p.detach().clone() for p in net.parameters()]
+    with pytest.raises(ValueError, match=match):
+        opt.step()
+    assert all(torch.equal(a, b) for a, b in zip(before, net.parameters()))
+    opt.param_groups[0]["dampening"] = -0.1  # unusual, but math: accepted, as torch does
+    opt.param_groups[0].update(momentum=0.9, nesterov=False)
+    opt.step()
 
 
 @pytest.mark.parametrize("backend", ["eager", "compiled", "auto"])
@@ -228,24 +250,30 @@ def test_empty_parameters_are_skipped_cleanly(backend, opt_name):
 
 
 @pytest.mark.parametrize("backend", ["compiled", "auto"])
-def test_a_bad_last_group_leaves_the_first_untouched(backend):
+@pytest.mark.parametrize("odd, match", [
+    (lambda: torch.ones(4, 4).t(), "contiguous"),
+    (lambda: torch.ones(4, 4, dtype=torch.float64), "float64"),
+])
+def test_a_bad_last_group_leaves_the_first_untouched(backend, odd, match):
     """Every group and tensor is checked before anything is written: an
-    unsupported tensor in the last group raises (compiled) or steps the whole
-    optimizer eagerly (auto); never half a step."""
+    unsupported tensor in the last group (added after the wrapper was
+    built) raises (compiled) or steps the whole optimizer eagerly (auto);
+    never half a step."""
     net = net_of()
-    odd = torch.nn.Parameter(torch.ones(4, 4).t())  # not contiguous
-    opt = GSWrapper(torch.optim.Adam([{"params": net.parameters()},
-                                      {"params": [odd]}], lr=1e-2), backend=backend)
+    odd = torch.nn.Parameter(odd())
+    opt = GSWrapper(torch.optim.Adam(net.parameters(), lr=1e-2), backend=backend)
+    opt.add_param_group({"params": [odd]})
     set_grads(net, 0)
-    odd.grad = torch.ones(4, 4)
+    odd.grad = torch.ones_like(odd)
     before = [p.detach().clone() for p in net.parameters()]
     if backend == "compiled":
-        with pytest.raises(ValueError, match="contiguous"):
+        with pytest.raises(ValueError, match=match):
             opt.step()
         assert all(torch.equal(a, b) for a, b in zip(before, net.parameters()))
         assert not opt.scaler.state and not opt.state
-    else:
-        with pytest.warns(UserWarning, match="contiguous"):
+    else:  # (silently when check_supported already sees it, else with a warning)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
             opt.step()
         assert all(not torch.equal(a, b) for a, b in zip(before, net.parameters()))
         assert not torch.equal(odd, torch.ones(4, 4))

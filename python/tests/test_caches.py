@@ -35,7 +35,7 @@ def test_lru_cache_evicts_the_least_recently_used():
 def test_one_cycle_lr_never_recompiles_nor_grows_on_the_cpu():
     """OneCycleLR moves lr and betas every step: 200 steps on the compiled CPU
     backend compile nothing, keep one bucket per group and dtype, and the
-    Python heap does not grow with the step count."""
+    Python heap does not grow with the step count (from step 100 to 200)."""
     torch.manual_seed(0)
     net = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.ReLU(), torch.nn.Linear(16, 4))
     opt = GSWrapper(torch.optim.AdamW(net.parameters(), lr=1e-3), backend="compiled")
@@ -51,14 +51,16 @@ def test_one_cycle_lr_never_recompiles_nor_grows_on_the_cpu():
             schedule.step()
             changes += opt.param_groups[0]["betas"] != last
             last = opt.param_groups[0]["betas"]
-            if step in (49, 199):
+            if step in (99, 199):
                 gc.collect()  # (which also empties CPython's free lists)
                 sizes.append(tracemalloc.get_traced_memory()[0])
     finally:
         tracemalloc.stop()
     assert changes > 150  # the betas really changed (almost) every step
     assert len(opt._compiled._steps) == 0 and len(opt._compiled._buckets) == 1
-    assert sizes[1] - sizes[0] < 32 * 1024, sizes  # not ~0.8 MiB per step
+    # Warmed up by step 100; a leak of the issue's 0.8 MiB per step would be
+    # 80 MiB here.
+    assert sizes[1] - sizes[0] < 64 * 1024, sizes
 
 
 def test_compiled_steps_are_an_lru_of_bounded_size(monkeypatch):
