@@ -72,3 +72,18 @@ def restore_grad_copies(params: Sequence[torch.Tensor],
         if g is not p.grad:
             p.grad.copy_(g)
 
+
+
+def address_table(numels: Sequence[int], pointers: Sequence[int],
+                  num_moments: int) -> torch.Tensor:
+    """The kernels' table, one row per tensor: [numel, param, grad, moments...]
+    from `pointers` = the params', then the grads', then every tensor's
+    moments' addresses. An empty tensor has no storage: its address is
+    never read."""
+    n = len(numels)
+    rows = []
+    for i in range(n):
+        row = [numels[i], pointers[i], pointers[n + i]]
+        row += pointers[2 * n + i * num_moments:2 * n + (i + 1) * num_moments]
+        rows.append(row)
+    return torch.tensor(rows, dtype=torch.int64).reshape(n, 3 + num_moments)

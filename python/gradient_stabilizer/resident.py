@@ -100,16 +100,10 @@ class ResidentBucket:
                 num_moments: int, hyper: Sequence[float]) -> None:
         """Rebuilds the address table when a pointer changed, and the
         hyperparameters when a value changed (one small copy each)."""
-        params, n = self.params, len(self.params)
+        params = self.params
         pointers = tuple(t.data_ptr() for t in (*params, *grads, *moments))
         if pointers != self.pointers:
-            rows = []
-            for i in range(n):
-                row = [self.numels[i], pointers[i], pointers[n + i]]
-                row += pointers[2 * n + i * num_moments:2 * n + (i + 1) * num_moments]
-                rows.append(row)
-            self.host_table = torch.tensor(rows, dtype=torch.int64).reshape(
-                n, 3 + num_moments)
+            self.host_table = P.address_table(self.numels, pointers, num_moments)
             self.table = self.host_table.to(self.device)
             self.pointers = pointers
         values = tuple(hyper)

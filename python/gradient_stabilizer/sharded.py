@@ -503,14 +503,7 @@ class _ShardBucket:
             self.pointers = None
         pointers = tuple(t.data_ptr() for t in (*params, *grads, *moments))
         if pointers != self.pointers:
-            n = len(params)
-            rows = []
-            for i in range(n):
-                # An empty shard has no storage: its address is never read.
-                row = [numels[i], pointers[i], pointers[n + i]]
-                row += pointers[2 * n + i * num_moments:2 * n + (i + 1) * num_moments]
-                rows.append(row)
-            self.table = torch.tensor(rows, dtype=torch.int64).reshape(n, 3 + num_moments)
+            self.table = P.address_table(numels, pointers, num_moments)
             self.pointers = pointers
 
     def args(self, hyper: torch.Tensor, stats: torch.Tensor, counts: torch.Tensor,

@@ -184,8 +184,8 @@ struct TableBuilder {
         TypeAttr::get(c.elementType),
         b.getI64IntegerAttr(MultiTensorStepOp::kDefaultChunkSize),
         StepPhaseAttr::get(b.getContext(), phase),
-        /*store_gradients=*/UnitAttr(), c.table, chunkOffsets, hyper,
-        c.stats, c.counts, c.steps, partials, records, invScale, foundInf,
+        /*store_gradients=*/UnitAttr(), c.table, chunkOffsets, hyper, c.stats,
+        c.counts, c.steps, partials, records, invScale, foundInf,
         /*worker=*/Value(), /*num_workers=*/Value());
   }
 };

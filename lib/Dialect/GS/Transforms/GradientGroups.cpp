@@ -419,3 +419,25 @@ LogicalResult FunctionGradients::completeGroup(GradientGroup &group,
   }
   return success();
 }
+
+FailureOr<StabilizerAttr> mlir::gs::matchers::parseInjectionOptions(
+    Operation *module, StringRef pass, StringRef clip, StringRef onNonfinite,
+    double gamma1, double gamma2, double eps, bool biasCorrection) {
+  if (clip != "replace" && clip != "keep")
+    return module->emitError()
+           << pass << ": clip must be 'replace' or 'keep', got '" << clip
+           << "'";
+  std::optional<NonFinitePolicy> policy = symbolizeNonFinitePolicy(onNonfinite);
+  if (!policy)
+    return module->emitError()
+           << pass
+           << ": on-nonfinite must be 'skip', 'zero' or 'passthrough', got '"
+           << onNonfinite << "'";
+  auto emitError = [&] { return module->emitError(); };
+  if (failed(StabilizerAttr::verify(emitError, APFloat(gamma1), APFloat(gamma2),
+                                    APFloat(eps), biasCorrection, *policy)))
+    return failure();
+  return StabilizerAttr::get(module->getContext(), APFloat(gamma1),
+                             APFloat(gamma2), APFloat(eps), biasCorrection,
+                             *policy);
+}

@@ -15,6 +15,8 @@
 
 #include "ClipMatchers.h"
 
+#include "gs/Dialect/GS/IR/GSAttrs.h"
+
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "llvm/ADT/DenseSet.h"
 #include "llvm/ADT/SetVector.h"
@@ -102,6 +104,14 @@ Value matchCounterIncrement(Value value, Block *body);
 
 /// The ancestor of `op` in `block`, or null.
 Operation *ancestorIn(Operation *op, Block *block);
+
+/// The stabilizer an injection pass's options describe: `clip` must be
+/// "replace" or "keep" and `onNonfinite` a policy; errors name `pass` and
+/// are emitted on `module`.
+FailureOr<StabilizerAttr>
+parseInjectionOptions(Operation *module, StringRef pass, StringRef clip,
+                      StringRef onNonfinite, double gamma1, double gamma2,
+                      double eps, bool biasCorrection);
 
 } // namespace mlir::gs::matchers
 

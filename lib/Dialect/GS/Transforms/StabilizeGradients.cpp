@@ -397,28 +397,12 @@ void StabilizeGradients::rewrite(FunctionPlan &plan, StabilizerAttr config) {
 }
 
 void StabilizeGradients::runOnOperation() {
-  if (clip != "replace" && clip != "keep") {
-    getOperation().emitError() << "gs-stabilize-gradients: clip must be "
-                                  "'replace' or 'keep', got '"
-                               << clip << "'";
+  FailureOr<StabilizerAttr> parsed =
+      parseInjectionOptions(getOperation(), "gs-stabilize-gradients", clip,
+                            onNonfinite, gamma1, gamma2, eps, biasCorrection);
+  if (failed(parsed))
     return signalPassFailure();
-  }
-  std::optional<NonFinitePolicy> policy = symbolizeNonFinitePolicy(onNonfinite);
-  if (!policy) {
-    getOperation().emitError()
-        << "gs-stabilize-gradients: on-nonfinite must be 'skip', 'zero' or "
-           "'passthrough', got '"
-        << onNonfinite << "'";
-    return signalPassFailure();
-  }
-  auto emitError = [&] { return getOperation().emitError(); };
-  bool correct = biasCorrection;
-  if (failed(StabilizerAttr::verify(emitError, APFloat(gamma1), APFloat(gamma2),
-                                    APFloat(eps), correct, *policy)))
-    return signalPassFailure();
-  auto config =
-      StabilizerAttr::get(&getContext(), APFloat(gamma1), APFloat(gamma2),
-                          APFloat(eps), correct, *policy);
+  StabilizerAttr config = *parsed;
 
   SmallVector<FunctionPlan> plans;
   llvm::StringSet<> namesSeen;
