@@ -9,7 +9,9 @@ Forms:
           recognized whole by gs-inject-stabilization.
   linalg  one fused linalg.generic per parameter (new p, m, v), the bias
           corrections as 0-d tensor operands and lr as a 0-d argument (the
-          IREE / torch.compile form); stabilized by gs-stabilize-gradients.
+          IREE / torch.compile form); raised by gs-inject-stabilization with
+          the bias corrections as values (gs-stabilize-gradients alone
+          stabilizes it at the gradient level).
   clip    `linalg` behind torch's clip_grad_norm_ over all N gradients (a
           global norm every update reads), the worst case for slices.
 

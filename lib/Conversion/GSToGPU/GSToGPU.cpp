@@ -136,6 +136,9 @@ static LogicalResult checkDeviceBuffers(GroupStepOp op) {
 }
 
 LogicalResult ConvertGSToGPUPass::lower(GroupStepOp op, SymbolTable &symbols) {
+  if (!op.getBiasCorrections().empty())
+    return op.emitOpError("has bias_corrections, which convert-gs-to-gpu "
+                          "takes on gs.multi_tensor_step only");
   if (failed(checkDeviceBuffers(op)))
     return failure();
   // The chunk table numbers the group's chunks in i64 (each tensor's count

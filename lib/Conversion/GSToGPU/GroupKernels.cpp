@@ -235,7 +235,8 @@ buildScalarsKernel(OpBuilder &b, Location loc, GroupStepOp op,
         OptimizerAttrInterface optimizer = op.getOptimizer();
         SmallVector<Value> scalars = optimizer.buildStepScalars(
             b, loc, nextStep, lr, weightDecay,
-            optimizer.buildHyperparameterConstants(b, loc));
+            optimizer.buildHyperparameterConstants(b, loc),
+            /*biasCorrections=*/ValueRange());
         records.numScalars = scalars.size();
         Value recordBuffer = e.global(kRecords, e.recordsType(records));
         Value base = e.mul(t, e.index(records.size()));

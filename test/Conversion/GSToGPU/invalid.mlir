@@ -160,3 +160,23 @@ func.func @total_overflow(%p0: tensor<9223372036854775807xf32>,
   return
 }
 
+
+// -----
+
+// The static group kernels compute Adam's bias corrections from the step
+// counts; given ones are taken on gs.multi_tensor_step.
+func.func @group_bias_corrections(%p: tensor<64xf32>, %g: tensor<64xf32>,
+                                  %a: tensor<64xf32>, %b: tensor<64xf32>,
+                                  %stats: tensor<1x2xf64>,
+                                  %counts: tensor<1x2xi64>,
+                                  %steps: tensor<1xi64>, %lr: f64, %wd: f64,
+                                  %bc1: f64, %bc2: f64) {
+  // expected-error @+1 {{has bias_corrections, which convert-gs-to-gpu takes on gs.multi_tensor_step only}}
+  %r:6 = gs.group_step #gs.adam<>
+      params(%p : tensor<64xf32>) grads(%g : tensor<64xf32>)
+      moments(%a, %b : tensor<64xf32>, tensor<64xf32>)
+      stats(%stats : tensor<1x2xf64>) counts(%counts : tensor<1x2xi64>)
+      steps(%steps : tensor<1xi64>) lr(%lr) weight_decay(%wd)
+      bias_corrections(%bc1, %bc2)
+  return
+}

@@ -184,8 +184,10 @@ struct TableBuilder {
         TypeAttr::get(c.elementType),
         b.getI64IntegerAttr(MultiTensorStepOp::kDefaultChunkSize),
         StepPhaseAttr::get(b.getContext(), phase),
-        /*store_gradients=*/UnitAttr(), c.table, chunkOffsets, hyper, c.stats,
-        c.counts, c.steps, partials, records, invScale, foundInf,
+        /*store_gradients=*/UnitAttr(),
+        op.getBiasCorrections().empty() ? UnitAttr() : b.getUnitAttr(), c.table,
+        chunkOffsets, hyper, c.stats, c.counts, c.steps, partials, records,
+        invScale, foundInf,
         /*worker=*/Value(), /*num_workers=*/Value());
   }
 };
@@ -282,11 +284,13 @@ struct GroupStepOpInterface
       classes[it - classTypes.begin()].push_back(i);
     }
 
-    // hyper: [lr, weight_decay, gamma1, gamma2, eps, optimizer's...].
+    // hyper: [lr, weight_decay, gamma1, gamma2, eps, optimizer's..., bias
+    // corrections...].
     OptimizerAttrInterface optimizer = op.getOptimizer();
     StabilizerAttr config = op.getStabilizer();
     SmallVector<double> optimizerHyper = optimizer.getHyperparameterValues();
-    int64_t hyperSize = 5 + optimizerHyper.size();
+    int64_t hyperSize =
+        5 + optimizerHyper.size() + op.getBiasCorrections().size();
     Value hyper = t.alloc({hyperSize}, rewriter.getF64Type());
     t.store(op.getLr(), hyper, {0});
     t.store(op.getWeightDecay(), hyper, {1});
@@ -295,6 +299,9 @@ struct GroupStepOpInterface
     t.store(t.f64(config.getEps().convertToDouble()), hyper, {4});
     for (auto [i, value] : llvm::enumerate(optimizerHyper))
       t.store(t.f64(value), hyper, {5 + static_cast<int64_t>(i)});
+    int64_t firstBiasCorrection = 5 + optimizerHyper.size();
+    for (auto [i, value] : llvm::enumerate(op.getBiasCorrections()))
+      t.store(value, hyper, {firstBiasCorrection + static_cast<int64_t>(i)});
 
     // Per class: chunk offsets and scratch.
     int64_t chunkSize = MultiTensorStepOp::kDefaultChunkSize;

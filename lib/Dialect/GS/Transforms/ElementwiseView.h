@@ -110,6 +110,19 @@ double roundDecimal(double value);
 Value materializeF64(OpBuilder &builder, Location loc, Value value);
 Value materializeF64(OpBuilder &builder, Location loc, const Product &product);
 
+/// The scalar or 0-d tensor outside linalg bodies that the uniform `value`
+/// reads, through linalg body arguments, element-wise linalg ops (0-d
+/// generics, broadcasts, fills), splats and float casts; null when `value`
+/// is computed inside a linalg body.
+Value findOuterScalar(Value value);
+
+/// Emits the source's own value of the uniform `value` as an f64 scalar:
+/// its findOuterScalar when there is one (the value the graph computed, by
+/// whatever ops), else materializeF64 of its expression; null when neither
+/// works. canMaterializeSourceF64 checks without building.
+Value materializeSourceF64(OpBuilder &builder, Location loc, Value value);
+bool canMaterializeSourceF64(Value value);
+
 /// Emits an i1 condition (a comparison of uniform values, or an outer i1);
 /// null when it cannot.
 Value materializeCondition(OpBuilder &builder, Location loc, Value cond);

@@ -46,6 +46,7 @@ static bool compatible(GroupStepOp a, GroupStepOp b, bool mixedTypes) {
   if (a.getOptimizer() != b.getOptimizer() ||
       a.getStabilizer() != b.getStabilizer() || a.getLr() != b.getLr() ||
       a.getWeightDecay() != b.getWeightDecay() ||
+      !llvm::equal(a.getBiasCorrections(), b.getBiasCorrections()) ||
       a.getInvScale() != b.getInvScale() || a.getFoundInf() != b.getFoundInf())
     return false;
   if (mixedTypes)
@@ -142,7 +143,7 @@ static void fuse(ArrayRef<GroupStepOp> members) {
       b, loc, last.getOptimizer(), last.getConfigAttr(), params, grads, moments,
       packRows(b, loc, stats), packRows(b, loc, counts),
       packRows(b, loc, steps), last.getLr(), last.getWeightDecay(),
-      last.getInvScale(), last.getFoundInf());
+      last.getBiasCorrections(), last.getInvScale(), last.getFoundInf());
 
   unsigned paramOffset = 0, momentOffset = 0;
   int64_t rowOffset = 0;
