@@ -213,7 +213,27 @@ static std::optional<double> evalPredicate(arith::CmpFPredicate pred, double a,
   }
 }
 
+static thread_local ConstantCache *activeConstants = nullptr;
+
+ConstantCache::ConstantCache() : outer(activeConstants) {
+  activeConstants = this;
+}
+ConstantCache::~ConstantCache() { activeConstants = outer; }
+
+static std::optional<double> evaluate(Value value);
+
 std::optional<double> mlir::gs::matchers::evalConstant(Value value) {
+  if (!activeConstants)
+    return evaluate(value);
+  auto it = activeConstants->values.find(value);
+  if (it != activeConstants->values.end())
+    return it->second;
+  std::optional<double> result = evaluate(value);
+  activeConstants->values[value] = result;
+  return result;
+}
+
+static std::optional<double> evaluate(Value value) {
   Expr e = viewExpr(value);
   if (e.kind == ExprKind::Constant)
     return e.constant;

@@ -17,6 +17,7 @@
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/Value.h"
+#include "llvm/ADT/DenseMap.h"
 
 namespace mlir::gs::matchers {
 
@@ -60,6 +61,23 @@ bool isUniform(Value value);
 
 /// The value of a uniform expression made of constants only.
 std::optional<double> evalConstant(Value value);
+
+/// While alive, remembers evalConstant's answers: a global norm is a sum of
+/// a thousand terms, and each question about a factor that reads it (is it
+/// a constant?) would walk all of them again, once per parameter. The IR
+/// the remembered values belong to must not change while it is alive.
+class ConstantCache {
+public:
+  ConstantCache();
+  ~ConstantCache();
+  ConstantCache(const ConstantCache &) = delete;
+  ConstantCache &operator=(const ConstantCache &) = delete;
+
+  DenseMap<Value, std::optional<double>> values;
+
+private:
+  ConstantCache *outer;
+};
 
 /// The leaf `value` stands for, or a null value when it is not a leaf.
 Value getLeaf(Value value);
