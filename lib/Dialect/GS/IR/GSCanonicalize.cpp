@@ -135,6 +135,10 @@ struct FuseStabilizeIntoGroupStep : OpRewritePattern<OptimizerStepOp> {
     rewriter.replaceAllUsesWith(stabilize.getNewStats(), newStats);
     rewriter.replaceAllUsesWith(stabilize.getNewCounts(), newCounts);
     rewriter.eraseOp(stabilize);
+    // The fused op computes the norm itself; gs-form-group-steps applies
+    // this pattern in one walk, without dead-code elimination.
+    if (norm->use_empty())
+      rewriter.eraseOp(norm);
     return success();
   }
 };
