@@ -17,6 +17,7 @@
 
 #include "mlir/Conversion/Passes.h"
 #include "mlir/Dialect/Bufferization/Transforms/Passes.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/GPU/Transforms/Passes.h"
 #include "mlir/Dialect/LLVMIR/Transforms/OptimizeForNVVM.h"
@@ -94,6 +95,8 @@ buildGPUPipeline(OpPassManager &pm,
   buildBufferization(pm);
   buildCommon(pm, target);
   buildKernels(pm);
+  // Before the host signatures change: see gs-split-entry-blocks.
+  pm.addNestedPass<func::FuncOp>(gs::createSplitEntryBlocks());
   GpuToLLVMConversionPassOptions host;
   host.hostBarePtrCallConv = options.barePtrABI;
   host.kernelBarePtrCallConv = true;

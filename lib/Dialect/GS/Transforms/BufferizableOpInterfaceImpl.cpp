@@ -59,6 +59,22 @@ struct GroupOperands {
       return op.getNewSteps();
     return Value();
   }
+
+  /// The operand whose buffer `result` is (the inverse of resultOf).
+  OpOperand &operandOf(OpResult result) {
+    if (result == op.getNewStats())
+      return op.getStatsMutable();
+    if (result == op.getNewCounts())
+      return op.getCountsMutable();
+    if (result == op.getNewSteps())
+      return op.getStepsMutable();
+    unsigned n = op.getNumParams();
+    unsigned index =
+        result.getResultNumber() - op.getNewTensors()[0].getResultNumber();
+    if (index < n)
+      return op.getParamsMutable()[index];
+    return op.getMomentsMutable()[index - n];
+  }
 };
 
 /// Emits the tables and the gs.multi_tensor_step(s) of a bufferized group.
@@ -209,6 +225,15 @@ struct GroupStepOpInterface
     if (Value result = GroupOperands{cast<GroupStepOp>(op)}.resultOf(operand))
       return {{result, BufferRelation::Equivalent}};
     return {};
+  }
+
+  // Without this, the default asks every operand for its aliasing values,
+  // for every result: quadratic in the size of the group.
+  AliasingOpOperandList getAliasingOpOperands(Operation *op, Value value,
+                                              const AnalysisState &) const {
+    OpOperand &operand =
+        GroupOperands{cast<GroupStepOp>(op)}.operandOf(cast<OpResult>(value));
+    return {{&operand, BufferRelation::Equivalent}};
   }
 
   LogicalResult bufferize(Operation *operation, RewriterBase &rewriter,
