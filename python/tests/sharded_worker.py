@@ -278,7 +278,59 @@ def job_gpu(rank, world, out_dir):
                                   local=False)
     result["amp"] = amp(rank, world, backends=(("gpu", "compiled", True),))
     result["added"] = added_group(rank, world)
+    for path, gpu in (("gpu", True), ("cpu", False)):
+        result["alike", path] = added_alike(rank, world, gpu)
+        result["presence", path] = presence(rank, world, gpu)
     return result
+
+
+def _extra(model):
+    """A new sharded parameter made without a collective, with a gradient."""
+    extra = torch.nn.Parameter(torch.distributed.tensor.distribute_tensor(
+        torch.zeros(5, 2), model.qkv.weight.device_mesh, model.qkv.weight.placements,
+        src_data_rank=None))
+    extra.grad = torch.zeros_like(extra)
+    return extra
+
+
+def added_alike(rank, world, gpu, steps=3):
+    """Every rank adds the same parameter group after step 0: they agree on
+    the new list on step 1 (a second all-reduce) and lose no step."""
+    model = shard(make(), world)
+    opt = optimizer(model, "compiled", gpu=gpu)
+
+    def before(step):
+        if step == 1:
+            opt.add_param_group({"params": [_extra(model)]})
+    counts = train(model, opt, 0, steps, rank, world, Counter(), before_step=before)
+    return {"counts": counts, "params": [full(p) for p in model.parameters()],
+            "gs": gs_rows(opt)[:len(list(model.parameters()))]}
+
+
+def presence(rank, world, gpu):
+    """Rank 1 drops the gradient of a sharded parameter at step 1: the CPU
+    path raises on step 1, the GPU path skips step 1 and raises on step 2;
+    either way naming the parameter, with nothing changed since step 1."""
+    model = shard(make(), world)
+    opt = optimizer(model, "compiled", gpu=gpu)
+    seen = {}
+
+    def before(step):
+        seen["step"] = step
+        if step == 1:
+            seen["params"] = [full(p) for p in model.parameters()]
+            seen["gs"] = gs_rows(opt)
+            if rank == 1:
+                model.qkv.weight.grad = None
+    try:
+        train(model, opt, 0, 4, rank, world, before_step=before)
+        error = None
+    except ValueError as caught:
+        error = str(caught)
+    return {"error": error, "step": seen["step"],
+            "unchanged": all(torch.equal(a, full(b)) for a, b in
+                             zip(seen["params"], model.parameters()))
+            and gs_rows(opt) == seen["gs"]}
 
 
 def added_group(rank, world):

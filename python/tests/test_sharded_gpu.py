@@ -127,3 +127,27 @@ def test_a_parameter_list_changed_on_one_rank_is_named_at_the_next_step(ranks):
         assert "disagree on the parameter list at parameter 15:" in result["added"]["error"]
         assert result["added"]["unchanged"]
     assert ranks[0]["added"]["error"] == ranks[1]["added"]["error"]
+
+
+@pytest.mark.parametrize("path", ["gpu", "cpu"])
+def test_every_rank_adding_the_same_group_loses_no_step(ranks, path):
+    params, rows = single_process("compiled", steps=3)
+    for result in (r["alike", path] for r in ranks):
+        # Step 1: the header says every list changed alike; the ranks agree
+        # on the new one and reduce again.
+        assert [c["all_reduce"] for c in result["counts"]] == [1, 2, 1]
+        assert [c["all_gather_object"] for c in result["counts"]] == [1, 1, 0]
+        assert_params_close(result["params"], params)
+        assert_gs_close(result["gs"], rows)
+
+
+@pytest.mark.parametrize("path, step", [("gpu", 2), ("cpu", 1)])
+def test_a_gradient_on_one_rank_only_is_named(ranks, path, step):
+    results = [r["presence", path] for r in ranks]
+    for result in results:
+        assert result["step"] == step
+        assert "parameter 4 (shape (48, 16)) has a gradient on 1 of 2 ranks" \
+            in result["error"]
+        assert ("(which every rank skipped)" in result["error"]) == (path == "gpu")
+        assert result["unchanged"]
+    assert results[0]["error"] == results[1]["error"]
