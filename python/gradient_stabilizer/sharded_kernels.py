@@ -14,7 +14,7 @@ On a GPU every piece is queued on PyTorch's current stream and nothing
 waits for the device: NCCL orders the all-reduce after the norms and the
 scalars after the all-reduce on the device, the loss scaler's found_inf is
 combined there, and the ranks' agreement on the parameter list is checked
-there too, gating the step (sharded.ShardedSteps._reduce); the host reads
+there too, gating the step (sharded.ShardedSteps._global_sums); the host reads
 that verdict at the next step. `raise_on_nonfinite=True` reads the norms on
 the host (a synchronization, documented).
 """
@@ -140,12 +140,13 @@ class ShardedKernels:
             for dtype, ps in buckets.items():
                 key = (index, dtype)
                 bucket = self._buckets.get(key)
+                shards = [local(p) for p in ps]
                 if bucket is None or bucket.identity != tuple(map(id, ps)) \
+                        or bucket.numels != [t.numel() for t in shards] \
                         or bucket.device != device or bucket.gpu != gpu:
                     if bucket is not None:
                         bucket.release(stabilizer)
-                    bucket = self._buckets[key] = ShardBucket(
-                        ps, [local(p) for p in ps], device, gpu)
+                    bucket = self._buckets[key] = ShardBucket(ps, shards, device, gpu)
                 # As compiled.py: a missing moment restarts the bucket from
                 # the dicts.
                 moments = [opt_state[p].get(name) if p in opt_state else None
@@ -165,7 +166,7 @@ class ShardedKernels:
                     loaded.append((bucket, fresh))
                 grads = [local(p.grad).contiguous() for p in ps]
                 bucket.prepare(grads, [local(m) for m in moments], len(moment_names), hyper,
-                               tensors=[local(p) for p in ps])
+                               tensors=shards)
                 plan.append(dict(
                     bucket=bucket, params=ps, grads=grads,
                     positions=bucket.positions_on_device([position[id(p)] for p in ps]),
