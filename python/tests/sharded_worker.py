@@ -281,7 +281,71 @@ def job_gpu(rank, world, out_dir):
     for path, gpu in (("gpu", True), ("cpu", False)):
         result["alike", path] = added_alike(rank, world, gpu)
         result["presence", path] = presence(rank, world, gpu)
+        result["mixed", path] = mixed_dtypes(rank, world, gpu)
     return result
+
+
+MIXED_SHAPES = ((37, 5, torch.float32), (20, 3, torch.bfloat16), (9, 1, torch.float32),
+                (6, 4, torch.bfloat16))
+
+
+def mixed_params(mesh=None):
+    """f32 and bf16 parameters in one group (two buckets), sharded over
+    `mesh` (None: plain tensors, for one process)."""
+    from torch.distributed.tensor import Shard, distribute_tensor
+    torch.manual_seed(0)
+    params = []
+    for rows, cols, dtype in MIXED_SHAPES:
+        value = torch.randn(rows, cols).to(dtype)
+        if mesh is not None:
+            value = distribute_tensor(value, mesh, [Shard(0)], src_data_rank=None)
+        params.append(torch.nn.Parameter(value))
+    return params
+
+
+def mixed_steps(params, opt, mesh=None, steps=4, overflow_at=2, counter=None,
+                launches=None):
+    """GradScaler steps on the same global gradients at any world size; an
+    Inf in the bf16 parameter's row 0 (rank 0's shard) at one step."""
+    from torch.distributed.tensor import Shard, distribute_tensor
+    scaler = torch.amp.GradScaler("cpu", init_scale=1024.0)
+    counts = []
+    for step in range(steps):
+        gen = torch.Generator().manual_seed(50 + step)
+        for i, p in enumerate(params):
+            grad = (torch.randn(p.shape, generator=gen) * 1024.0).to(p.dtype)
+            if step == overflow_at and i == 1:
+                grad[0, 0] = float("inf")
+            p.grad = (grad if mesh is None else
+                      distribute_tensor(grad, mesh, [Shard(0)], src_data_rank=None))
+        scaler.scale(torch.ones(()))  # (as scaler.scale(loss) would)
+        if counter is not None:
+            before, launched = counter.calls["all_reduce"], len(launches.names)
+            counter.active = launches.active = True
+        try:
+            scaler.step(opt)
+        finally:
+            if counter is not None:
+                counter.active = launches.active = False
+        if counter is not None:
+            counts.append((counter.calls["all_reduce"] - before,
+                           launches.names[launched:]))
+        scaler.update()
+    return counts, scaler.get_scale()
+
+
+def mixed_dtypes(rank, world, gpu):
+    from torch.distributed.device_mesh import init_device_mesh
+    mesh = init_device_mesh("cpu", (world,))
+    params = mixed_params(mesh)
+    opt = GSWrapper(torch.optim.AdamW(params, lr=1e-2, weight_decay=0.01),
+                    backend="compiled")
+    if gpu:
+        from gradient_stabilizer.compiled import CompiledBackend
+        opt._compiled = CompiledBackend(gpu_kernels_on_cpu=True)
+    counts, scale = mixed_steps(params, opt, mesh, counter=Counter(), launches=Launches())
+    return {"params": [full(p) for p in params], "gs": gs_rows(opt), "counts": counts,
+            "scale": scale}
 
 
 def _extra(model):

@@ -13,6 +13,7 @@ import torch
 import torch.distributed as dist
 
 import sharded_worker as W
+from gradient_stabilizer import GSWrapper
 from host_sync_guard import HostSync, NoHostSync
 from test_sharded import assert_gs_close, assert_params_close, single_process, spawn
 
@@ -151,3 +152,26 @@ def test_a_gradient_on_one_rank_only_is_named(ranks, path, step):
         assert ("(which every rank skipped)" in result["error"]) == (path == "gpu")
         assert result["unchanged"]
     assert results[0]["error"] == results[1]["error"]
+
+
+def test_two_dtypes_under_a_grad_scaler(ranks):
+    """f32 and bf16 shards (two buckets): every bucket's norms run before
+    the one all-reduce, and an Inf in one rank's bf16 shard skips the whole
+    step on both ranks, on the device; as the CPU path and one process."""
+    params = W.mixed_params()
+    one = GSWrapper(torch.optim.AdamW(params, lr=1e-2, weight_decay=0.01),
+                    backend="compiled")
+    W.mixed_steps(params, one)
+    expected = [p.detach() for p in params]
+    for result in ranks:
+        gpu, cpu = result["mixed", "gpu"], result["mixed", "cpu"]
+        assert gpu["scale"] == cpu["scale"] == 512.0
+        for got in (gpu, cpu):
+            assert [c for c, _ in got["counts"]] == [1, 1, 1, 1]
+            assert all(row[2:] == (3, 0) for row in got["gs"]), got["gs"]
+            for p, want in zip(got["params"], expected):
+                torch.testing.assert_close(p.float(), want.float(), rtol=1e-6, atol=1e-6)
+            assert_gs_close(got["gs"], W.gs_rows(one))
+        kinds = [[name.split("_")[1] for name in names] for _, names in gpu["counts"]]
+        assert kinds == [["norms", "norms", "scalars", "update", "scalars", "update"]] * 4
+    assert ranks[0]["mixed", "gpu"]["gs"] == ranks[1]["mixed", "gpu"]["gs"]
