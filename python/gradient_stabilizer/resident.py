@@ -151,9 +151,12 @@ class ResidentBucket:
 def to_device(host: torch.Tensor, device: torch.device) -> torch.Tensor:
     """A copy of the host tensor `host` on `device`, queued on the current
     stream without waiting: a blocking copy to a CUDA device would wait for
-    all the work queued before it. `host` is a fresh host tensor (CUDA reads
-    pageable memory into its staging buffer before the call returns)."""
-    return host.to(device, non_blocking=True)
+    all the work queued before it, and from pageable memory the driver may
+    wait for the stream too, so the copy goes through pinned memory (PyTorch's
+    caching host allocator keeps that block until the copy has run)."""
+    if device.type == "cpu":
+        return host
+    return host.pin_memory().to(device, non_blocking=True)
 
 
 def store_step_count(opt_state: dict, step: int) -> None:
