@@ -58,6 +58,7 @@ import torch.distributed as dist
 from ._compiler import CompilerError
 from .compiled import Unsupported
 from .eager import stabilize_
+from .resident import to_device
 
 try:
     from torch.distributed.tensor import DTensor
@@ -160,7 +161,7 @@ class _Layout:
     """A step's parameter list as the collective sees it: its signature and
     hash, the process group and the positions of the sharded parameters,
     and the small constant tensors of the flat tensor on each device (made
-    once: a blocking copy to a GPU would wait for the device)."""
+    once, copied without waiting)."""
 
     def __init__(self, params: Sequence[torch.Tensor], signature: tuple):
         self.signature = signature
@@ -189,8 +190,8 @@ class _Layout:
         if device not in self._constants:
             parts = torch.tensor(self.hash, dtype=torch.float64)
             self._constants[device] = (
-                torch.cat([parts, parts * parts]).to(device),
-                torch.tensor(self.sharded, dtype=torch.int64).to(device))
+                to_device(torch.cat([parts, parts * parts]), device),
+                to_device(torch.tensor(self.sharded, dtype=torch.int64), device))
         return self._constants[device]
 
     def present(self, device: torch.device, present: Sequence[bool]) -> torch.Tensor:
@@ -200,7 +201,8 @@ class _Layout:
         if key not in self._present:
             if len(self._present) >= 8:
                 self._present.clear()
-            self._present[key] = torch.tensor(pattern, dtype=torch.float64).to(device)
+            self._present[key] = to_device(torch.tensor(pattern, dtype=torch.float64),
+                                           device)
         return self._present[key]
 
 

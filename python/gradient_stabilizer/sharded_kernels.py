@@ -54,9 +54,9 @@ class ShardBucket(R.ResidentBucket):
         gather = torch.full((n, width), self.num_chunks, dtype=torch.int64)
         for t in range(n):
             gather[t, :bounds[t + 1] - bounds[t]] = torch.arange(bounds[t], bounds[t + 1])
-        self._gather = gather.to(device)
+        self._gather = R.to_device(gather, device)
         self.host_scalar_offsets = torch.arange(n + 1, dtype=torch.int64)
-        self.scalar_offsets = self.host_scalar_offsets.to(device)
+        self.scalar_offsets = R.to_device(self.host_scalar_offsets, device)
         self.host_scalar_table = self.scalar_table = None
         self.positions_key: Optional[tuple] = None
         self.positions: Optional[torch.Tensor] = None
@@ -73,7 +73,7 @@ class ShardBucket(R.ResidentBucket):
             table = torch.zeros((n, width), dtype=torch.int64)
             table[:, 0] = 1
             self.host_scalar_table = table
-            self.scalar_table = table.to(self.device)
+            self.scalar_table = R.to_device(table, self.device)
         return self.args_with(self.scalar_table, self.host_scalar_table,
                               self.scalar_offsets, self.host_scalar_offsets, sums,
                               inv_scale, found_inf)
