@@ -74,7 +74,7 @@ def sharded(ctx):
         sharded_buckets = wrappers["sharded"].scaler._sharded._kernels._buckets
         if not all(b.gpu for b in sharded_buckets.values()):
             raise AssertionError("a sharded bucket did not run the GPU kernels")
-        full = [p.full_tensor().float() for p in models["sharded"].parameters()]
+        full = [p.full_tensor().detach().float() for p in models["sharded"].parameters()]
         plain = [p.detach().float() for p in models["one process"].parameters()]
         worst = max(float((a - b).abs().max()) for a, b in zip(full, plain))
         rows_a, rows_b = _gs_rows(wrappers["sharded"]), _gs_rows(wrappers["one process"])
