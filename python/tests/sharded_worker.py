@@ -304,12 +304,15 @@ def mixed_params(mesh=None):
 
 
 def mixed_steps(params, opt, mesh=None, steps=4, overflow_at=2, counter=None,
-                launches=None):
+                launches=None, guard_from=None):
     """GradScaler steps on the same global gradients at any world size; an
-    Inf in the bf16 parameter's row 0 (rank 0's shard) at one step."""
+    Inf in the bf16 parameter's row 0 (rank 0's shard) at one step. From
+    step `guard_from` on, `scaler.step` runs under NoHostSync; its errors
+    are returned."""
     from torch.distributed.tensor import Shard, distribute_tensor
+    from host_sync_guard import HostSync, NoHostSync
     scaler = torch.amp.GradScaler("cpu", init_scale=1024.0)
-    counts = []
+    counts, errors = [], []
     for step in range(steps):
         gen = torch.Generator().manual_seed(50 + step)
         for i, p in enumerate(params):
@@ -323,7 +326,13 @@ def mixed_steps(params, opt, mesh=None, steps=4, overflow_at=2, counter=None,
             before, launched = counter.calls["all_reduce"], len(launches.names)
             counter.active = launches.active = True
         try:
-            scaler.step(opt)
+            if guard_from is not None and step >= guard_from:
+                with NoHostSync():
+                    scaler.step(opt)
+            else:
+                scaler.step(opt)
+        except HostSync as error:
+            errors.append(str(error))
         finally:
             if counter is not None:
                 counter.active = launches.active = False
@@ -331,7 +340,7 @@ def mixed_steps(params, opt, mesh=None, steps=4, overflow_at=2, counter=None,
             counts.append((counter.calls["all_reduce"] - before,
                            launches.names[launched:]))
         scaler.update()
-    return counts, scaler.get_scale()
+    return counts, scaler.get_scale(), errors
 
 
 def mixed_dtypes(rank, world, gpu):
@@ -343,9 +352,10 @@ def mixed_dtypes(rank, world, gpu):
     if gpu:
         from gradient_stabilizer.compiled import CompiledBackend
         opt._compiled = CompiledBackend(gpu_kernels_on_cpu=True)
-    counts, scale = mixed_steps(params, opt, mesh, counter=Counter(), launches=Launches())
+    counts, scale, errors = mixed_steps(params, opt, mesh, counter=Counter(),
+                                        launches=Launches(), guard_from=1 if gpu else None)
     return {"params": [full(p) for p in params], "gs": gs_rows(opt), "counts": counts,
-            "scale": scale}
+            "scale": scale, "guard_errors": errors}
 
 
 def _extra(model):

@@ -174,4 +174,7 @@ def test_two_dtypes_under_a_grad_scaler(ranks):
             assert_gs_close(got["gs"], W.gs_rows(one))
         kinds = [[name.split("_")[1] for name in names] for _, names in gpu["counts"]]
         assert kinds == [["norms", "norms", "scalars", "update", "scalars", "update"]] * 4
+        # Steps 1-3 ran under NoHostSync: GradScaler's step and ours, the
+        # overflow included, without a host read.
+        assert gpu["guard_errors"] == []
     assert ranks[0]["mixed", "gpu"]["gs"] == ranks[1]["mixed", "gpu"]["gs"]
