@@ -181,10 +181,13 @@ static LogicalResult checkTableAddresses(MultiTensorStepOp op, Value table) {
     diag << "reads a table entry that is not the address of a device buffer: "
             "on the GPU every tensor must be an argument of the enclosing "
             "function or a gpu.alloc";
-    if (buffer && buffer.getDefiningOp())
-      diag << " (bufferization made a copy, "
-           << buffer.getDefiningOp()->getName()
-           << ", of a tensor whose old value is still used after the step)";
+    if (buffer && buffer.getDefiningOp<memref::AllocOp>())
+      diag << " (bufferization made a copy in host memory, memref.alloc: of "
+              "a tensor that is no function argument, or whose old value is "
+              "still used after the step)";
+    else if (buffer && buffer.getDefiningOp())
+      diag << " (it is a " << buffer.getDefiningOp()->getName()
+           << " in host memory)";
     diag.attachNote(store.getLoc()) << "the entry is stored here";
     return diag;
   }

@@ -11,7 +11,7 @@ func.func @constant_param(%g: tensor<64xf32>, %stats: tensor<1x2xf64>,
                           %counts: tensor<1x2xi64>, %steps: tensor<1xi64>,
                           %lr: f64, %wd: f64) -> tensor<64xf32> {
   %p = arith.constant dense<1.0> : tensor<64xf32>
-  // expected-error @+2 {{reads a table entry that is not the address of a device buffer: on the GPU every tensor must be an argument of the enclosing function or a gpu.alloc}}
+  // expected-error @+2 {{reads a table entry that is not the address of a device buffer: on the GPU every tensor must be an argument of the enclosing function or a gpu.alloc (bufferization made a copy in host memory, memref.alloc: of a tensor that is no function argument, or whose old value is still used after the step)}}
   // expected-note @+1 {{the entry is stored here}}
   %r:4 = gs.group_step #gs.sgd<>
       params(%p : tensor<64xf32>) grads(%g : tensor<64xf32>)
@@ -27,7 +27,7 @@ func.func @constant_param(%g: tensor<64xf32>, %stats: tensor<1x2xf64>,
 func.func @param_is_grad(%p: tensor<64xf32>, %stats: tensor<1x2xf64>,
                          %counts: tensor<1x2xi64>, %steps: tensor<1xi64>,
                          %lr: f64, %wd: f64) -> tensor<64xf32> {
-  // expected-error @+2 {{(bufferization made a copy, memref.alloc, of a tensor whose old value is still used after the step)}}
+  // expected-error @+2 {{(bufferization made a copy in host memory, memref.alloc: of a tensor that is no function argument, or whose old value is still used after the step)}}
   // expected-note @+1 {{the entry is stored here}}
   %r:4 = gs.group_step #gs.sgd<>
       params(%p : tensor<64xf32>) grads(%p : tensor<64xf32>)
