@@ -6,7 +6,7 @@ intra-op thread per rank.
 Both wrappers step the same parameters and gradients (each keeps its own
 AdamW moments and GS state), alternately in the same processes, so that the
 machine's drift hits both alike; every timed step starts after a barrier.
-norm="exact" runs the norms kernel, one all-reduce of 2 * 148 + 7 doubles
+norm="exact" runs the norms kernel, one all-reduce of 2 * 148 + 8 doubles
 and the scalars / update kernels; norm="local" runs the same kernels with
 no collective. Also timed: that all-reduce on its own.
 
@@ -70,7 +70,7 @@ def worker(rank, port, steps, backend, out):
     wrappers = {norm: GSWrapper(torch.optim.AdamW(params, lr=1e-4), backend=backend,
                                 norm=norm) for norm in ("exact", "local")}
     times = {norm: [] for norm in wrappers}
-    flat = torch.zeros(2 * len(params) + 7, dtype=torch.float64)
+    flat = torch.zeros(2 * len(params) + 8, dtype=torch.float64)  # as sharded.py
     times["all-reduce alone"] = []
     for step in range(steps + 1):  # step 0: allocation and first-step checks
         for name in ("exact", "local", "all-reduce alone"):

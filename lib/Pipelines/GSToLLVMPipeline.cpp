@@ -69,6 +69,8 @@ static void buildLowerToLLVM(OpPassManager &pm,
   pm.addPass(createConvertMathToLLVMPass());
   pm.addPass(createArithToLLVMConversionPass());
   pm.addPass(createConvertIndexToLLVMPass());
+  // Before the signatures change: see gs-split-entry-blocks.
+  pm.addNestedPass<func::FuncOp>(gs::createSplitEntryBlocks());
   ConvertFuncToLLVMPassOptions funcOptions;
   funcOptions.useBarePtrCallConv = options.barePtrABI;
   pm.addPass(createConvertFuncToLLVMPass(funcOptions));

@@ -2,7 +2,7 @@
 //
 // Modelled on upstream's gpu-lower-to-nvvm-pipeline: a common stage, the
 // gpu.module stage, then the host stage that serializes the kernels with
-// gpu-module-to-binary. Two differences: the gs kernels and bufferization
+// gpu-module-to-binary. Two differences: bufferization and the gs kernels
 // come first, and math ops in kernels become LLVM intrinsics before
 // convert-gpu-to-nvvm, which would otherwise call libdevice (__nv_sqrt), so
 // the PTX is complete without a CUDA toolkit. gs-to-gpu-emulator shares every
@@ -17,6 +17,7 @@
 
 #include "mlir/Conversion/Passes.h"
 #include "mlir/Dialect/Bufferization/Transforms/Passes.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/GPU/Transforms/Passes.h"
 #include "mlir/Dialect/LLVMIR/Transforms/OptimizeForNVVM.h"
@@ -27,7 +28,18 @@
 
 using namespace mlir;
 
-/// gs.group_step becomes kernels and launches on tensors' buffers.
+/// Tensors become the caller's device buffers, updated in place: a
+/// gs.group_step becomes a gs.multi_tensor_step over tables of its buffers
+/// (its BufferizableOpInterface). Unlike the CPU pipeline there is no
+/// deallocation stage: the ownership-based one rejects GPU launches (unknown
+/// side effects); convert-gs-to-gpu frees the step tables it moves to the
+/// device.
+static void buildBufferization(OpPassManager &pm) {
+  gs::buildInPlaceBufferization(pm);
+  pm.addPass(createCanonicalizerPass());
+}
+
+/// gs.multi_tensor_step becomes kernels and launches on the buffers.
 template <typename Derived>
 static void
 buildGSKernels(OpPassManager &pm,
@@ -41,15 +53,6 @@ buildGSKernels(OpPassManager &pm,
   pm.addPass(gs::createConvertGSToGPU(gpuOptions));
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
-}
-
-/// Tensors become the caller's device buffers, updated in place. Unlike the
-/// CPU pipeline there is no deallocation stage: the ownership-based one
-/// rejects GPU launches (unknown side effects), and convert-gs-to-gpu only
-/// accepts steps whose buffers need no copy, so nothing is allocated.
-static void buildBufferization(OpPassManager &pm) {
-  gs::buildInPlaceBufferization(pm);
-  pm.addPass(createCanonicalizerPass());
 }
 
 /// Host and kernels alike: structured control flow and memref views
@@ -90,10 +93,12 @@ buildGPUPipeline(OpPassManager &pm,
                  const gs::GSKernelPipelineOptions<Derived> &options,
                  const GpuNVVMAttachTargetOptions *target,
                  function_ref<void(OpPassManager &)> finishKernels) {
-  buildGSKernels(pm, options);
   buildBufferization(pm);
+  buildGSKernels(pm, options);
   buildCommon(pm, target);
   buildKernels(pm);
+  // Before the host signatures change: see gs-split-entry-blocks.
+  pm.addNestedPass<func::FuncOp>(gs::createSplitEntryBlocks());
   GpuToLLVMConversionPassOptions host;
   host.hostBarePtrCallConv = options.barePtrABI;
   host.kernelBarePtrCallConv = true;

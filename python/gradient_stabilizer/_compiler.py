@@ -153,11 +153,9 @@ def _tensor(shape, element: str) -> str:
 def emit_step_module(sig: StepSignature) -> str:
     """Returns the MLIR text of the in-place entry point `gs_step` for `sig`.
 
-    On the CPU the entry wraps its memref arguments as tensors around the
-    gs.group_step and materializes the results back into them. For CUDA the
-    step lives in a private tensor function (the GPU lowering wants the
-    group's operands to be function arguments) that the memref entry calls;
-    both bufferize in place, with no copy."""
+    The entry wraps its memref arguments as tensors around the gs.group_step
+    and materializes the results back into them: it bufferizes in place, with
+    no copy, for the CPU and the GPU alike."""
     n = len(sig.shapes)
     # An empty tensor is passed as 0 elements in one dimension: the bare-pointer
     # ABI cannot lower memrefs such as memref<3x0xf32> (MLIR leaves the
@@ -204,24 +202,11 @@ def emit_step_module(sig: StepSignature) -> str:
         mode = " writable" if writable else ""
         body.append(f"  %t_{name} = bufferization.to_tensor %{name} restrict{mode}"
                     f" : memref<{ty}> to tensor<{ty}>")
-    result_types = ", ".join(f"tensor<{ty}>" for _, ty in results)
-    text = ""
-    if sig.target == "cpu":
-        body.append("  " + group_step(lambda x: f"%t_{x}" if x not in scalars else f"%{x}"))
-    else:
-        impl_args = ordered(lambda b: f"%{b[0]}: tensor<{b[1]}>", lambda x: f"%{x}: f64")
-        results_list = ", ".join(f"%r#{i}" for i in range(len(results)))
-        text += (f"func.func private @gs_step_impl({', '.join(impl_args)}) -> "
-                 f"({result_types}) {{\n  {group_step(lambda x: '%' + x)}\n"
-                 f"  return {results_list} : {result_types}\n}}\n")
-        operands = ordered(lambda b: f"%t_{b[0]}", lambda x: f"%{x}")
-        operand_types = ordered(lambda b: f"tensor<{b[1]}>", lambda x: "f64")
-        body.append(f"  %r:{len(results)} = func.call @gs_step_impl({', '.join(operands)}) : "
-                    f"({', '.join(operand_types)}) -> ({result_types})")
+    body.append("  " + group_step(lambda x: f"%t_{x}" if x not in scalars else f"%{x}"))
     for i, (name, ty) in enumerate(results):
         body.append(f"  bufferization.materialize_in_destination %r#{i} in restrict"
                     f" writable %{name} : (tensor<{ty}>, memref<{ty}>) -> ()")
-    return (text + "func.func @gs_step(" + ", ".join(args) + ") {\n"
+    return ("func.func @gs_step(" + ", ".join(args) + ") {\n"
             + "\n".join(body) + "\n  return\n}\n")
 
 

@@ -55,13 +55,15 @@ def state_tensors(states: Sequence[dict], steps: Sequence[int]):
             torch.tensor(list(steps), dtype=torch.int64))
 
 
-def kernels_for(structure: str, dtype: str, stabilizer, amp: bool) -> K.KernelSet:
+def kernels_for(structure: str, dtype: str, stabilizer, amp: bool,
+                found_inf: bool = False) -> K.KernelSet:
     """The kernels of a bucket of `dtype` ("f32", "f16", "bf16"). The update
     writes the stabilized gradients back (what `p.grad` holds after a step,
-    docs/python.md)."""
+    docs/python.md). `found_inf`: the scalars kernel takes a skip flag even
+    without a loss scale (a sharded step gates itself with it)."""
     return K.kernel_set(structure, dtype, stabilizer.on_nonfinite,
-                        stabilizer.bias_correction, inv_scale=amp, found_inf=amp,
-                        store_grads=True)
+                        stabilizer.bias_correction, inv_scale=amp,
+                        found_inf=amp or found_inf, store_grads=True)
 
 
 def restore_grad_copies(params: Sequence[torch.Tensor],

@@ -32,13 +32,17 @@ class ResidentBucket:
     """The persistent buffers of one bucket of `params` on `device`;
     `gpu`: run the GPU kernels (on CPU tensors: their emulated build)."""
 
-    def __init__(self, params: Sequence[torch.Tensor], device: torch.device, gpu: bool):
+    def __init__(self, params: Sequence[torch.Tensor], device: torch.device, gpu: bool,
+                 tensors: Optional[Sequence[torch.Tensor]] = None):
+        """`tensors`: what the kernels step when it is not `params` itself
+        (the local shards of sharded parameters, sharded_kernels.py); the
+        state stays keyed by `params`."""
         self.params = list(params)
         self.identity = tuple(id(p) for p in self.params)
         self.device = device
         self.gpu = gpu
         n = len(self.params)
-        self.numels = [p.numel() for p in self.params]
+        self.numels = [t.numel() for t in (self.params if tensors is None else tensors)]
         self.host_offsets = torch.tensor(K.chunk_offsets(self.numels), dtype=torch.int64)
         self.offsets = self.host_offsets.to(device)
         self.num_chunks = int(self.host_offsets[-1])
@@ -61,7 +65,7 @@ class ResidentBucket:
         states = [stabilizer._state_of(p) for p in self.params]
         stats, counts, steps = P.state_tensors(states, step_counts)
         self.stats, self.counts, self.steps = (
-            t.to(self.device) for t in (stats, counts, steps))
+            to_device(t, self.device) for t in (stats, counts, steps))
         self.owner = (stabilizer, optimizer)
         stabilizer._add_resident(self.flush)
 
@@ -97,44 +101,62 @@ class ResidentBucket:
 
     # -- tables --------------------------------------------------------------
     def prepare(self, grads: Sequence[torch.Tensor], moments: Sequence[torch.Tensor],
-                num_moments: int, hyper: Sequence[float]) -> None:
+                num_moments: int, hyper: Sequence[float],
+                tensors: Optional[Sequence[torch.Tensor]] = None) -> None:
         """Rebuilds the address table when a pointer changed, and the
-        hyperparameters when a value changed (one small copy each)."""
-        params = self.params
+        hyperparameters when a value changed (one small copy each, queued
+        without waiting for the device)."""
+        params = self.params if tensors is None else tensors
         pointers = tuple(t.data_ptr() for t in (*params, *grads, *moments))
         if pointers != self.pointers:
             self.host_table = P.address_table(self.numels, pointers, num_moments)
-            self.table = self.host_table.to(self.device)
+            self.table = to_device(self.host_table, self.device)
             self.pointers = pointers
         values = tuple(hyper)
         if values != self.hyper_values:
-            self.hyper = torch.tensor(values, dtype=torch.float64).to(self.device)
+            self.hyper = to_device(torch.tensor(values, dtype=torch.float64), self.device)
             self.hyper_values = values
 
     def args(self, inv_scale: Optional[torch.Tensor], found_inf: Optional[torch.Tensor]):
+        return self.args_with(self.table, self.host_table, self.offsets, self.host_offsets,
+                              self.partials, inv_scale, found_inf)
+
+    def args_with(self, table, host_table, offsets, host_offsets, partials,
+                  inv_scale: Optional[torch.Tensor], found_inf: Optional[torch.Tensor]):
+        """The kernels' arguments over these tables and partials, with the
+        bucket's hyperparameters, GS state and records."""
         scale = 0 if inv_scale is None else inv_scale.data_ptr()
         flag = 0 if found_inf is None else found_inf.data_ptr()
-        n, width = self.host_table.shape
+        n, width = host_table.shape
         if self.gpu:
             return G.GpuKernels.args(
-                n, width, self.table.data_ptr(), self.offsets.data_ptr(),
-                self.host_table.data_ptr(), self.host_offsets.data_ptr(),
-                self.hyper.data_ptr(), self.hyper.numel(), self.stats.data_ptr(),
-                self.counts.data_ptr(), self.steps.data_ptr(), self.partials.data_ptr(),
-                self.partials.numel(), self.records.data_ptr(), self.records.numel(),
-                scale, flag)
+                n, width, table.data_ptr(), offsets.data_ptr(), host_table.data_ptr(),
+                host_offsets.data_ptr(), self.hyper.data_ptr(), self.hyper.numel(),
+                self.stats.data_ptr(), self.counts.data_ptr(), self.steps.data_ptr(),
+                partials.data_ptr(), partials.numel(), self.records.data_ptr(),
+                self.records.numel(), scale, flag)
         return K.CpuKernels.args(
-            n, width, self.table.data_ptr(), self.offsets.data_ptr(),
-            self.hyper.data_ptr(), self.hyper.numel(), self.stats.data_ptr(),
-            self.counts.data_ptr(), self.steps.data_ptr(), self.partials.data_ptr(),
-            self.partials.numel(), self.records.data_ptr(), self.records.numel(),
-            scale, flag)
+            n, width, table.data_ptr(), offsets.data_ptr(), self.hyper.data_ptr(),
+            self.hyper.numel(), self.stats.data_ptr(), self.counts.data_ptr(),
+            self.steps.data_ptr(), partials.data_ptr(), partials.numel(),
+            self.records.data_ptr(), self.records.numel(), scale, flag)
 
     def nonfinite(self, inv_scale: torch.Tensor) -> torch.Tensor:
         """After the norms kernel: whether any tensor's scaled norm is NaN or
         Inf (a 0-d bool tensor on the device, no synchronization)."""
         return P.nonfinite_norms(self.offsets, self.partials, inv_scale,
                                  self.num_chunks)
+
+
+def to_device(host: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """A copy of the host tensor `host` on `device`, queued on the current
+    stream without waiting: a blocking copy to a CUDA device would wait for
+    all the work queued before it, and from pageable memory the driver may
+    wait for the stream too, so the copy goes through pinned memory (PyTorch's
+    caching host allocator keeps that block until the copy has run)."""
+    if device.type == "cpu":
+        return host
+    return host.pin_memory().to(device, non_blocking=True)
 
 
 def store_step_count(opt_state: dict, step: int) -> None:

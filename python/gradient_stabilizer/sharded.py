@@ -5,15 +5,16 @@ Under FSDP2 every rank holds a shard of every parameter and of its gradient
 (a DTensor with a `Shard` placement). The GS norm of a parameter is the norm
 of its whole gradient, so each rank
 
-1. sums the squares of its local gradient shards (the CPU kernels' norms
-   phase, or PyTorch ops on the eager path): one f64 per parameter;
+1. sums the squares of its local gradient shards (the prebuilt kernels'
+   norms phase on the CPU or GPU, sharded_kernels.py, or PyTorch ops on the
+   eager path): one f64 per parameter;
 2. all-reduces those sums for all sharded parameters of the step together:
    ONE `dist.all_reduce` of one flat f64 tensor, never one per tensor;
 3. runs the GS scalar math on the global sums (every rank computes the same
    m, v, k and factor) and updates its own shards (the kernels' scalars and
    update phases, or the eager multiply and the wrapped optimizer's step).
 
-The flat tensor is `[header (7), sums (S), present (S)]` for the S sharded
+The flat tensor is `[header (8), sums (S), present (S)]` for the S sharded
 parameters:
 
 * a NaN or Inf in any rank's shard makes that rank's sum NaN or Inf, and a
@@ -23,7 +24,8 @@ parameters:
 * `present` counts the ranks that have a gradient for the parameter (all or
   none must);
 * the header carries the loss scaler's `found_inf` (any rank's overflow
-  skips the step everywhere) and a 48-bit hash of each rank's parameter list
+  skips the step everywhere), the number of ranks whose list changed since
+  the ranks agreed on it, and a 48-bit hash of each rank's parameter list
   as three 16-bit values v with their squares: the reduced sums satisfy
   W * sum(v^2) == sum(v)^2 exactly when all W ranks hold the same v, a test
   every rank evaluates alike.
@@ -31,8 +33,12 @@ parameters:
 The parameter list (positions, global shapes, dtypes, placements) is
 checked across ranks with `all_gather_object` on the first step, so a
 mismatch names the parameter's position instead of hanging; afterwards the
-hash in every step's all-reduce catches a rank whose list changed, and the
-ranks check the lists again together.
+hash in every step's all-reduce catches a rank whose list changed (each
+rank sums over its current list), and the ranks check the lists again
+together. The host reads the reduced header at once on the CPU; a GPU step
+does not wait for it: the device skips the step on every rank when the
+ranks disagree (through the kernels' found_inf), and the host reads the
+verdict at the next step, which then raises as the CPU step would have.
 
 `norm="local"` keeps the original library's behaviour: each rank's norms are
 those of its own shards, with no collective (the GS state then differs from
@@ -41,20 +47,18 @@ rank to rank and depends on the world size).
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
-import math
 import warnings
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 import torch.distributed as dist
 
-from . import _cpu_kernels as K
-from . import kernel_sets as P
 from ._compiler import CompilerError
-from .compiled import (DTYPES, CompiledBackend, Unsupported, _moments_and_step,
-                       _store_step_count, optimizer_spec)
-from .eager import new_state, nonfinite_error, stabilize_
+from .compiled import Unsupported
+from .eager import stabilize_
+from .resident import to_device
 
 try:
     from torch.distributed.tensor import DTensor
@@ -68,8 +72,9 @@ NORMS = ("exact", "local")
 
 # The flat tensor's header: three hash values and their squares, found_inf.
 _HASH_PARTS = 3
-_HEADER = 2 * _HASH_PARTS + 1
 _FOUND_INF = 2 * _HASH_PARTS
+_STALE = _FOUND_INF + 1   # how many ranks' lists changed since they agreed
+_HEADER = _STALE + 1
 
 
 def check_norm(norm: str) -> None:
@@ -120,6 +125,12 @@ def _hash_parts(signature) -> List[int]:
     return [int.from_bytes(digest[2 * i:2 * i + 2], "little") for i in range(_HASH_PARTS)]
 
 
+def _agree(values: List[float], world: int) -> bool:
+    """Whether a reduced header says that all ranks sent the same hash."""
+    return all(world * values[_HASH_PARTS + j] == values[j] * values[j]
+               for j in range(_HASH_PARTS))
+
+
 def _describe_row(row) -> str:
     shape, dtype, kind = row
     where = "a plain tensor" if kind == "tensor" else f"placements {list(kind)}"
@@ -141,23 +152,100 @@ def _mismatch_message(signatures: List[tuple], ranks: List[int]) -> Optional[str
     return None
 
 
+def _on(t: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """`t` on `device`; the same tensor (and no call) when it is there."""
+    return t if t.device == device else t.to(device)
+
+
+class _Layout:
+    """A step's parameter list as the collective sees it: its signature and
+    hash, the process group and the positions of the sharded parameters,
+    and the small constant tensors of the flat tensor on each device (made
+    once, copied without waiting)."""
+
+    def __init__(self, params: Sequence[torch.Tensor], signature: tuple):
+        self.signature = signature
+        self.hash = _hash_parts(signature)
+        groups = []
+        for i, p in enumerate(params):
+            group = _shard_group(i, p)
+            if group is not None:
+                groups.append((i, group))
+        self.group = groups[0][1] if groups else None
+        if groups:
+            ranks = dist.get_process_group_ranks(self.group)
+            for i, other in groups:
+                if other is not self.group and dist.get_process_group_ranks(other) != ranks:
+                    raise ValueError(
+                        f"GSWrapper(norm='exact'): parameter {i} is sharded over ranks "
+                        f"{dist.get_process_group_ranks(other)}, parameter {groups[0][0]} "
+                        f"over {ranks}; one step's norms are reduced over one process group")
+        self.sharded = [i for i, _ in groups]
+        self.shapes = [tuple(p.shape) for p in params]
+        self._constants: Dict[torch.device, tuple] = {}
+        self._present: Dict[tuple, torch.Tensor] = {}
+
+    def constants(self, device: torch.device) -> Tuple[torch.Tensor, torch.Tensor]:
+        """The header's hash values and squares, and the sharded positions."""
+        if device not in self._constants:
+            parts = torch.tensor(self.hash, dtype=torch.float64)
+            self._constants[device] = (
+                to_device(torch.cat([parts, parts * parts]), device),
+                to_device(torch.tensor(self.sharded, dtype=torch.int64), device))
+        return self._constants[device]
+
+    def present(self, device: torch.device, present: Sequence[bool]) -> torch.Tensor:
+        """1.0 for each sharded parameter with a gradient on this rank."""
+        pattern = tuple(bool(present[i]) for i in self.sharded)
+        key = (device, pattern)
+        if key not in self._present:
+            if len(self._present) >= 8:
+                self._present.clear()
+            self._present[key] = to_device(torch.tensor(pattern, dtype=torch.float64),
+                                           device)
+        return self._present[key]
+
+
+class _Staging:
+    """A host buffer the reduced flat tensor is copied into without waiting
+    (pinned memory for a GPU), read through ctypes after the copy is known
+    to be done: reading it is no device access."""
+
+    def __init__(self, size: int, device: torch.device):
+        self.tensor = torch.empty(size, dtype=torch.float64,
+                                  pin_memory=device.type == "cuda")
+        self.values = (ctypes.c_double * size).from_address(self.tensor.data_ptr())
+        self.event = None
+
+    def queue(self, flat: torch.Tensor) -> None:
+        self.tensor.copy_(flat, non_blocking=True)
+        if flat.is_cuda:
+            self.event = torch.cuda.Event()
+            self.event.record(torch.cuda.current_stream(flat.device))
+
+    def read(self) -> List[float]:
+        if self.event is not None:
+            self.event.synchronize()  # the previous step's collective
+            self.event = None
+        return list(self.values)
+
+
 class ShardedSteps:
     """The exact-norm steps of one GSWrapper whose parameters are DTensors."""
 
     def __init__(self, norm: str = "exact"):
         check_norm(norm)
         self.norm = norm
-        self._verified: Optional[tuple] = None   # the agreed signature
-        self._group = None
-        self._sharded: List[int] = []            # positions in the flat tensor
-        self._buckets: Dict[tuple, _ShardBucket] = {}
-        self._scalar_tables: Dict[tuple, tuple] = {}
-        self._signature_key: Optional[tuple] = None
-        self._signature: Optional[tuple] = None
-        self._hash: List[int] = []
+        self._verified: Optional[_Layout] = None  # the list all ranks agreed on
+        self._layout: Optional[_Layout] = None
+        self._layout_key: Optional[tuple] = None
+        self._staging: Optional[_Staging] = None
+        # A GPU step's verdict, read at the next step: (staging, layout, world).
+        self._pending: Optional[tuple] = None
+        self._kernels = None                     # sharded_kernels.ShardedKernels
 
     def __getstate__(self):
-        # Process groups and kernel scratch belong to this process.
+        # Process groups, kernel buckets and staging belong to this process.
         return {"norm": self.norm}
 
     def __setstate__(self, state):
@@ -165,102 +253,144 @@ class ShardedSteps:
 
     # The parameter list, agreed by all ranks.
 
-    def _verify(self, params, signature) -> None:
+    def _layout_of(self, params) -> _Layout:
+        # Made again only when the parameters or their shapes change
+        # (placements do not change under a parameter).
+        key = tuple((id(p), p.shape) for p in params)
+        if self._layout_key != key:
+            self._layout = _Layout(params, _signature(params))
+            self._layout_key = key
+        return self._layout
+
+    def _verify(self, layout: _Layout) -> None:
         """Checks the ranks' parameter lists with one all_gather_object (all
         ranks call it on the same step); raises ValueError naming the first
         position where they differ."""
-        groups = []
-        for i, p in enumerate(params):
-            group = _shard_group(i, p)
-            if group is not None:
-                groups.append((i, group))
-        if not groups:
-            self._verified, self._group, self._sharded = signature, None, []
-            return
-        group = groups[0][1]
-        ranks = dist.get_process_group_ranks(group)
-        for i, other in groups:
-            if other is not group and dist.get_process_group_ranks(other) != ranks:
-                raise ValueError(
-                    f"GSWrapper(norm='exact'): parameter {i} is sharded over ranks "
-                    f"{dist.get_process_group_ranks(other)}, parameter {groups[0][0]} over "
-                    f"{ranks}; one step's norms are reduced over one process group")
-        gathered = [None] * dist.get_world_size(group)
-        dist.all_gather_object(gathered, signature, group=group)
-        message = _mismatch_message(gathered, ranks)
-        if message is not None:
-            raise ValueError(message + "; nothing was changed")
-        self._verified, self._group = signature, group
-        self._sharded = [i for i, _ in groups]
+        if layout.group is not None:
+            ranks = dist.get_process_group_ranks(layout.group)
+            gathered = [None] * dist.get_world_size(layout.group)
+            dist.all_gather_object(gathered, layout.signature, group=layout.group)
+            message = _mismatch_message(gathered, ranks)
+            if message is not None:
+                raise ValueError(message + "; nothing was changed")
+        self._verified = layout
 
-    def _reduce(self, params, signature, sums: torch.Tensor, present: torch.Tensor,
-                found_inf: Optional[torch.Tensor]):
+    def _check(self, params, layout: _Layout, values: List[float], world: int,
+               deferred: bool) -> None:
+        """The host's reading of a reduced flat tensor over `layout` (the
+        agreed list): raises when the ranks' lists differ (naming the
+        position, through `_verify`) or a sharded parameter has its gradient
+        on some ranks only. `deferred`: the reduction was the previous
+        step's, which the device skipped on every rank if either holds."""
+        when = " at the previous step (which every rank skipped)" if deferred else ""
+        if not _agree(values, world):
+            # Every rank saw the same header: they check the lists together.
+            self._verify(self._layout_of(params))
+            raise ValueError(f"GSWrapper(norm='exact'): the ranks' parameter lists "
+                             f"differed{when}; they agree now; nothing was changed")
+        count = len(layout.sharded)
+        counts = values[_HEADER + count:_HEADER + 2 * count]
+        for j, ranks_with in enumerate(counts):
+            if ranks_with not in (0, world):
+                i = layout.sharded[j]
+                raise ValueError(
+                    f"GSWrapper(norm='exact'): parameter {i} (shape {layout.shapes[i]}) "
+                    f"has a gradient on {int(ranks_with)} of {world} ranks{when}; a "
+                    "sharded parameter needs its gradient on all ranks or none; nothing "
+                    "was changed")
+
+    def _settle(self, params) -> None:
+        """Reads the previous GPU step's verdict (waiting, if need be, for
+        that step's collective to finish) and raises as `_check` does."""
+        if self._pending is not None:
+            staging, layout, world = self._pending
+            self._pending = None
+            self._check(params, layout, staging.read(), world, deferred=True)
+
+    def _global_sums(self, params, sums: torch.Tensor, present: Sequence[bool],
+                     found_inf: Optional[torch.Tensor], deferred: bool = False):
         """The one all-reduce of a step: returns the global sums of squares
-        (f64, one per position) and the step's found_inf (or None)."""
-        if self._verified is None:
-            self._verify(params, signature)
-        if self._group is None:
-            return sums, found_inf
-        world = dist.get_world_size(self._group)
+        (f64, one per position, on the sums' device), the step's found_inf
+        (or None) and, when `deferred`, whether the ranks agreed (a 0-d bool
+        on the device, or None: nothing to agree on).
+
+        Not deferred, the host reads the reduction's header and raises at
+        once on a disagreement. Deferred (a GPU step), nothing waits: the
+        verdict gates the step on the device, and the host reads it at the
+        next step (`_settle`). A rank whose list changed since the ranks
+        agreed on it sends no sums (its flat tensor keeps the agreed size)
+        and reads the header at once: when every rank's list changed alike,
+        they agree on the new list together and reduce again."""
+        if self.norm == "local":
+            return sums, found_inf, None
+        layout = self._layout_of(params)
+        if self._verified is None or (self._verified.group is None
+                                      and layout.group is not None):
+            self._verify(layout)  # the first step: one all_gather_object
+        device = sums.device
         for attempt in range(2):
-            if attempt:
-                # A rank's list changed since the lists were checked: check
-                # them again together (every rank saw the same header), and
-                # either raise naming the position or redo the reduction on
-                # the new list.
-                self._verified = None
-                self._verify(params, signature)
-            count = len(self._sharded)
-            # On the sums' device: the CPU for gloo, the GPU for NCCL.
-            flat = torch.zeros(_HEADER + 2 * count, dtype=torch.float64, device=sums.device)
-            parts = torch.tensor(self._hash, dtype=torch.float64, device=sums.device)
-            flat[0:_HASH_PARTS] = parts
-            flat[_HASH_PARTS:2 * _HASH_PARTS] = parts * parts
-            if found_inf is not None:
-                flag = found_inf.to(sums.device).double().reshape(())
-                flat[_FOUND_INF] = (flag != 0).double()
-            same = signature == self._verified
-            if same and count:
-                index = torch.tensor(self._sharded, dtype=torch.int64, device=sums.device)
-                flat[_HEADER:_HEADER + count] = sums.index_select(0, index)
-                flat[_HEADER + count:] = present.index_select(0, index)
-            dist.all_reduce(flat, group=self._group)
-            header = [int(x) for x in flat[:2 * _HASH_PARTS].tolist()]
-            agree = all(world * header[_HASH_PARTS + j] == header[j] * header[j]
-                        for j in range(_HASH_PARTS))
-            if agree and same:
-                break
+            agreed_layout = self._verified
+            if agreed_layout.group is None:
+                return sums, found_inf, None
+            stale = layout.signature != agreed_layout.signature
+            world = dist.get_world_size(agreed_layout.group)
+            count = len(agreed_layout.sharded)
+            index = agreed_layout.constants(device)[1]
+            if found_inf is None:
+                flag = torch.zeros(1, dtype=torch.float64, device=device)
+            else:
+                flag = _on(found_inf, device).reshape(1).ne(0).double()
+            if stale:
+                body = torch.zeros(2 * count + 1, dtype=torch.float64, device=device)
+                body[0] = 1.0  # the stale count
+            else:
+                body = torch.cat([torch.zeros(1, dtype=torch.float64, device=device),
+                                  sums.index_select(0, index),
+                                  agreed_layout.present(device, present)])
+            flat = torch.cat([layout.constants(device)[0], flag, body])
+            dist.all_reduce(flat, group=agreed_layout.group)
+            if stale or not deferred:
+                values = flat.tolist()  # the host reads the header
+                if _agree(values, world) and values[_STALE]:
+                    # Every rank's list changed, alike (all read this).
+                    self._verify(layout)
+                    continue
+                if not deferred:
+                    self._check(params, agreed_layout, values, world, deferred=False)
+            break
         else:
             raise RuntimeError("GSWrapper(norm='exact'): the ranks' parameter lists "
                                "changed while they were being checked")
-        reduced = sums.clone()
-        if count:
-            index = torch.tensor(self._sharded, dtype=torch.int64, device=sums.device)
+        agreed = None
+        if deferred:
+            if self._staging is None or self._staging.tensor.numel() != flat.numel():
+                self._staging = _Staging(flat.numel(), device)
+            self._staging.queue(flat)
+            self._pending = (self._staging, agreed_layout, world)
+            hashes, squares = flat[:_HASH_PARTS], flat[_HASH_PARTS:2 * _HASH_PARTS]
             counts = flat[_HEADER + count:]
-            partial = ((counts != 0) & (counts != world)).nonzero()
-            if partial.numel():
-                i = self._sharded[int(partial[0])]
-                ranks_with = int(counts[partial[0]])
-                raise ValueError(
-                    f"GSWrapper(norm='exact'): parameter {i} (shape "
-                    f"{tuple(params[i].shape)}) has a gradient on {ranks_with} "
-                    f"of {world} ranks; a sharded parameter needs its gradient on all "
-                    "ranks or none; nothing was changed")
-            reduced.index_copy_(0, index, flat[_HEADER:_HEADER + count])
+            agreed = ((world * squares == hashes * hashes).all() & (flat[_STALE] == 0)
+                      & ((counts == 0) | (counts == world)).all())
+        reduced = sums.index_copy(0, index, flat[_HEADER:_HEADER + count])
         if found_inf is not None:
-            found_inf = (flat[_FOUND_INF] > 0).float().reshape(found_inf.shape).to(
-                found_inf.device)
-        return reduced, found_inf
+            found_inf = _on((flat[_FOUND_INF] > 0).float().reshape(found_inf.shape),
+                            found_inf.device)
+        return reduced, found_inf, agreed
 
     # The step.
 
     def step(self, wrapper, params: List[torch.Tensor], grad_scale, found_inf) -> None:
         """One GSWrapper step with exact (or local) norms of sharded
         parameters; chooses the compiled or eager path as GSWrapper does."""
+        self._settle(params)
         amp = found_inf is not None
         if wrapper._use_compiled(amp):
+            from .sharded_kernels import ShardedKernels
+            if self._kernels is None:
+                self._kernels = ShardedKernels(self)
+            kernels = self._kernels
             try:
-                plan = self._plan_compiled(wrapper, params, amp)
+                plan, undo = kernels.plan(wrapper, params, amp)
             except Unsupported as reason:
                 if wrapper.backend == "compiled":
                     raise
@@ -271,34 +401,15 @@ class ShardedSteps:
                 warnings.warn(f"GSWrapper: the compiler is unavailable, eager step: "
                               f"{error}", stacklevel=5)
             else:
-                runs, created = plan
                 try:
-                    sums, found_inf = self._compiled_norms(wrapper, params, runs,
-                                                           grad_scale, found_inf)
+                    sums, inv_scale, found_inf = kernels.norms(wrapper, params, plan,
+                                                               grad_scale, found_inf)
                 except BaseException:
-                    # Nothing has been stepped: drop the optimizer state
-                    # buffers the plan made, so that the error changes nothing.
-                    for p, absent, missing in created:
-                        if absent:
-                            wrapper.optimizer.state.pop(p, None)
-                        else:
-                            for name in missing:
-                                wrapper.optimizer.state[p].pop(name, None)
+                    undo()  # nothing has been stepped: the error changes nothing
                     raise
-                self._compiled_update(wrapper, runs, sums, found_inf)
+                kernels.update(plan, sums, inv_scale, found_inf)
                 return
         self._eager_step(wrapper, params, grad_scale, found_inf)
-
-    def _global_sums(self, params, sums, present, found_inf):
-        if self.norm == "local":
-            return sums, found_inf
-        # The signature is computed again only when the parameters or their
-        # shapes change (placements do not change under a parameter).
-        key = tuple((id(p), p.shape) for p in params)
-        if self._signature_key != key:
-            self._signature_key, self._signature = key, _signature(params)
-            self._hash = _hash_parts(self._signature)
-        return self._reduce(params, self._signature, sums, present, found_inf)
 
     # Eager: PyTorch ops on the local shards.
 
@@ -306,19 +417,20 @@ class ShardedSteps:
         """The gradient norm of each parameter with a dense gradient, by
         position (whole parameters under norm="exact", through the step's
         one all-reduce), and the step's found_inf."""
+        self._settle(params)
         dense = [i for i, p in enumerate(params)
                  if p.grad is not None and not p.grad.is_sparse]
         device = local(params[dense[0]].grad).device if dense else torch.device("cpu")
         sums = torch.zeros(len(params), dtype=torch.float64, device=device)
-        present = torch.tensor([float(p.grad is not None) for p in params],
-                               dtype=torch.float64, device=device)
         if dense:
             norms = torch.stack([torch.linalg.vector_norm(local(params[i].grad),
                                                           dtype=torch.float64)
                                  for i in dense])
             sums.index_copy_(0, torch.tensor(dense, dtype=torch.int64, device=device),
                              (norms * norms).to(device))
-        sums, found_inf = self._global_sums(params, sums, present, found_inf)
+        sums, found_inf, _ = self._global_sums(params, sums,
+                                               [p.grad is not None for p in params],
+                                               found_inf)
         values = sums.sqrt().tolist()
         return {i: values[i] for i in dense}, found_inf
 
@@ -339,199 +451,6 @@ class ShardedSteps:
         from .wrapper import _hidden_grads
         with _hidden_grads(nonfinite if scaler.on_nonfinite == "skip" else []):
             wrapper.optimizer.step()
-
-    # Compiled: the prebuilt CPU kernels' phases around the collective.
-
-    def _plan_compiled(self, wrapper, params, amp) -> Tuple[List[dict], list]:
-        """Checks everything and prepares each bucket (a param group's local
-        shards of one dtype); raises Unsupported before anything changes.
-        Returns the buckets' runs and the optimizer state buffers it made
-        (parameter, whether it had no state, the names made)."""
-        optimizer, stabilizer = wrapper.optimizer, wrapper.scaler
-        position = {id(p): i for i, p in enumerate(params)}
-        prepared = []
-        for index, group in enumerate(optimizer.param_groups):
-            _, moment_names = optimizer_spec(optimizer, group)
-            buckets: Dict[torch.dtype, List[torch.Tensor]] = {}
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                CompiledBackend._check_tensors(optimizer, p, moment_names)
-                if p.device.type != "cpu":
-                    raise Unsupported(f"sharded compiled steps run CPU tensors, got "
-                                      f"{p.device}")
-                if not local(p).is_contiguous():
-                    raise Unsupported("backend='compiled' needs contiguous local shards")
-                buckets.setdefault(p.dtype, []).append(p)
-            if buckets:
-                prepared.append((index, group, moment_names, buckets))
-        try:
-            K.cpu_kernels()
-        except K.KernelError as error:
-            raise CompilerError(str(error)) from error
-        plan, created = [], []
-        for index, group, moment_names, buckets in prepared:
-            structure, optimizer_hyper = P.structure_of(optimizer, group)
-            hyper = torch.tensor([float(group["lr"]), float(group.get("weight_decay", 0.0)),
-                                  stabilizer.gamma1, stabilizer.gamma2, stabilizer.eps,
-                                  *optimizer_hyper], dtype=torch.float64)
-            for dtype, ps in buckets.items():
-                bucket = self._buckets.setdefault((index, dtype), _ShardBucket())
-                moments, step_counts = [], []
-                for p in ps:
-                    had = optimizer.state.get(p)
-                    missing = [n for n in moment_names if had is None or n not in had]
-                    created.append((p, had is None, missing))
-                    buffers, step = _moments_and_step(optimizer, p, moment_names)
-                    moments += [local(b) for b in buffers]
-                    step_counts.append(step)
-                grads = [local(p.grad).contiguous() for p in ps]
-                bucket.prepare([local(p) for p in ps], grads, moments, len(moment_names))
-                # (new states enter stabilizer.state when they are stepped)
-                states = [stabilizer.state.get(p) or new_state() for p in ps]
-                stats, counts, steps = P.state_tensors(states, step_counts)
-                plan.append(dict(
-                    key=(index, dtype), bucket=bucket, params=ps, grads=grads,
-                    states=states, hyper=hyper, stats=stats, counts=counts, steps=steps,
-                    positions=torch.tensor([position[id(p)] for p in ps],
-                                           dtype=torch.int64),
-                    kernels=P.kernels_for(structure, DTYPES[dtype], stabilizer, amp)))
-        return plan, created
-
-    def _scalar_table(self, key, n: int, width: int):
-        """The scalars phase's view of a bucket: one chunk per tensor whose
-        partial is the tensor's global sum of squares. The scalars kernel
-        reads a tensor's norm from its partials only (the table's element
-        counts size the chunks; no element is read), so a rank whose shard
-        of a parameter is empty still steps that parameter's GS state."""
-        cached = self._scalar_tables.get(key)
-        if cached is None or cached[0].shape != (n, width):
-            table = torch.zeros((n, width), dtype=torch.int64)
-            table[:, 0] = 1
-            offsets = torch.arange(n + 1, dtype=torch.int64)
-            cached = self._scalar_tables[key] = (table, offsets)
-        return cached
-
-    def _compiled_norms(self, wrapper, params, plan, grad_scale, found_inf):
-        """The norms phase of every bucket and the collective: returns the
-        global sums of squares per position and the step's found_inf; each
-        run keeps its inv_scale."""
-        lib = K.cpu_kernels()
-        threads = torch.get_num_threads()
-        stabilizer = wrapper.scaler
-        amp = found_inf is not None
-        inv_scale = None
-        if amp:
-            inv_scale = (torch.ones((), dtype=torch.float32) if grad_scale is None
-                         else grad_scale.double().reciprocal().float().reshape(()))
-            found_inf = found_inf.to(dtype=torch.float32).reshape(()).clone()
-        sums = torch.zeros(len(params), dtype=torch.float64)
-        present = torch.tensor([float(p.grad is not None) for p in params],
-                               dtype=torch.float64)
-        for run in plan:  # phase 1: the local sums of squares
-            bucket = run["bucket"]
-            args = bucket.args(run["hyper"], run["stats"], run["counts"], run["steps"],
-                               inv_scale, found_inf)
-            lib.run_kernel(run["kernels"].norms, args, threads)
-            sums.index_copy_(0, run["positions"], _tensor_sums(bucket))
-        sums, found_inf = self._global_sums(params, sums, present, found_inf)
-        if amp:
-            # Any non-finite gradient of the step skips all of it (spec
-            # section 4), across groups and dtypes.
-            norms = sums.index_select(0, torch.cat([r["positions"] for r in plan])) \
-                if plan else sums[:0]
-            bad = (~torch.isfinite(norms.sqrt() * inv_scale.double())).any()
-            found_inf = torch.where(bad, torch.ones_like(found_inf), found_inf)
-        elif stabilizer.raise_on_nonfinite:
-            for i, p in enumerate(params):
-                if p.grad is not None and not math.isfinite(float(sums[i])):
-                    raise nonfinite_error(i, p, math.sqrt(float(sums[i])))
-        for run in plan:
-            run["inv_scale"] = inv_scale
-        return sums, found_inf
-
-    def _compiled_update(self, wrapper, plan, sums, found_inf) -> None:
-        """The scalars phase on the global sums, then the update phase, of
-        every bucket; the GS state and step counts written back."""
-        lib = K.cpu_kernels()
-        threads = torch.get_num_threads()
-        for run in plan:
-            inv_scale = run["inv_scale"]
-            bucket = run["bucket"]
-            n, width = bucket.table.shape
-            table, offsets = self._scalar_table(run["key"], n, width)
-            partials = sums.index_select(0, run["positions"]).contiguous()
-            scalar_args = lib.args(
-                n, width, table.data_ptr(), offsets.data_ptr(), run["hyper"].data_ptr(),
-                run["hyper"].numel(), run["stats"].data_ptr(), run["counts"].data_ptr(),
-                run["steps"].data_ptr(), partials.data_ptr(), partials.numel(),
-                bucket.records.data_ptr(), bucket.records.numel(),
-                0 if inv_scale is None else inv_scale.data_ptr(),
-                0 if found_inf is None else found_inf.data_ptr())
-            lib.run_kernel(run["kernels"].scalars, scalar_args, 1)
-            args = bucket.args(run["hyper"], run["stats"], run["counts"], run["steps"],
-                               inv_scale, found_inf)
-            lib.run_kernel(run["kernels"].update, args, threads)
-            stats, counts, steps = (run["stats"].tolist(), run["counts"].tolist(),
-                                    run["steps"].tolist())
-            for i, p in enumerate(run["params"]):
-                run["states"][i].update(m=stats[i][0], v=stats[i][1], k=counts[i][0],
-                                        skipped=counts[i][1])
-                wrapper.scaler.state[p] = run["states"][i]
-                _store_step_count(wrapper.optimizer.state[p], steps[i])
-
-
-class _ShardBucket:
-    """The tables and scratch of one bucket of local shards. Unlike the
-    unsharded compiled path (resident.py) the GS state is not kept here: a
-    sharded step reads it from the stabilizer, the same on every rank."""
-
-    def __init__(self):
-        self.pointers: Optional[tuple] = None
-        self.numels: Optional[tuple] = None
-        self.table = self.offsets = self.partials = self.records = None
-
-    def prepare(self, params: Sequence[torch.Tensor], grads: Sequence[torch.Tensor],
-                moments: Sequence[torch.Tensor], num_moments: int) -> None:
-        numels = tuple(p.numel() for p in params)
-        if numels != self.numels:
-            self.numels = numels
-            self.offsets = torch.tensor(K.chunk_offsets(numels), dtype=torch.int64)
-            self.partials = torch.empty(max(int(self.offsets[-1]), 1),
-                                        dtype=torch.float64)
-            self.records = torch.empty(len(params) * K.RECORD_WORDS, dtype=torch.float32)
-            self.pointers = None
-        pointers = tuple(t.data_ptr() for t in (*params, *grads, *moments))
-        if pointers != self.pointers:
-            self.table = P.address_table(numels, pointers, num_moments)
-            self.pointers = pointers
-
-    def args(self, hyper: torch.Tensor, stats: torch.Tensor, counts: torch.Tensor,
-             steps: torch.Tensor, inv_scale: Optional[torch.Tensor],
-             found_inf: Optional[torch.Tensor]):
-        return K.cpu_kernels().args(
-            self.table.shape[0], self.table.shape[1], self.table.data_ptr(),
-            self.offsets.data_ptr(), hyper.data_ptr(), hyper.numel(), stats.data_ptr(),
-            counts.data_ptr(), steps.data_ptr(), self.partials.data_ptr(),
-            self.partials.numel(), self.records.data_ptr(), self.records.numel(),
-            0 if inv_scale is None else inv_scale.data_ptr(),
-            0 if found_inf is None else found_inf.data_ptr())
-
-
-def _tensor_sums(bucket: _ShardBucket) -> torch.Tensor:
-    """Each tensor's sum of squares from the norms kernel's chunk partials,
-    added in chunk order as the scalars kernel adds them."""
-    n = bucket.table.shape[0]
-    offsets = bucket.offsets
-    sums = torch.zeros(n, dtype=torch.float64)
-    partials = bucket.partials.tolist()
-    bounds = offsets.tolist()
-    for t in range(n):
-        total = 0.0
-        for j in range(bounds[t], bounds[t + 1]):
-            total += partials[j]
-        sums[t] = total
-    return sums
 
 
 # Checkpoints through torch.distributed.checkpoint.

@@ -65,10 +65,16 @@ def loss_of(model, step, rank=0, world=1):
     return F.cross_entropy(logits.reshape(-1, CLASSES), labels[rows].reshape(-1))
 
 
-def optimizer(model, backend, params=None, **kwargs):
+def optimizer(model, backend, params=None, gpu=False, **kwargs):
+    """`gpu`: the compiled backend runs the GPU kernels (their emulated build
+    on these CPU tensors, GS_GPU_KERNELS_LIB)."""
     params = list(model.parameters()) if params is None else params
     inner = torch.optim.AdamW(params, lr=3e-2, weight_decay=0.01)
-    return GSWrapper(inner, backend=backend, **kwargs)
+    opt = GSWrapper(inner, backend=backend, **kwargs)
+    if gpu:
+        from gradient_stabilizer.compiled import CompiledBackend
+        opt._compiled = CompiledBackend(gpu_kernels_on_cpu=True)
+    return opt
 
 
 def gs_rows(opt):
@@ -198,6 +204,241 @@ def resume(out_dir, rank=0, world=1):
     return {"params": [full(p) for p in model.parameters()], "gs": gs_rows(opt)}
 
 
+# The GPU path (the GPU kernels' emulated build on CPU tensors).
+
+GPU_STEPS, GPU_WARMUP = 6, 2
+
+
+class Launches:
+    """Counts the GPU kernel launches while `active`."""
+
+    def __init__(self):
+        from gradient_stabilizer import _gpu_kernels as G
+        self.active, self.names = False, []
+        original = G.GpuKernels.run_kernel
+
+        def counted(lib, name, *args, **kwargs):
+            if self.active:
+                self.names.append(name)
+            return original(lib, name, *args, **kwargs)
+        G.GpuKernels.run_kernel = counted
+
+
+def guarded_steps(model, opt, first, last, rank, world):
+    """Steps first..last-1, each opt.step() under NoHostSync: per step the
+    all-reduces, the kernels launched, how many tensor functions the guard
+    saw and its error (the steps stop at the first)."""
+    from host_sync_guard import HostSync, NoHostSync
+    counter, launches = Counter(), Launches()
+    records = []
+    for step in range(first, last):
+        opt.zero_grad()
+        loss_of(model, step, rank, world).backward()
+        if world > 1:
+            grad = model.temperature.grad
+            dist.all_reduce(grad)
+            grad /= world
+        before, launched = dict(counter.calls), len(launches.names)
+        guard, error = NoHostSync(), None
+        counter.active = launches.active = True
+        try:
+            with guard:
+                opt.step()
+        except HostSync as caught:
+            error = str(caught)
+        finally:
+            counter.active = launches.active = False
+        records.append({"all_reduce": counter.calls["all_reduce"] - before["all_reduce"],
+                        "kernels": launches.names[launched:], "seen": guard.calls,
+                        "error": error})
+        if error:
+            break
+    return records
+
+
+def job_gpu(rank, world, out_dir):
+    from gradient_stabilizer import _gpu_kernels as G
+    G._loaded = None  # GS_GPU_KERNELS_LIB names the emulated build
+    result = {}
+    # The GPU path's steps after the first two run under the guard; the CPU
+    # path's step after the same steps, for the guard to catch its reads.
+    for path, gpu in (("gpu", True), ("cpu", False)):
+        model = shard(make(), world)
+        opt = optimizer(model, "compiled", gpu=gpu)
+        warmup = GPU_WARMUP if gpu else GPU_STEPS
+        counts = train(model, opt, 0, warmup, rank, world, Counter())
+        records = guarded_steps(model, opt, warmup, GPU_STEPS, rank, world) if gpu else []
+        result[path] = {"params": [full(p) for p in model.parameters()],
+                        "gs": gs_rows(opt), "counts": counts, "guarded": records}
+        if not gpu:
+            train(model, opt, GPU_STEPS, GPU_STEPS + 1, rank, world)  # state resident
+            result[path]["guarded"] = guarded_steps(model, opt, GPU_STEPS + 1,
+                                                    GPU_STEPS + 2, rank, world)
+    result["policies"] = policies(rank, world, backends=(("gpu", "compiled", True),),
+                                  local=False)
+    result["amp"] = amp(rank, world, backends=(("gpu", "compiled", True),))
+    result["added"] = added_group(rank, world)
+    for path, gpu in (("gpu", True), ("cpu", False)):
+        result["alike", path] = added_alike(rank, world, gpu)
+        result["presence", path] = presence(rank, world, gpu)
+        result["mixed", path] = mixed_dtypes(rank, world, gpu)
+    return result
+
+
+MIXED_SHAPES = ((37, 5, torch.float32), (20, 3, torch.bfloat16), (9, 1, torch.float32),
+                (6, 4, torch.bfloat16))
+
+
+def mixed_params(mesh=None):
+    """f32 and bf16 parameters in one group (two buckets), sharded over
+    `mesh` (None: plain tensors, for one process)."""
+    from torch.distributed.tensor import Shard, distribute_tensor
+    torch.manual_seed(0)
+    params = []
+    for rows, cols, dtype in MIXED_SHAPES:
+        value = torch.randn(rows, cols).to(dtype)
+        if mesh is not None:
+            value = distribute_tensor(value, mesh, [Shard(0)], src_data_rank=None)
+        params.append(torch.nn.Parameter(value))
+    return params
+
+
+def mixed_steps(params, opt, mesh=None, steps=4, overflow_at=2, counter=None,
+                launches=None, guard_from=None):
+    """GradScaler steps on the same global gradients at any world size; an
+    Inf in the bf16 parameter's row 0 (rank 0's shard) at one step. From
+    step `guard_from` on, `scaler.step` runs under NoHostSync; its errors
+    are returned."""
+    from torch.distributed.tensor import Shard, distribute_tensor
+    from host_sync_guard import HostSync, NoHostSync
+    scaler = torch.amp.GradScaler("cpu", init_scale=1024.0)
+    counts, errors = [], []
+    for step in range(steps):
+        gen = torch.Generator().manual_seed(50 + step)
+        for i, p in enumerate(params):
+            grad = (torch.randn(p.shape, generator=gen) * 1024.0).to(p.dtype)
+            if step == overflow_at and i == 1:
+                grad[0, 0] = float("inf")
+            p.grad = (grad if mesh is None else
+                      distribute_tensor(grad, mesh, [Shard(0)], src_data_rank=None))
+        scaler.scale(torch.ones(()))  # (as scaler.scale(loss) would)
+        if counter is not None:
+            before, launched = counter.calls["all_reduce"], len(launches.names)
+            counter.active = launches.active = True
+        try:
+            if guard_from is not None and step >= guard_from:
+                with NoHostSync():
+                    scaler.step(opt)
+            else:
+                scaler.step(opt)
+        except HostSync as error:
+            errors.append(str(error))
+        finally:
+            if counter is not None:
+                counter.active = launches.active = False
+        if counter is not None:
+            counts.append((counter.calls["all_reduce"] - before,
+                           launches.names[launched:]))
+        scaler.update()
+    return counts, scaler.get_scale(), errors
+
+
+def mixed_dtypes(rank, world, gpu):
+    from torch.distributed.device_mesh import init_device_mesh
+    mesh = init_device_mesh("cpu", (world,))
+    params = mixed_params(mesh)
+    opt = GSWrapper(torch.optim.AdamW(params, lr=1e-2, weight_decay=0.01),
+                    backend="compiled")
+    if gpu:
+        from gradient_stabilizer.compiled import CompiledBackend
+        opt._compiled = CompiledBackend(gpu_kernels_on_cpu=True)
+    counts, scale, errors = mixed_steps(params, opt, mesh, counter=Counter(),
+                                        launches=Launches(), guard_from=1 if gpu else None)
+    return {"params": [full(p) for p in params], "gs": gs_rows(opt), "counts": counts,
+            "scale": scale, "guard_errors": errors}
+
+
+def _extra(model):
+    """A new sharded parameter made without a collective, with a gradient."""
+    extra = torch.nn.Parameter(torch.distributed.tensor.distribute_tensor(
+        torch.zeros(5, 2), model.qkv.weight.device_mesh, model.qkv.weight.placements,
+        src_data_rank=None))
+    extra.grad = torch.zeros_like(extra)
+    return extra
+
+
+def added_alike(rank, world, gpu, steps=3):
+    """Every rank adds the same parameter group after step 0: they agree on
+    the new list on step 1 (a second all-reduce) and lose no step."""
+    model = shard(make(), world)
+    opt = optimizer(model, "compiled", gpu=gpu)
+
+    def before(step):
+        if step == 1:
+            opt.add_param_group({"params": [_extra(model)]})
+    counts = train(model, opt, 0, steps, rank, world, Counter(), before_step=before)
+    return {"counts": counts, "params": [full(p) for p in model.parameters()],
+            "gs": gs_rows(opt)[:len(list(model.parameters()))]}
+
+
+def presence(rank, world, gpu):
+    """Rank 1 drops the gradient of a sharded parameter at step 1: the CPU
+    path raises on step 1, the GPU path skips step 1 and raises on step 2;
+    either way naming the parameter, with nothing changed since step 1."""
+    model = shard(make(), world)
+    opt = optimizer(model, "compiled", gpu=gpu)
+    seen = {}
+
+    def before(step):
+        seen["step"] = step
+        if step == 1:
+            seen["params"] = [full(p) for p in model.parameters()]
+            seen["gs"] = gs_rows(opt)
+            if rank == 1:
+                model.qkv.weight.grad = None
+    try:
+        train(model, opt, 0, 4, rank, world, before_step=before)
+        error = None
+    except ValueError as caught:
+        error = str(caught)
+    return {"error": error, "step": seen["step"],
+            "unchanged": all(torch.equal(a, full(b)) for a, b in
+                             zip(seen["params"], model.parameters()))
+            and gs_rows(opt) == seen["gs"]}
+
+
+def added_group(rank, world):
+    """Rank 0 adds a parameter group after step 0, on the GPU path: the
+    device skips step 1 on every rank and step 2 raises on every rank,
+    before anything. Returns the error, the step that raised and whether
+    the original parameters and their GS state are those before step 1."""
+    model = shard(make(), world)
+    opt = optimizer(model, "compiled", gpu=True)
+    seen = {}
+
+    def before(step):
+        seen["step"] = step
+        if step != 1:
+            return
+        seen["params"] = [full(p) for p in model.parameters()]
+        seen["gs"] = gs_rows(opt)
+        if rank == 0:
+            extra = torch.nn.Parameter(torch.distributed.tensor.distribute_tensor(
+                torch.zeros(5, 2), model.qkv.weight.device_mesh,
+                model.qkv.weight.placements, src_data_rank=None))  # no collective
+            extra.grad = torch.zeros_like(extra)
+            opt.add_param_group({"params": [extra]})
+    try:
+        train(model, opt, 0, 4, rank, world, before_step=before)
+        error = None
+    except ValueError as caught:
+        error = str(caught)
+    rows = gs_rows(opt)[:len(seen["gs"])]
+    return {"error": error, "step": seen["step"],
+            "unchanged": all(torch.equal(a, full(b)) for a, b in
+                             zip(seen["params"], model.parameters())) and rows == seen["gs"]}
+
+
 def job_two_ranks(rank, world, out_dir):
     return {"resume": resume(out_dir, rank, world), "policies": policies(rank, world),
             "mismatch": mismatch(rank, world), "zero": zero(rank, world),
@@ -218,14 +459,18 @@ def standalone(rank, world):
             "calls": dict(counter.calls)}
 
 
-def amp(rank, world, steps=4, overflow_at=2):
+BACKENDS = (("compiled", "compiled", False), ("eager", "eager", False))
+"""(result key, backend, whether the compiled backend runs the GPU kernels)"""
+
+
+def amp(rank, world, steps=4, overflow_at=2, backends=BACKENDS):
     """torch.amp.GradScaler, an Inf in rank 1's shard at one step: every
     rank skips that step. All parameters are sharded: torch's GradScaler
     does not take DTensor and plain gradients together."""
     result = {}
-    for backend in ("compiled", "eager"):
+    for key, backend, gpu in backends:
         model = shard(make(), world, keep_plain=False)
-        opt = optimizer(model, backend)
+        opt = optimizer(model, backend, gpu=gpu)
         scaler = torch.amp.GradScaler("cpu", init_scale=1024.0)
         for step in range(steps):
             opt.zero_grad()
@@ -234,8 +479,8 @@ def amp(rank, world, steps=4, overflow_at=2):
                 model.qkv.weight.grad.to_local()[0, 0] = float("inf")
             scaler.step(opt)
             scaler.update()
-        result[backend] = {"gs": gs_rows(opt), "params": [full(p) for p in model.parameters()],
-                           "scale": scaler.get_scale()}
+        result[key] = {"gs": gs_rows(opt), "params": [full(p) for p in model.parameters()],
+                       "scale": scaler.get_scale()}
     return result
 
 
@@ -260,16 +505,16 @@ def zero(rank, world, steps=10):
             "counts": counts}
 
 
-def policies(rank, world):
+def policies(rank, world, backends=BACKENDS, local=True):
     """A NaN in rank 1's shard of one parameter at step 3, under each
     backend and policy, and an Inf under raise_on_nonfinite; norm="local"
     for comparison."""
     result = {}
     nan_at = [name for name, _ in make().named_parameters()].index("qkv.weight")
-    for backend in ("compiled", "eager"):
+    for key, backend, gpu in backends:
         for policy in ("skip", "zero"):
             model = shard(make(), world)
-            opt = optimizer(model, backend, on_nonfinite=policy)
+            opt = optimizer(model, backend, gpu=gpu, on_nonfinite=policy)
             snapshots = {}
 
             def poison(step, model=model, snapshots=snapshots):
@@ -279,18 +524,20 @@ def policies(rank, world):
                         model.qkv.weight.grad.to_local()[0, 0] = float("nan")
 
             train(model, opt, 0, 5, rank, world, before_step=poison)
-            result[(backend, policy)] = {
+            result[(key, policy)] = {
                 "gs": gs_rows(opt), "params": [full(p) for p in model.parameters()],
                 "before": snapshots["before"], "position": nan_at}
         model = shard(make(), world)
-        opt = optimizer(model, backend, raise_on_nonfinite=True)
+        opt = optimizer(model, backend, gpu=gpu, raise_on_nonfinite=True)
         try:
             train(model, opt, 0, 5, rank, world, before_step=lambda step, model=model: (
                 model.qkv.weight.grad.to_local().__setitem__((0, 0), float("inf"))
                 if step == 3 and rank == 1 else None))
-            result[(backend, "raise")] = None
+            result[(key, "raise")] = None
         except FloatingPointError as error:
-            result[(backend, "raise")] = (str(error), gs_rows(opt))
+            result[(key, "raise")] = (str(error), gs_rows(opt))
+    if not local:
+        return result
     counter = Counter()
     model = shard(make(), world)
     opt = optimizer(model, "compiled", norm="local")
@@ -353,14 +600,15 @@ def mismatch(rank, world):
     return result
 
 
-JOBS = {"train": job_train, "two_ranks": job_two_ranks}
+JOBS = {"train": job_train, "two_ranks": job_two_ranks, "gpu": job_gpu}
 
 
 def _state_summary(opt):
     """The optimizer's and the GS state, by position (to compare)."""
     params = opt._params()
+    rows = gs_rows(opt)  # first: it writes back the state compiled steps hold
     return ([sorted(opt.optimizer.state[p]) if p in opt.optimizer.state else None
-             for p in params], gs_rows(opt))
+             for p in params], rows)
 
 
 def DTensor_unavailable():

@@ -23,7 +23,7 @@ pytestmark = pytest.mark.skipif(
     reason="the build has no libgs_gpu_kernels_emulated.so / libgs_cpu_kernels.so")
 
 SECTIONS = ["environment", "correctness", "special", "determinism", "streams",
-            "devices", "syncs", "launches", "speed"]
+            "devices", "syncs", "launches", "sharded", "speed"]
 
 
 def run_check(tmp_path, *args, timeout=400):
@@ -53,7 +53,8 @@ def test_dry_run_passes_every_section_it_can(tmp_path):
         by_section.setdefault(record["section"], []).append(record["status"])
     assert list(by_section) == SECTIONS
     # What needs no CUDA passed; what does is skipped, saying why.
-    for section in ("environment", "correctness", "special", "determinism", "speed"):
+    for section in ("environment", "correctness", "special", "determinism", "sharded",
+                    "speed"):
         assert "pass" in by_section[section], section
     assert len(by_section["correctness"]) == 24
     for section in ("streams", "devices", "syncs", "launches"):

@@ -251,3 +251,27 @@ def test_grid_size_from_environment_changes_no_bit(monkeypatch):
                            f"in .1, 2\\^31 - 1., got '{bad}'"):
             opt.step()
         assert all(torch.equal(p, q) for p, q in zip(params, before))
+
+
+def test_ten_thousand_tensors_in_one_bucket():
+    """No tensor-count cap: 10,000 small tensors step as one bucket (one
+    table, one set of launches) on the GPU kernels and give the CPU kernels'
+    bits."""
+    torch.manual_seed(0)
+    shapes = [(1 + i % 7,) for i in range(10000)]
+    runs = []
+    for gpu in (False, True):
+        params = [torch.nn.Parameter(torch.randn(s, generator=torch.Generator().manual_seed(i)))
+                  for i, s in enumerate(shapes)]
+        opt = GSWrapper(torch.optim.AdamW(params, lr=1e-3), backend="compiled")
+        if gpu:
+            opt._compiled = CompiledBackend(gpu_kernels_on_cpu=True)
+        g = torch.Generator().manual_seed(1)
+        for _ in range(2):
+            for p in params:
+                p.grad = torch.randn(p.shape, generator=g)
+            opt.step()
+        assert len(opt._compiled._buckets) == 1
+        runs.append(params)
+    for cpu, gpu in zip(*runs):
+        assert torch.equal(cpu, gpu)

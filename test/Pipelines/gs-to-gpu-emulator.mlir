@@ -9,26 +9,27 @@
 
 // CHECK-NOT: gpu.
 // CHECK-LABEL: llvm.func @step(
-// CHECK-DAG:     %[[NORMS:.*]] = llvm.mlir.addressof @__gs_emu_gs_group_step_norms_entry
-// CHECK-DAG:     %[[SCALARS:.*]] = llvm.mlir.addressof @__gs_emu_gs_group_step_scalars_entry
-// CHECK-DAG:     %[[UPDATE:.*]] = llvm.mlir.addressof @__gs_emu_gs_group_step_update_entry
+// CHECK-DAG:     %[[NORMS:.*]] = llvm.mlir.addressof @__gs_emu_gs_multi_tensor_step_norms_entry
+// CHECK-DAG:     %[[SCALARS:.*]] = llvm.mlir.addressof @__gs_emu_gs_multi_tensor_step_scalars_entry
+// CHECK-DAG:     %[[UPDATE:.*]] = llvm.mlir.addressof @__gs_emu_gs_multi_tensor_step_update_entry
 // CHECK:         %[[STREAM:.*]] = llvm.call @gsEmuStreamCreate()
+// CHECK:         llvm.call @gsEmuMemcpy(
 // CHECK:         llvm.call @gsEmuLaunch(%[[NORMS]],
 // CHECK:         llvm.call @gsEmuLaunch(%[[SCALARS]],
 // CHECK:         llvm.call @gsEmuLaunch(%[[UPDATE]],
+// CHECK:         llvm.call @gsEmuMemFree(
 // CHECK:         llvm.call @gsEmuStreamSynchronize(%[[STREAM]])
 // CHECK:         llvm.call @gsEmuStreamDestroy(%[[STREAM]])
 // CHECK-NOT:     gsEmuLaunch
-// CHECK:       llvm.mlir.global private constant @__gs_emu_gs_group_step_gs_chunk_bounds(dense<[0, 1, 2]>
-// CHECK:       llvm.func @__gs_emu_gs_group_step_norms(
+// CHECK:       llvm.func @__gs_emu_gs_multi_tensor_step_norms(
 // CHECK-COUNT-10: llvm.call @gsEmuShuffle
 // CHECK:         llvm.call @gsEmuBarrier
-// CHECK:       llvm.func @__gs_emu_gs_group_step_scalars(
-// CHECK:       llvm.func @__gs_emu_gs_group_step_update(
+// CHECK:       llvm.func @__gs_emu_gs_multi_tensor_step_scalars(
+// CHECK:       llvm.func @__gs_emu_gs_multi_tensor_step_update(
 // CHECK-NOT:   nvvm.
 
 // LLVM: define {{.*}} @step(
 // LLVM-COUNT-3: call void @gsEmuLaunch(
-// LLVM: define void @__gs_emu_gs_group_step_update(
+// LLVM: define void @__gs_emu_gs_multi_tensor_step_update(
 // LLVM: load <4 x float>, ptr %{{.*}}, align 16
 // LLVM-NOT: addrspace

@@ -8,15 +8,15 @@
 // no copy of any tensor. What it allocates is the step's small tables (the
 // tensors' addresses, chunk offsets, hyperparameters) and scratch (one f64
 // per chunk, a record per tensor), on the stack while they are small; the
-// one loop nest of the generic step then serves every tensor (one per
-// element type).
+// one loop nest of the generic step then serves every tensor, with a chunk
+// body per element type.
 
 // INPLACE-LABEL: func @step
 // INPLACE-NOT: memref.copy
 // INPLACE: memref.alloca() : memref<7xf64>
-// INPLACE: memref.alloca() : memref<1x4xi64>
-// INPLACE: gs.multi_tensor_step #gs.lion<> table(%{{.*}} : memref<1x4xi64>) {{.*}}element_type = f32
-// INPLACE: gs.multi_tensor_step #gs.lion<> table(%{{.*}} : memref<1x4xi64>) {{.*}}element_type = bf16
+// INPLACE: memref.alloca() : memref<2x5xi64>
+// INPLACE: gs.multi_tensor_step #gs.lion<> table(%{{.*}} : memref<2x5xi64>) {{.*}}element_type = f32, element_types = [f32, bf16]
+// INPLACE-NOT: gs.multi_tensor_step
 // INPLACE-NOT: memref.copy
 // INPLACE: return
 

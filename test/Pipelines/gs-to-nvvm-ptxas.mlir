@@ -20,4 +20,4 @@
 // PTXAS-NEXT: 0 bytes stack frame, 0 bytes spill stores, 0 bytes spill loads
 
 // BIN: llvm.func @step(
-// BIN: gpu.binary @gs_group_step {{.*}}#nvvm.target<O = 3, chip = "sm_90">, properties = {{.*}}, bin = "
+// BIN: gpu.binary @gs_multi_tensor_step {{.*}}#nvvm.target<O = 3, chip = "sm_90">, properties = {{.*}}, bin = "

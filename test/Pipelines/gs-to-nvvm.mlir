@@ -8,15 +8,21 @@
 // RUN: gs-opt %S/Inputs/adamw-group.mlir --gs-to-nvvm="chip=sm_80" \
 // RUN:   | %python %S/Inputs/extract_ptx.py | FileCheck %s --check-prefix=PTX
 
+// The group's tables (addresses, chunk offsets, hyperparameters) are built
+// on the host and copied to device twins on the step's stream; scratch is
+// allocated there too; all are freed after the launches.
 // CHECK-LABEL: llvm.func @step(
 // CHECK:         %[[STREAM:.*]] = llvm.call @mgpuStreamCreate()
-// CHECK-NEXT:    gpu.launch_func <%[[STREAM]] : !llvm.ptr> @gs_group_step::@norms
-// CHECK-NEXT:    gpu.launch_func <%[[STREAM]] : !llvm.ptr> @gs_group_step::@scalars
-// CHECK-NEXT:    gpu.launch_func <%[[STREAM]] : !llvm.ptr> @gs_group_step::@update
+// CHECK-COUNT-3: llvm.call @mgpuMemcpy({{.*}}, %[[STREAM]])
+// CHECK:         llvm.call @mgpuMemAlloc({{.*}}, %[[STREAM]],
+// CHECK:         gpu.launch_func <%[[STREAM]] : !llvm.ptr> @gs_multi_tensor_step::@norms
+// CHECK:         gpu.launch_func <%[[STREAM]] : !llvm.ptr> @gs_multi_tensor_step::@scalars
+// CHECK-NEXT:    gpu.launch_func <%[[STREAM]] : !llvm.ptr> @gs_multi_tensor_step::@update
+// CHECK-COUNT-5: llvm.call @mgpuMemFree({{.*}}, %[[STREAM]])
 // CHECK-NEXT:    llvm.call @mgpuStreamSynchronize(%[[STREAM]])
 // CHECK-NEXT:    llvm.call @mgpuStreamDestroy(%[[STREAM]])
 // CHECK-NOT:     gpu.launch_func
-// CHECK:       gpu.binary @gs_group_step
+// CHECK:       gpu.binary @gs_multi_tensor_step
 // CHECK-SAME:    chip = "sm_90"
 // CHECK-SAME:    .target sm_90
 // CHECK-NOT:     __nv_
@@ -29,14 +35,17 @@
 // LLVM-DAG: declare ptr @mgpuModuleGetFunction(ptr, ptr)
 // LLVM-DAG: declare void @mgpuLaunchKernel(ptr, i64, i64, i64, i64, i64, i64, i32, ptr, ptr, ptr, i64)
 // LLVM-DAG: declare ptr @mgpuStreamCreate()
+// LLVM-DAG: declare ptr @mgpuMemAlloc(i64, ptr, i8)
+// LLVM-DAG: declare void @mgpuMemcpy(ptr, ptr, i64, ptr)
+// LLVM-DAG: declare void @mgpuMemFree(ptr, ptr)
 // LLVM-DAG: declare void @mgpuStreamSynchronize(ptr)
 // LLVM-DAG: declare void @mgpuStreamDestroy(ptr)
 
 // PTX: .target sm_80
 // PTX-LABEL: .entry norms(
-// PTX-COUNT-2: ld.global.v4.b32
-// PTX: shfl.sync.bfly.b32
-// PTX: bar.sync
+// PTX-DAG: ld.global.v4.b32
+// PTX-DAG: shfl.sync.bfly.b32
+// PTX-DAG: bar.sync
 // PTX-LABEL: .entry scalars(
 // PTX: sqrt.rn.f64
 // PTX-LABEL: .entry update(

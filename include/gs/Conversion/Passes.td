@@ -100,57 +100,102 @@ def ConvertGSToLLVM : Pass<"convert-gs-to-llvm"> {
   let dependentDialects = ["::mlir::LLVM::LLVMDialect"];
 }
 
-def ConvertGSToGPU : Pass<"convert-gs-to-gpu", "::mlir::ModuleOp"> {
-  let summary = "Lower gs.group_step and gs.multi_tensor_step to fused GPU "
-                "kernels";
+def SplitEntryBlocks : Pass<"gs-split-entry-blocks", "::mlir::func::FuncOp"> {
+  let summary = "Move the body of a function with many arguments out of its "
+                "entry block, so converting its signature stays linear";
   let description = [{
-    Replaces every `gs.group_step` by three kernel launches on the tensors'
-    buffers, whatever the number of tensors in the group:
+    Moves every operation of the entry block of a `func.func` with at least
+    `min-arguments` arguments into a new block that the entry block branches
+    to; the entry block keeps only the arguments and the `cf.br`. Nothing
+    else changes: LLVM merges the two blocks again.
 
-    1. `norms`: the squared norms of all gradients. The work is split into
-       chunks of `chunk-size` elements over all tensors of the group (a huge
-       tensor gets many chunks, a tiny one a single chunk), visited
-       grid-stride; each block reduces its chunk in registers (f64, 128-bit
-       loads) and shared memory and stores one partial sum per chunk.
-    2. `scalars` (one block): the partial sums of each tensor added in a fixed
-       order, the group-wide `found_inf` decision, the GS scalar math of
-       `#gs.stabilizer` in f64 and the optimizer's step scalars, and the new
-       GS state and step counts.
+    Why: when `convert-func-to-llvm` (or `gpu-to-llvm`) converts a
+    signature, upstream dialect conversion replaces each converted argument
+    by a value materialized at the start of the entry block, and for every
+    use in that same block asks whether the use comes after the
+    materialization (`Operation::isBeforeInBlock`). Each materialization
+    invalidates the block's cached operation order, so every argument
+    renumbers the whole block: quadratic in the arguments times the entry
+    block's operations. A static `gs.group_step` of 1,000 AdamW tensors
+    bufferizes into a function of 4,003 memref arguments whose entry block
+    builds the step's table, and the conversion took 2.5 s of the
+    pipeline's 4.3 s. With the uses in another block, each one is decided
+    without the order.
+
+    ```mlir
+    func.func @step(%a: memref<8xf32>, ...) {
+      %p = memref.extract_aligned_pointer_as_index %a : ...
+      ...
+    }
+    ```
+    becomes
+    ```mlir
+    func.func @step(%a: memref<8xf32>, ...) {
+      cf.br ^bb1
+    ^bb1:
+      %p = memref.extract_aligned_pointer_as_index %a : ...
+      ...
+    }
+    ```
+  }];
+  let options = [
+    Option<"minArguments", "min-arguments", "unsigned", /*default=*/"64",
+           "Split only functions with at least this many arguments (small "
+           "functions gain nothing and keep their shape)">,
+  ];
+  let dependentDialects = ["::mlir::cf::ControlFlowDialect"];
+}
+
+def ConvertGSToGPU : Pass<"convert-gs-to-gpu", "::mlir::ModuleOp"> {
+  let summary = "Lower gs.multi_tensor_step (and so bufferized "
+                "gs.group_step) to fused GPU kernels";
+  let description = [{
+    Replaces every `gs.multi_tensor_step` by kernel launches on one stream.
+    Its three kernels read the table, chunk offsets, hyperparameters and
+    scratch of the op at run time, so one set serves any number of tensors,
+    and steps whose kernels come out the same share one `gpu.module`:
+
+    1. `norms`: the squared norms of all gradients. Every tensor's elements
+       are cut into chunks of the op's `chunk_size` (a huge tensor gets many
+       chunks, a tiny one a single chunk), visited grid-stride; each block
+       reduces its chunk in registers (f64, 128-bit loads) and shared memory
+       and stores one partial sum per chunk.
+    2. `scalars` (one block): the partial sums of each tensor added in a
+       fixed order, the group-wide `found_inf` decision, the GS scalar math
+       in f64 and the optimizer's step scalars, the new GS state and step
+       counts, and one record per tensor for the update.
     3. `update`: the fused stabilize-then-optimize element update over the
        same chunks, 128-bit loads and stores where the buffers are 16-byte
        aligned, element-wise otherwise.
 
-    Nothing is reduced with atomics, so the results are bitwise the same from
-    run to run. Shapes are static, so the chunk layout is a constant table in
-    the kernels' `gpu.module`; partial sums and per-tensor scalars live in
-    device globals of that module: no host allocation and no host
-    synchronization inside a step. Kernels take bare pointers (compile them
-    with `use-bare-ptr-memref-call-conv` and launch them with
-    `kernel-bare-ptr-calling-convention`, as the `gs-to-nvvm` pipeline does).
+    Nothing is reduced with atomics, so the results are bitwise the same
+    from run to run and for any grid size. Each kernel takes the device
+    addresses (`i64`) of the buffers it uses and N, the table's rows: at
+    most 10 parameters, whatever N. `norms` and `update` get `max-blocks`
+    blocks (the number of chunks is in device memory; blocks without a chunk
+    return at once), `scalars` one; `phase = norms | scalars | update`
+    launches that kernel alone. With `element_types`, a chunk's body is
+    chosen by its row's element type (a branch uniform over the block).
 
-    The pass works on tensors before bufferization: operands become
-    `bufferization.to_buffer` (parameters, moments and state writable, so
-    one-shot bufferization copies them first if their old value is still
-    read), results `bufferization.to_tensor` of the updated buffers.
+    The state, `inv_scale` and `found_inf` must be device memory: arguments
+    of the enclosing function or `gpu.alloc` results, with an identity
+    layout. The table, chunk offsets, hyperparameters and scratch may also
+    be `memref.alloca` / `memref.alloc` of the function, filled by the host:
+    they get `gpu.alloc` twins on the step's stream, the inputs copied in
+    with `gpu.memcpy` before the launches, all freed after them (and a host
+    heap table freed once copied). Every address a host table holds must
+    then be that of a device buffer (a function argument or `gpu.alloc`),
+    which the pass checks. `workers(...)` are rejected.
 
-    ```mlir
-    %r:7 = gs.group_step #gs.adamw<> params(...) grads(...) ...
-    ```
-    becomes a `gpu.module` with kernels `norms`, `scalars` and `update`, and
-    `gpu.wait async`, three `gpu.launch_func async` and a final `gpu.wait`.
-
-    `gs.multi_tensor_step` (memrefs, run-time tensor table) gets the same
-    three kernels in generic form: they read the table, chunk offsets,
-    hyperparameters and scratch of the op at run time, so one set serves any
-    number of tensors, and steps whose kernels come out the same share one
-    `gpu.module`. Each kernel takes the device addresses (`i64`) of the
-    buffers it uses and N, the table's rows: at most 10 parameters. `norms`
-    and `update` get `max-blocks` blocks (the number of chunks is in device
-    memory; blocks without a chunk return at once), `scalars` one;
-    `phase = norms | scalars | update` launches that kernel alone. The
-    buffers must be function arguments or `gpu.alloc` results with an
-    identity layout; `workers(...)` are rejected. `chunk-size` does not
-    apply (the op has its own `chunk_size`).
+    A static `gs.group_step` must be bufferized first: its
+    `BufferizableOpInterface` turns it into such a step over host-built
+    tables of its buffers (one step for any number of tensors and element
+    types), and this pass moves the tables to the device. The `gs-to-nvvm`
+    and `gs-to-gpu-emulator` pipelines bufferize, then run this pass.
+    Before 2026-11-30 the pass lowered tensor-level `gs.group_step` itself
+    into kernels with one parameter per buffer; `chunk-size` and
+    `kernel-param-limit` belonged to that lowering and are still accepted,
+    without effect, so that existing command lines keep working.
 
     ```mlir
     gs.multi_tensor_step #gs.adamw<> table(%table : memref<?x5xi64>) ...
@@ -163,8 +208,9 @@ def ConvertGSToGPU : Pass<"convert-gs-to-gpu", "::mlir::ModuleOp"> {
   }];
   let options = [
     Option<"chunkSize", "chunk-size", "unsigned", /*default=*/"16384",
-           "Elements per chunk, the unit of work of one block (a multiple "
-           "of 8)">,
+           "No effect (static groups use gs.multi_tensor_step's chunk "
+           "size); a positive multiple of 8, kept for existing command "
+           "lines">,
     Option<"blockSize", "block-size", "unsigned", /*default=*/"256",
            "Threads per block (a multiple of 32, at most 1024)">,
     Option<"maxBlocks", "max-blocks", "unsigned", /*default=*/"1024",
@@ -172,8 +218,8 @@ def ConvertGSToGPU : Pass<"convert-gs-to-gpu", "::mlir::ModuleOp"> {
            "the chunks grid-stride">,
     Option<"kernelParamLimit", "kernel-param-limit", "unsigned",
            /*default=*/"4096",
-           "Most bytes of kernel parameters (8 per buffer); 4096 holds on "
-           "every CUDA GPU, sm_70+ with CUDA 12.1+ allows 32764">,
+           "No effect (the kernels take at most 10 parameters); kept for "
+           "existing command lines">,
     Option<"kernelLibrary", "kernel-library", "std::string", /*default=*/"",
            "Put the kernels of every gs.multi_tensor_step into one "
            "gpu.module of this name, each named after the function that "
@@ -183,10 +229,9 @@ def ConvertGSToGPU : Pass<"convert-gs-to-gpu", "::mlir::ModuleOp"> {
            "whose runtime looks kernels up by name">,
   ];
   let dependentDialects = [
-    "::mlir::arith::ArithDialect", "::mlir::bufferization::BufferizationDialect",
-    "::mlir::gpu::GPUDialect", "::mlir::math::MathDialect",
-    "::mlir::memref::MemRefDialect", "::mlir::scf::SCFDialect",
-    "::mlir::vector::VectorDialect"
+    "::mlir::arith::ArithDialect", "::mlir::gpu::GPUDialect",
+    "::mlir::math::MathDialect", "::mlir::memref::MemRefDialect",
+    "::mlir::scf::SCFDialect", "::mlir::vector::VectorDialect"
   ];
 }
 

@@ -42,9 +42,14 @@ void buildGSToLLVMPipeline(OpPassManager &pm,
 template <typename Derived>
 struct GSKernelPipelineOptions : public PassPipelineOptions<Derived> {
   template <typename T> using Option = mlir::detail::PassOptions::Option<T>;
-  Option<unsigned> chunkSize{*this, "chunk-size",
-                             llvm::cl::desc("Elements per chunk of work"),
-                             llvm::cl::init(16384)};
+  // No effect since static groups lower through gs.multi_tensor_step,
+  // whose chunk size is its own attribute; accepted so that existing
+  // command lines keep working.
+  Option<unsigned> chunkSize{
+      *this, "chunk-size",
+      llvm::cl::desc("No effect (static groups use gs.multi_tensor_step's "
+                     "chunk size); kept for existing command lines"),
+      llvm::cl::init(16384)};
   Option<unsigned> blockSize{*this, "block-size",
                              llvm::cl::desc("Threads per block"),
                              llvm::cl::init(256)};
@@ -52,9 +57,12 @@ struct GSKernelPipelineOptions : public PassPipelineOptions<Derived> {
       *this, "max-blocks",
       llvm::cl::desc("Most blocks of the chunked launches"),
       llvm::cl::init(1024)};
+  // No effect: the kernels take a dozen parameters whatever the group.
   Option<unsigned> kernelParamLimit{
       *this, "kernel-param-limit",
-      llvm::cl::desc("Most bytes of kernel parameters per launch"),
+      llvm::cl::desc("No effect (the generic kernels take a dozen "
+                     "parameters whatever the group); kept for existing "
+                     "command lines"),
       llvm::cl::init(4096)};
   Option<bool> barePtrABI{
       *this, "bare-ptr-abi",

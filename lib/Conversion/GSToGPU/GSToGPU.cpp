@@ -1,31 +1,32 @@
-//===- GSToGPU.cpp - Lower gs.group_step to fused GPU kernels -------------===//
+//===- GSToGPU.cpp - Lower gs.multi_tensor_step to fused GPU kernels ------===//
 //
-// Host side of the GPU lowering: per gs.group_step a gpu.module with its
-// kernels (GroupKernels.h), and in place of the op the tensors' buffers and
-// three asynchronous launches on one stream.
+// Host side of the GPU lowering: per gs.multi_tensor_step its kernels
+// (MultiTensorKernels.h) and, in place of the op, three asynchronous
+// launches on one stream. A static gs.group_step reaches this pass already
+// bufferized into such a step over host-built tables, which move to the
+// device here.
 //
 //===----------------------------------------------------------------------===//
 
 #include "gs/Conversion/GSToGPU/GSToGPU.h"
 
-#include "GroupKernels.h"
 #include "MultiTensorKernels.h"
 #include "gs/Dialect/GS/IR/GSDialect.h"
 #include "gs/Dialect/GS/IR/GSOps.h"
 #include "gs/Dialect/GS/Utils/MultiTensorUtils.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
-#include "mlir/Dialect/Bufferization/IR/Bufferization.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/IRMapping.h"
 #include "mlir/IR/OperationSupport.h"
 #include "mlir/IR/SymbolTable.h"
 #include "mlir/Interfaces/FunctionInterfaces.h"
-#include "llvm/Support/MathExtras.h"
+#include "llvm/ADT/StringSwitch.h"
 
 namespace mlir::gs {
 #define GEN_PASS_DEF_CONVERTGSTOGPU
@@ -37,8 +38,6 @@ using namespace mlir::gs;
 
 static constexpr int64_t kWarpSize = 32;
 static constexpr int64_t kMaxBlockSize = 1024;
-/// Bytes a kernel parameter takes: one bare pointer.
-static constexpr int64_t kPointerBytes = 8;
 
 namespace {
 struct ConvertGSToGPUPass : gs::impl::ConvertGSToGPUBase<ConvertGSToGPUPass> {
@@ -47,7 +46,6 @@ struct ConvertGSToGPUPass : gs::impl::ConvertGSToGPUBase<ConvertGSToGPUPass> {
 
 private:
   LogicalResult checkOptions();
-  LogicalResult lower(GroupStepOp op, SymbolTable &symbols);
   LogicalResult lower(MultiTensorStepOp op, SymbolTable &symbols);
   MultiTensorKernels getOrBuildKernels(MultiTensorStepOp op,
                                        SymbolTable &symbols);
@@ -79,166 +77,6 @@ LogicalResult ConvertGSToGPUPass::checkOptions() {
   return success();
 }
 
-/// The memref a tensor operand is read or written through.
-static Value toBuffer(OpBuilder &b, Location loc, Value tensor, bool readOnly) {
-  auto type = cast<RankedTensorType>(tensor.getType());
-  auto bufferType = MemRefType::get(type.getShape(), type.getElementType());
-  return bufferization::ToBufferOp::create(b, loc, bufferType, tensor,
-                                           readOnly);
-}
-
-/// `buffer` as the kernels take it (getKernelBufferType): an empty buffer of
-/// rank other than 1 is reinterpreted as memref<0xT>.
-static Value toKernelArg(OpBuilder &b, Location loc, Value buffer) {
-  auto type = cast<MemRefType>(buffer.getType());
-  auto kernelType = getKernelBufferType(
-      RankedTensorType::get(type.getShape(), type.getElementType()));
-  if (kernelType == type)
-    return buffer;
-  return memref::ReinterpretCastOp::create(b, loc, kernelType, buffer,
-                                           /*offset=*/0, /*sizes=*/{0},
-                                           /*strides=*/{1});
-}
-
-/// The GPU step reads and updates the caller's device buffers in place, so
-/// its tensors must be arguments of the enclosing function, the updated ones
-/// used by nothing else, and its results at most returned (they live in
-/// device memory).
-static LogicalResult checkDeviceBuffers(GroupStepOp op) {
-  auto func = op->getParentOfType<FunctionOpInterface>();
-  Block *entry = func ? &func.getFunctionBody().front() : nullptr;
-  SmallVector<Value> updatedOperands(op.getParams());
-  llvm::append_range(updatedOperands, op.getMoments());
-  updatedOperands.append({op.getStats(), op.getCounts(), op.getSteps()});
-  for (OpOperand &operand : op->getOpOperands()) {
-    Value value = operand.get();
-    if (!isa<RankedTensorType>(value.getType()))
-      continue;
-    auto arg = dyn_cast<BlockArgument>(value);
-    if (!arg || arg.getOwner() != entry)
-      return op.emitOpError("operand #")
-             << operand.getOperandNumber()
-             << " must be an argument of the enclosing function: on the GPU "
-                "a step works on the caller's device buffers";
-  }
-  for (Value value : updatedOperands)
-    if (!value.hasOneUse())
-      return op.emitOpError("updates the buffer of function argument #")
-             << cast<BlockArgument>(value).getArgNumber()
-             << " in place, so that argument must have no other use";
-  for (OpResult result : op->getResults())
-    for (Operation *user : result.getUsers())
-      if (!user->hasTrait<OpTrait::ReturnLike>())
-        return op.emitOpError("result #")
-               << result.getResultNumber()
-               << " is in device memory: it may only be returned";
-  return success();
-}
-
-LogicalResult ConvertGSToGPUPass::lower(GroupStepOp op, SymbolTable &symbols) {
-  if (!op.getBiasCorrections().empty())
-    return op.emitOpError("has bias_corrections, which convert-gs-to-gpu "
-                          "takes on gs.multi_tensor_step only");
-  if (failed(checkDeviceBuffers(op)))
-    return failure();
-  // The chunk table numbers the group's chunks in i64 (each tensor's count
-  // fits, as the verifier ensures; their sum must too).
-  int64_t totalElements = 0;
-  for (Type type : op.getGrads().getTypes())
-    if (llvm::AddOverflow(totalElements,
-                          cast<RankedTensorType>(type).getNumElements(),
-                          totalElements))
-      return op.emitOpError("has more elements in total than a 64-bit "
-                            "integer can count (at most 2^63 - 1); split the "
-                            "group");
-  unsigned n = op.getNumParams();
-  unsigned numMoments = op.getOptimizer().getNumMoments();
-  int64_t updateParamBytes = kPointerBytes * n * (2 + numMoments);
-  if (updateParamBytes > static_cast<int64_t>(kernelParamLimit))
-    return op.emitOpError("needs ")
-           << updateParamBytes << " bytes of kernel parameters for its "
-           << n * (2 + numMoments) << " buffers, more than kernel-param-limit ("
-           << static_cast<unsigned>(kernelParamLimit)
-           << "); split the group, or raise the limit (32764 on sm_70 and "
-              "newer with CUDA 12.1 or newer)";
-
-  GroupLayout layout(op, chunkSize, blockSize);
-  OpBuilder b(op);
-  Location loc = op.getLoc();
-  MLIRContext *context = &getContext();
-
-  // The kernels, in a module of their own: its globals are this group's.
-  {
-    OpBuilder::InsertionGuard guard(b);
-    b.setInsertionPointToEnd(getOperation().getBody());
-    auto module = gpu::GPUModuleOp::create(b, loc, "gs_group_step");
-    symbols.insert(module);
-  }
-  auto module = cast<gpu::GPUModuleOp>(getOperation().getBody()->back());
-  GroupKernels kernels = buildGroupKernels(b, op, module, layout);
-
-  // Buffers updated in place first: a tensor also read elsewhere (even as a
-  // gradient of this op) then gets a copy from one-shot bufferization.
-  SmallVector<Value> updated;
-  for (Value tensor : op.getParams())
-    updated.push_back(toBuffer(b, loc, tensor, /*readOnly=*/false));
-  for (Value tensor : op.getMoments())
-    updated.push_back(toBuffer(b, loc, tensor, /*readOnly=*/false));
-  for (Value tensor : {op.getStats(), op.getCounts(), op.getSteps()})
-    updated.push_back(toBuffer(b, loc, tensor, /*readOnly=*/false));
-  SmallVector<Value> grads;
-  for (Value tensor : op.getGrads())
-    grads.push_back(toBuffer(b, loc, tensor, /*readOnly=*/true));
-  ArrayRef<Value> params = ArrayRef(updated).take_front(n);
-  ArrayRef<Value> moments = ArrayRef(updated).slice(n, n * numMoments);
-  ArrayRef<Value> state = ArrayRef(updated).take_back(3);
-
-  SmallVector<Value> scalarArgs(state);
-  if (Value invScale = op.getInvScale())
-    scalarArgs.push_back(toBuffer(b, loc, invScale, /*readOnly=*/true));
-  if (Value foundInf = op.getFoundInf())
-    scalarArgs.push_back(toBuffer(b, loc, foundInf, /*readOnly=*/true));
-  scalarArgs.append({op.getLr(), op.getWeightDecay()});
-  SmallVector<Value> updateArgs(params);
-  llvm::append_range(updateArgs, grads);
-  llvm::append_range(updateArgs, moments);
-  SmallVector<Value> normsArgs(grads);
-  for (SmallVector<Value> *args : {&normsArgs, &updateArgs})
-    for (Value &arg : *args)
-      arg = toKernelArg(b, loc, arg);
-
-  // One stream, the launches in order on it, one wait at the end.
-  Type tokenType = gpu::AsyncTokenType::get(context);
-  Value one = arith::ConstantIndexOp::create(b, loc, 1);
-  Value threads = arith::ConstantIndexOp::create(b, loc, blockSize);
-  Value token =
-      gpu::WaitOp::create(b, loc, tokenType, ValueRange{}).getAsyncToken();
-  auto launch = [&](gpu::GPUFuncOp kernel, int64_t blocks, ValueRange args) {
-    Value grid = arith::ConstantIndexOp::create(b, loc, blocks);
-    token = gpu::LaunchFuncOp::create(
-                b, loc, kernel, gpu::KernelDim3{grid, one, one},
-                gpu::KernelDim3{threads, one, one},
-                /*dynamicSharedMemorySize=*/Value(), args, tokenType, token)
-                .getAsyncToken();
-  };
-  int64_t chunkBlocks = std::min<int64_t>(layout.getNumChunks(), maxBlocks);
-  if (chunkBlocks > 0)
-    launch(kernels.norms, chunkBlocks, normsArgs);
-  launch(kernels.scalars, 1, scalarArgs);
-  if (chunkBlocks > 0)
-    launch(kernels.update, chunkBlocks, updateArgs);
-  gpu::WaitOp::create(b, loc, Type(), token);
-
-  SmallVector<Value> results;
-  for (auto [buffer, result] : llvm::zip_equal(updated, op.getResults()))
-    results.push_back(bufferization::ToTensorOp::create(
-        b, loc, result.getType(), buffer, /*restrict=*/true,
-        /*writable=*/true));
-  op.replaceAllUsesWith(results);
-  op.erase();
-  return success();
-}
-
 //===----------------------------------------------------------------------===//
 // gs.multi_tensor_step
 //===----------------------------------------------------------------------===//
@@ -258,12 +96,117 @@ namedBuffers(MultiTensorStepOp op) {
   return buffers;
 }
 
-/// The kernels get each buffer as a device address: it must be the caller's
-/// device memory (a function argument or a gpu.alloc), contiguous, in the
-/// default memory space.
-static LogicalResult checkDeviceBuffers(MultiTensorStepOp op) {
-  auto func = op->getParentOfType<FunctionOpInterface>();
-  Block *entry = func ? &func.getFunctionBody().front() : nullptr;
+/// True when `value` is memory the kernels may address: an argument of the
+/// enclosing function (the caller's device buffer) or a gpu.alloc.
+static bool isDeviceBuffer(Value value) {
+  if (value.getDefiningOp<gpu::AllocOp>())
+    return true;
+  auto arg = dyn_cast<BlockArgument>(value);
+  if (!arg)
+    return false;
+  auto func = dyn_cast<FunctionOpInterface>(arg.getOwner()->getParentOp());
+  return func && arg.getOwner() == &func.getFunctionBody().front();
+}
+
+/// The operands the host may provide in its own memory, which this pass
+/// copies to the device: the tables it fills before the step (true) and the
+/// scratch (false). A static gs.group_step bufferizes into such tables.
+static std::optional<bool> getStagingCopy(StringRef name) {
+  return llvm::StringSwitch<std::optional<bool>>(name)
+      .Cases("table", "chunk_offsets", "hyper", true)
+      .Cases("partials", "records", false)
+      .Default(std::nullopt);
+}
+
+/// A host allocation of this function that the host fills and the step
+/// reads: a memref.alloca or memref.alloc with an identity layout.
+static bool isHostAllocation(Value value) {
+  auto type = cast<MemRefType>(value.getType());
+  return type.getLayout().isIdentity() && !type.getMemorySpace() &&
+         (value.getDefiningOp<memref::AllocaOp>() ||
+          value.getDefiningOp<memref::AllocOp>());
+}
+
+/// The buffer whose address `value` is (through
+/// memref.extract_aligned_pointer_as_index and index casts), or null.
+static Value getAddressedBuffer(Value value) {
+  while (auto cast = value.getDefiningOp<arith::IndexCastOp>())
+    value = cast.getIn();
+  if (auto pointer =
+          value.getDefiningOp<memref::ExtractAlignedPointerAsIndexOp>())
+    return pointer.getSource();
+  return Value();
+}
+
+/// Fails when host code reads or writes `buffer`, device memory the step
+/// works on (`what` names it): that would fault on a GPU.
+static LogicalResult checkNoHostAccess(MultiTensorStepOp op, Value buffer,
+                                       const Twine &what) {
+  for (Operation *user : buffer.getUsers()) {
+    if (!isa<memref::LoadOp, memref::StoreOp, memref::CopyOp>(user) ||
+        user->getParentOfType<gpu::GPUModuleOp>())
+      continue;
+    // A result materialized into its own buffer: a copy onto itself, which
+    // canonicalization removes.
+    if (auto copy = dyn_cast<memref::CopyOp>(user))
+      if (copy.getSource() == copy.getTarget())
+        continue;
+    InFlightDiagnostic diag = op.emitOpError()
+                              << what
+                              << " is device memory, but host code accesses "
+                                 "it (read the results back with a copy to "
+                                 "the host, e.g. gpu.memcpy)";
+    diag.attachNote(user->getLoc()) << "accessed here";
+    return diag;
+  }
+  return success();
+}
+
+/// A host-built table holds the tensors' addresses: each must be a device
+/// buffer. Bufferization copies a tensor into host memory when its old value
+/// is still read after the step; its address would fault on the GPU.
+static LogicalResult checkTableAddresses(MultiTensorStepOp op, Value table) {
+  SmallVector<Value> buffers;
+  for (Operation *user : table.getUsers()) {
+    auto store = dyn_cast<memref::StoreOp>(user);
+    if (!store || store.getMemRef() != table ||
+        store.getValue().getDefiningOp<arith::ConstantOp>())
+      continue;
+    Value buffer = getAddressedBuffer(store.getValue());
+    if (buffer && isDeviceBuffer(buffer)) {
+      buffers.push_back(buffer);
+      continue;
+    }
+    InFlightDiagnostic diag = op.emitOpError();
+    diag << "reads a table entry that is not the address of a device buffer: "
+            "on the GPU every tensor must be an argument of the enclosing "
+            "function or a gpu.alloc";
+    if (buffer && buffer.getDefiningOp<memref::AllocOp>())
+      diag << " (bufferization made a copy in host memory, memref.alloc: of "
+              "a tensor that is no function argument, or whose old value is "
+              "still used after the step)";
+    else if (buffer && buffer.getDefiningOp())
+      diag << " (it is a " << buffer.getDefiningOp()->getName()
+           << " in host memory)";
+    diag.attachNote(store.getLoc()) << "the entry is stored here";
+    return diag;
+  }
+  // Only then whether the host touches them: a copy bufferization made
+  // reads its source on the host, and the copy is the clearer message.
+  for (Value buffer : buffers)
+    if (failed(checkNoHostAccess(op, buffer, "a tensor of the table")))
+      return failure();
+  return success();
+}
+
+/// The kernels get each buffer as a device address: the state and the loss
+/// scale must be the caller's device memory (a function argument or a
+/// gpu.alloc), contiguous, in the default memory space; tables and scratch
+/// may also be host allocations, which are staged. Returns the staged ones
+/// with whether to copy them in.
+static FailureOr<SmallVector<std::pair<Value, bool>>>
+checkDeviceBuffers(MultiTensorStepOp op) {
+  SmallVector<std::pair<Value, bool>> staged;
   for (auto [name, value] : namedBuffers(op)) {
     auto type = cast<MemRefType>(value.getType());
     if (!type.getLayout().isIdentity() || type.getMemorySpace())
@@ -272,16 +215,31 @@ static LogicalResult checkDeviceBuffers(MultiTensorStepOp op) {
              << " must be a contiguous memref (identity layout) in the "
                 "default memory space, got "
              << type;
-    auto arg = dyn_cast<BlockArgument>(value);
-    bool isArgument = arg && arg.getOwner() == entry;
-    if (!isArgument && !value.getDefiningOp<gpu::AllocOp>())
-      return op.emitOpError()
-             << name
-             << " must be an argument of the enclosing function or a "
-                "gpu.alloc result: on the GPU a step works on the caller's "
-                "device buffers";
+    std::optional<bool> copy = getStagingCopy(name);
+    if (isDeviceBuffer(value)) {
+      if (!copy && failed(checkNoHostAccess(op, value, name)))
+        return failure();
+      continue;
+    }
+    if (copy && isHostAllocation(value)) {
+      if (llvm::any_of(staged, [&](auto &s) { return s.first == value; }))
+        return op.emitOpError()
+               << name << " shares its host allocation with another operand";
+      if (name == "table" && failed(checkTableAddresses(op, value)))
+        return failure();
+      staged.push_back({value, *copy});
+      continue;
+    }
+    return op.emitOpError()
+           << name
+           << " must be an argument of the enclosing function or a "
+              "gpu.alloc"
+           << (copy ? ", or a memref.alloca / memref.alloc of this function "
+                      "that the pass copies to the device"
+                    : "")
+           << ": on the GPU a step works on the caller's device buffers";
   }
-  return success();
+  return staged;
 }
 
 /// True when `a` and `b` hold the same kernels.
@@ -370,7 +328,11 @@ LogicalResult ConvertGSToGPUPass::lower(MultiTensorStepOp op,
         "has workers(...), which split a step between CPU threads; on the "
         "GPU the blocks of each launch share the chunks: drop them and "
         "launch each phase once");
-  if (failed(verifyRecordCapacity(op)) || failed(checkDeviceBuffers(op)))
+  if (failed(verifyRecordCapacity(op)))
+    return failure();
+  FailureOr<SmallVector<std::pair<Value, bool>>> staged =
+      checkDeviceBuffers(op);
+  if (failed(staged))
     return failure();
   MultiTensorKernels kernels;
   if (kernelLibrary.empty()) {
@@ -384,13 +346,35 @@ LogicalResult ConvertGSToGPUPass::lower(MultiTensorStepOp op,
 
   OpBuilder b(op);
   Location loc = op.getLoc();
+  Type tokenType = gpu::AsyncTokenType::get(&getContext());
+  Value token =
+      gpu::WaitOp::create(b, loc, tokenType, ValueRange{}).getAsyncToken();
+  // Host tables and scratch get device twins on the step's stream, filled
+  // from the host before the launches and freed after them.
+  IRMapping onDevice;
+  for (auto [host, copyIn] : *staged) {
+    auto type = cast<MemRefType>(host.getType());
+    SmallVector<Value> sizes;
+    for (int64_t d = 0; d < type.getRank(); ++d)
+      if (type.isDynamicDim(d))
+        sizes.push_back(memref::DimOp::create(b, loc, host, d));
+    auto alloc = gpu::AllocOp::create(b, loc, type, tokenType,
+                                      ValueRange{token}, sizes, ValueRange{});
+    token = alloc.getAsyncToken();
+    if (copyIn)
+      token = gpu::MemcpyOp::create(b, loc, tokenType, ValueRange{token},
+                                    alloc.getMemref(), host)
+                  .getAsyncToken();
+    onDevice.map(host, alloc.getMemref());
+  }
+
   Value n = memref::DimOp::create(b, loc, op.getTable(), 0);
   Value width = memref::DimOp::create(b, loc, op.getTable(), 1);
   auto argumentsOf = [&](const MultiTensorKernel &kernel) {
     SmallVector<Value> args;
     for (StepBuffer buffer : kernel.buffers) {
       Value address = memref::ExtractAlignedPointerAsIndexOp::create(
-          b, loc, getStepBuffer(op, buffer));
+          b, loc, onDevice.lookupOrDefault(getStepBuffer(op, buffer)));
       args.push_back(
           arith::IndexCastOp::create(b, loc, b.getI64Type(), address));
     }
@@ -400,16 +384,22 @@ LogicalResult ConvertGSToGPUPass::lower(MultiTensorStepOp op,
     return args;
   };
 
-  // The number of chunks, chunk_offsets[N], is in device memory: reading it
-  // would stall the host. So norms and update always get max-blocks blocks,
-  // and those past the last chunk return at once (one load and a compare).
-  Type tokenType = gpu::AsyncTokenType::get(&getContext());
   Value one = arith::ConstantIndexOp::create(b, loc, 1);
   Value threads = arith::ConstantIndexOp::create(b, loc, blockSize);
-  Value token =
-      gpu::WaitOp::create(b, loc, tokenType, ValueRange{}).getAsyncToken();
-  auto launch = [&](const MultiTensorKernel &kernel, int64_t blocks) {
-    Value grid = arith::ConstantIndexOp::create(b, loc, blocks);
+  // The chunked launches get max-blocks blocks: the number of chunks,
+  // chunk_offsets[N], is in device memory, and reading it would stall the
+  // host. When the host filled chunk_offsets itself (a static group), it
+  // reads the count there and launches no block without a chunk.
+  Value chunkBlocks = arith::ConstantIndexOp::create(b, loc, maxBlocks);
+  if (isHostAllocation(op.getChunkOffsets()) &&
+      onDevice.contains(op.getChunkOffsets())) {
+    Value numChunks = arith::IndexCastOp::create(
+        b, loc, b.getIndexType(),
+        memref::LoadOp::create(b, loc, op.getChunkOffsets(), ValueRange{n}));
+    chunkBlocks = arith::MaxUIOp::create(
+        b, loc, arith::MinUIOp::create(b, loc, numChunks, chunkBlocks), one);
+  }
+  auto launch = [&](const MultiTensorKernel &kernel, Value grid) {
     token = gpu::LaunchFuncOp::create(b, loc, kernel.func,
                                       gpu::KernelDim3{grid, one, one},
                                       gpu::KernelDim3{threads, one, one},
@@ -419,12 +409,25 @@ LogicalResult ConvertGSToGPUPass::lower(MultiTensorStepOp op,
   };
   StepPhase phase = op.getPhase();
   if (phase == StepPhase::All || phase == StepPhase::Norms)
-    launch(kernels.norms, maxBlocks);
+    launch(kernels.norms, chunkBlocks);
   if (phase == StepPhase::All || phase == StepPhase::Scalars)
-    launch(kernels.scalars, 1);
+    launch(kernels.scalars, one);
   if (phase == StepPhase::All || phase == StepPhase::Update)
-    launch(kernels.update, maxBlocks);
+    launch(kernels.update, chunkBlocks);
+  for (auto [host, copyIn] : *staged)
+    token = gpu::DeallocOp::create(b, loc, tokenType, ValueRange{token},
+                                   onDevice.lookup(host))
+                .getAsyncToken();
   gpu::WaitOp::create(b, loc, Type(), token);
+  // A heap table of the host (a large static group) is freed once copied:
+  // the copy from pageable memory has read it when the call returns, and
+  // this pipeline has no deallocation stage.
+  for (auto [host, copyIn] : *staged)
+    if (host.getDefiningOp<memref::AllocOp>() &&
+        llvm::all_of(host.getUsers(), [&](Operation *user) {
+          return user == op || isa<memref::StoreOp>(user);
+        }))
+      memref::DeallocOp::create(b, loc, host);
   op.erase();
   return success();
 }
@@ -439,7 +442,14 @@ void ConvertGSToGPUPass::runOnOperation() {
     // Views of run-time addresses lower straight to LLVM.
     if (!isa<GSDialect>(op->getDialect()) || isa<ViewAddressOp>(op))
       return WalkResult::advance();
-    if (!isa<GroupStepOp, MultiTensorStepOp>(op)) {
+    if (isa<GroupStepOp>(op)) {
+      op->emitOpError("must be bufferized before convert-gs-to-gpu: "
+                      "one-shot-bufferize turns it into a "
+                      "gs.multi_tensor_step over tables of its buffers (the "
+                      "gs-to-nvvm and gs-to-gpu-emulator pipelines do both)");
+      return WalkResult::interrupt();
+    }
+    if (!isa<MultiTensorStepOp>(op)) {
       op->emitOpError("has no GPU lowering: express it as a gs.group_step "
                       "(a group of one tensor is fine) or a "
                       "gs.multi_tensor_step, or use convert-gs-to-loops");
@@ -462,11 +472,7 @@ void ConvertGSToGPUPass::runOnOperation() {
                   UnitAttr::get(&getContext()));
   SymbolTable symbols(module);
   multiTensorModules.clear();
-  for (Operation *step : steps) {
-    LogicalResult lowered = isa<GroupStepOp>(step)
-                                ? lower(cast<GroupStepOp>(step), symbols)
-                                : lower(cast<MultiTensorStepOp>(step), symbols);
-    if (failed(lowered))
+  for (Operation *step : steps)
+    if (failed(lower(cast<MultiTensorStepOp>(step), symbols)))
       return signalPassFailure();
-  }
 }

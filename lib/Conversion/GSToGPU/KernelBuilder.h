@@ -3,10 +3,8 @@
 // What every gs kernel is made of, whatever its tensors: the grid-stride
 // loop over chunks, the deterministic block sum (a warp butterfly, then the
 // warps in order), the run-time alignment test that picks the vector path,
-// and the creation of a kernel with a known block size. The static
-// gs.group_step kernels (GroupKernels.cpp) and the generic
-// gs.multi_tensor_step kernels (MultiTensorKernels.cpp) are both built from
-// them.
+// and the creation of a kernel with a known block size, from which the
+// gs.multi_tensor_step kernels (MultiTensorKernels.cpp) are built.
 //
 //===----------------------------------------------------------------------===//
 

@@ -181,9 +181,9 @@ struct MultiTensorKernelEmitter : KernelBuilder {
   }
 
   /// The block's threads sharing the chunk [range.first, range.second) of a
-  /// tensor whose buffers are `buffers`.
-  ChunkWalk walk(std::pair<Value, Value> range, ValueRange buffers) {
-    Type elementType = getElementType();
+  /// tensor of `elementType` whose buffers are `buffers`.
+  ChunkWalk walk(std::pair<Value, Value> range, ValueRange buffers,
+                 Type elementType) {
     int64_t width = getVectorWidth(elementType);
     // Vectors stay aligned from chunk to chunk only if a chunk is a whole
     // number of them; otherwise every access is element-wise.
@@ -210,12 +210,16 @@ struct MultiTensorKernelEmitter : KernelBuilder {
     Value tid = threadId();
     forEachChunk(v.numChunks, [&](Value chunk) {
       Value t = reader.findTensor(chunk, v.numTensors);
-      Value grad = reader.view(t, kGradColumn);
-      Value sum = buildChunkSumOfSquares(
-          b, loc, walk(reader.chunkRange(t, chunk), grad), grad);
-      Value total = blockSum(sum, shared, getNumWarps());
-      ifThen(cmp(arith::CmpIPredicate::eq, tid, index(0)),
-             [&] { store(total, v.partials, chunk); });
+      // The whole block takes the same case: the chunk is the block's.
+      buildForRowElementType(b, loc, op, v.table, t, [&](Type type) {
+        reader.elementType = type;
+        Value grad = reader.view(t, kGradColumn);
+        Value sum = buildChunkSumOfSquares(
+            b, loc, walk(reader.chunkRange(t, chunk), grad, type), grad);
+        Value total = blockSum(sum, shared, getNumWarps());
+        ifThen(cmp(arith::CmpIPredicate::eq, tid, index(0)),
+               [&] { store(total, v.partials, chunk); });
+      });
       // `shared` is reused by the next chunk.
       gpu::BarrierOp::create(b, loc);
     });
@@ -340,11 +344,14 @@ struct MultiTensorKernelEmitter : KernelBuilder {
       Value t = reader.findTensor(chunk, v.numTensors);
       StepRecord record = readTensorRecord(b, loc, op, v.records, t);
       ifThen(record.enabled, [&] {
-        SmallVector<Value> buffers =
-            reader.tensorBuffers(t, optimizer.getNumMoments());
-        buildChunkUpdate(b, loc, optimizer,
-                         walk(reader.chunkRange(t, chunk), buffers), record,
-                         buffers, op.getStoreGradients());
+        buildForRowElementType(b, loc, op, v.table, t, [&](Type type) {
+          reader.elementType = type;
+          SmallVector<Value> buffers =
+              reader.tensorBuffers(t, optimizer.getNumMoments());
+          buildChunkUpdate(b, loc, optimizer,
+                           walk(reader.chunkRange(t, chunk), buffers, type),
+                           record, buffers, op.getStoreGradients());
+        });
       });
     });
     gpu::ReturnOp::create(b, loc);

@@ -72,11 +72,14 @@ struct MultiTensorStepEmitter {
     forEachChunk(
         worker, numWorkers,
         [&](TensorTableReader &reader, Value chunk, Value t) {
-          Value grad = reader.view(t, kGradColumn);
-          // Twice the update's width: independent f64 chains.
-          Value sum = buildChunkSumOfSquares(
-              b, loc, walk(reader.chunkRange(t, chunk), 2 * width), grad);
-          memref::StoreOp::create(b, loc, sum, operands.getPartials(), chunk);
+          buildForRowElementType(b, loc, op, reader.table, t, [&](Type type) {
+            reader.elementType = type;
+            Value grad = reader.view(t, kGradColumn);
+            // Twice the update's width: independent f64 chains.
+            Value sum = buildChunkSumOfSquares(
+                b, loc, walk(reader.chunkRange(t, chunk), 2 * width), grad);
+            memref::StoreOp::create(b, loc, sum, operands.getPartials(), chunk);
+          });
         });
   }
 
@@ -122,20 +125,24 @@ struct MultiTensorStepEmitter {
 
   void emitUpdate(Value worker, Value numWorkers) {
     OptimizerAttrInterface optimizer = op.getOptimizer();
-    forEachChunk(worker, numWorkers,
-                 [&](TensorTableReader &reader, Value chunk, Value t) {
-                   StepRecord record =
-                       readTensorRecord(b, loc, op, operands.getRecords(), t);
-                   auto ifOp = scf::IfOp::create(b, loc, record.enabled,
-                                                 /*withElseRegion=*/false);
-                   OpBuilder::InsertionGuard guard(b);
-                   b.setInsertionPointToStart(ifOp.thenBlock());
-                   SmallVector<Value> buffers =
-                       reader.tensorBuffers(t, optimizer.getNumMoments());
-                   buildChunkUpdate(b, loc, optimizer,
-                                    walk(reader.chunkRange(t, chunk), width),
-                                    record, buffers, op.getStoreGradients());
-                 });
+    forEachChunk(
+        worker, numWorkers,
+        [&](TensorTableReader &reader, Value chunk, Value t) {
+          StepRecord record =
+              readTensorRecord(b, loc, op, operands.getRecords(), t);
+          auto ifOp = scf::IfOp::create(b, loc, record.enabled,
+                                        /*withElseRegion=*/false);
+          OpBuilder::InsertionGuard guard(b);
+          b.setInsertionPointToStart(ifOp.thenBlock());
+          buildForRowElementType(b, loc, op, reader.table, t, [&](Type type) {
+            reader.elementType = type;
+            SmallVector<Value> buffers =
+                reader.tensorBuffers(t, optimizer.getNumMoments());
+            buildChunkUpdate(b, loc, optimizer,
+                             walk(reader.chunkRange(t, chunk), width), record,
+                             buffers, op.getStoreGradients());
+          });
+        });
   }
 };
 

@@ -1,24 +1,25 @@
-// RUN: gs-opt %s --convert-gs-to-gpu="chunk-size=256" --split-input-file \
-// RUN:   | FileCheck %s
+// RUN: gs-opt %s --one-shot-bufferize="bufferize-function-boundaries function-boundary-type-conversion=identity-layout-map" --canonicalize \
+// RUN:   --convert-gs-to-gpu --split-input-file | FileCheck %s
 // RUN: gs-opt %s --gs-to-gpu-emulator --split-input-file -o /dev/null
 // RUN: gs-opt %s --gs-to-nvvm="chip=sm_90" --split-input-file -o /dev/null
 
 // Groups where every tensor of one element type, or every tensor, has no
-// elements. Such a type gets no loop code (it used to crash the emitter,
-// which looked for a tensor of that type to build the loop for).
+// elements (they used to crash the static GPU emitter, which looked for a
+// tensor of each type to build its loop for). Now an empty tensor is a
+// table row of 0 elements that owns no chunk; the kernels are the generic
+// ones whatever the shapes.
 
-// Every bf16 tensor is empty: one element type class (f32), so no class
-// table and no switch on the class; the empty tensor owns no chunk.
+// Every bf16 tensor is empty: 1000 f32 elements are the one chunk; the
+// empty rows still get their element type index.
 // CHECK-LABEL: func.func @empty_bf16(
-// CHECK:         gpu.launch_func async {{.*}} @gs_group_step::@norms
-// CHECK:         gpu.launch_func async {{.*}} @gs_group_step::@scalars
-// CHECK:         gpu.launch_func async {{.*}} @gs_group_step::@update
-// CHECK:       gpu.module @gs_group_step {
-// CHECK-DAG:     memref.global "private" constant @gs_chunk_bounds : memref<4xi64, #gpu.address_space<global>> = dense<[0, 4, 4, 4]>
-// CHECK-NOT:     @gs_tensor_class
-// CHECK:         gpu.func @norms(
-// CHECK-NOT:       scf.index_switch %{{.*}} -> f64
-// CHECK:         gpu.func @update(
+// CHECK:         %[[TABLE:.*]] = memref.alloca() : memref<3x4xi64>
+// CHECK:         memref.store %c0_i64, %[[TABLE]][%c1, %c0]
+// CHECK:         memref.store %c1_i64, %[[TABLE]][%c2, %c3]
+// CHECK:         %[[OFFSETS:.*]] = memref.alloca() : memref<4xi64>
+// CHECK:         memref.store %c1_i64, %[[OFFSETS]][%c3]
+// CHECK:         gpu.launch_func async {{.*}} @gs_multi_tensor_step::@norms
+// CHECK:         gpu.launch_func async {{.*}} @gs_multi_tensor_step::@scalars
+// CHECK:         gpu.launch_func async {{.*}} @gs_multi_tensor_step::@update
 func.func @empty_bf16(%p0: tensor<1000xf32>, %p1: tensor<3x0xbf16>,
                       %p2: tensor<0xbf16>,
                       %g0: tensor<1000xf32>, %g1: tensor<3x0xbf16>,
@@ -36,20 +37,21 @@ func.func @empty_bf16(%p0: tensor<1000xf32>, %p1: tensor<3x0xbf16>,
 
 // -----
 
-// Every tensor is empty: only the scalars kernel is launched (the state
-// still advances: each gradient has norm 0); the others have no loop.
+// Every tensor is empty: no chunk at all, one block per chunked launch
+// (which finds nothing to do); the scalars phase still advances the state
+// (each gradient has norm 0). Scratch keeps one partial so no buffer is
+// empty.
 // CHECK-LABEL: func.func @all_empty(
-// CHECK-NOT:     @gs_group_step::@norms
-// CHECK:         gpu.launch_func async {{.*}} @gs_group_step::@scalars
-// CHECK-NOT:     @gs_group_step::@update
-// CHECK:       gpu.module @gs_group_step {
-// CHECK-DAG:     memref.global "private" constant @gs_chunk_bounds : memref<3xi64, #gpu.address_space<global>> = dense<0>
-// CHECK:         gpu.func @norms(
-// CHECK-NOT:       scf.for
-// CHECK:           gpu.return
-// CHECK:         gpu.func @update(
-// CHECK-NOT:       scf.for
-// CHECK:           gpu.return
+// CHECK:         %[[OFFSETS:.*]] = memref.alloca() : memref<3xi64>
+// CHECK:         memref.store %c0_i64, %[[OFFSETS]][%c2]
+// CHECK:         memref.alloca() : memref<1xf64>
+// CHECK:         %[[CHUNKS:.*]] = memref.load %[[OFFSETS]]
+// CHECK:         %[[CAST:.*]] = arith.index_cast %[[CHUNKS]]
+// CHECK:         %[[MIN:.*]] = arith.minui %[[CAST]]
+// CHECK:         %[[GRID:.*]] = arith.maxui %[[MIN]], %{{.*}} :
+// CHECK:         gpu.launch_func async {{.*}} @gs_multi_tensor_step::@norms blocks in (%[[GRID]],
+// CHECK:         gpu.launch_func async {{.*}} @gs_multi_tensor_step::@scalars
+// CHECK:         gpu.launch_func async {{.*}} @gs_multi_tensor_step::@update blocks in (%[[GRID]],
 func.func @all_empty(%p0: tensor<0xf32>, %p1: tensor<3x0xbf16>,
                      %g0: tensor<0xf32>, %g1: tensor<3x0xbf16>,
                      %m0: tensor<0xf32>, %m1: tensor<3x0xbf16>,

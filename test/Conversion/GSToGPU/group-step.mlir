@@ -1,67 +1,61 @@
-// RUN: gs-opt %s --convert-gs-to-gpu="chunk-size=256" --split-input-file \
-// RUN:   | FileCheck %s
+// RUN: gs-opt %s --one-shot-bufferize="bufferize-function-boundaries function-boundary-type-conversion=identity-layout-map" --canonicalize \
+// RUN:   --convert-gs-to-gpu="chunk-size=256 kernel-param-limit=32" --split-input-file | FileCheck %s
+// RUN: %not gs-opt %s --convert-gs-to-gpu --split-input-file 2>&1 | FileCheck %s --check-prefix=UNBUFFERIZED
 
-// Two tensors of two element types: one gpu.module, three kernels, three
-// launches in order on one stream whatever the number of tensors.
+// A static group reaches the GPU lowering bufferized: one gs.multi_tensor_step
+// over host-built tables of its buffers' addresses. The pass gives the tables
+// and scratch device twins on the step's stream (the inputs copied in), then
+// launches the three generic kernels, whose parameters do not grow with the
+// group (chunk-size and kernel-param-limit no longer apply: accepted, no
+// effect).
 
 // CHECK-LABEL: func.func @two_types(
-// CHECK-DAG:     %[[P0:.*]] = bufferization.to_buffer %arg0 : tensor<1000xf32> to memref<1000xf32>
-// CHECK-DAG:     %[[G0:.*]] = bufferization.to_buffer %arg2 read_only : tensor<1000xf32> to memref<1000xf32>
-// CHECK-DAG:     %[[G1:.*]] = bufferization.to_buffer %arg3 read_only : tensor<8x8xbf16> to memref<8x8xbf16>
-// CHECK-DAG:     %[[STATS:.*]] = bufferization.to_buffer %arg6 : tensor<2x2xf64> to memref<2x2xf64>
+// CHECK-SAME:    %[[P0:[a-z0-9]+]]: memref<1000xf32>, %[[P1:[a-z0-9]+]]: memref<8x8xbf16>
+// CHECK-SAME:    %[[STATS:[a-z0-9]+]]: memref<2x2xf64>
+// Lion's table: numel, param, grad, exp_avg and the element type index.
+// CHECK:         %[[HYPER:.*]] = memref.alloca() : memref<7xf64>
+// CHECK:         %[[TABLE:.*]] = memref.alloca() : memref<2x5xi64>
+// CHECK:         memref.extract_aligned_pointer_as_index %[[P0]]
+// CHECK:         memref.store %c1_i64, %[[TABLE]][%c1, %c4]
+// CHECK:         %[[OFFSETS:.*]] = memref.alloca() : memref<3xi64>
+// CHECK:         %[[PARTIALS:.*]] = memref.alloca() : memref<2xf64>
+// CHECK:         %[[RECORDS:.*]] = memref.alloca() : memref<32xf32>
 // CHECK:         %[[T0:.*]] = gpu.wait async
-// CHECK:         %[[T1:.*]] = gpu.launch_func async [%[[T0]]] @gs_group_step::@norms blocks in (%{{[a-z0-9_]+}},
-// CHECK-SAME:      threads in (%c256,
-// CHECK-SAME:      args(%[[G0]] : memref<1000xf32>, %[[G1]] : memref<8x8xbf16>)
-// CHECK:         %[[T2:.*]] = gpu.launch_func async [%[[T1]]] @gs_group_step::@scalars blocks in (%c1
-// CHECK-SAME:      args(%[[STATS]] : memref<2x2xf64>
-// CHECK:         %[[T3:.*]] = gpu.launch_func async [%[[T2]]] @gs_group_step::@update blocks in (%{{[a-z0-9_]+}},
-// CHECK-SAME:      args(%[[P0]] : memref<1000xf32>
-// CHECK:         gpu.wait [%[[T3]]]
+// CHECK:         %[[DTABLE:.*]], %[[T1:.*]] = gpu.alloc async [%[[T0]]] () : memref<2x5xi64>
+// CHECK:         %[[T2:.*]] = gpu.memcpy async [%[[T1]]] %[[DTABLE]], %[[TABLE]]
+// CHECK:         %[[DOFFSETS:.*]], %[[T3:.*]] = gpu.alloc async [%[[T2]]] () : memref<3xi64>
+// CHECK:         gpu.memcpy async {{.*}} %[[DOFFSETS]], %[[OFFSETS]]
+// CHECK:         gpu.memcpy async {{.*}}, %[[HYPER]]
+// Scratch: nothing to copy in.
+// CHECK:         %[[DPARTIALS:.*]], %{{.*}} = gpu.alloc async {{.*}} : memref<2xf64>
+// CHECK-NEXT:    %[[DRECORDS:.*]], %[[T4:.*]] = gpu.alloc async {{.*}} : memref<32xf32>
+// The host knows the number of chunks: no block without one.
+// CHECK:         %[[CHUNKS:.*]] = memref.load %[[OFFSETS]]
+// CHECK:         %[[GRID:.*]] = arith.maxui
+// CHECK:         memref.extract_aligned_pointer_as_index %[[DTABLE]]
+// CHECK:         %[[L1:.*]] = gpu.launch_func async [%[[T4]]] @gs_multi_tensor_step::@norms blocks in (%[[GRID]],
+// CHECK:         memref.extract_aligned_pointer_as_index %[[STATS]]
+// CHECK:         %[[L2:.*]] = gpu.launch_func async [%[[L1]]] @gs_multi_tensor_step::@scalars blocks in (%c1
+// CHECK:         %[[L3:.*]] = gpu.launch_func async [%[[L2]]] @gs_multi_tensor_step::@update blocks in (%[[GRID]],
+// CHECK:         %[[D1:.*]] = gpu.dealloc async [%[[L3]]] %[[DTABLE]]
+// CHECK-COUNT-4: gpu.dealloc async
+// CHECK-NEXT:    gpu.wait [
 // CHECK-NOT:     gpu.launch_func
-// CHECK:         bufferization.to_tensor %[[P0]] restrict writable
-// CHECK:         return
+// CHECK:         return %[[P0]], %[[P1]]
 
-// The chunk table: 1000 f32 elements are 4 chunks of 256, 64 bf16 one.
-// CHECK:       gpu.module @gs_group_step {
-// CHECK-DAG:     memref.global "private" constant @gs_chunk_bounds : memref<3xi64, #gpu.address_space<global>> = dense<[0, 4, 5]>
-// CHECK-DAG:     memref.global "private" constant @gs_tensor_class : memref<2xi32, #gpu.address_space<global>> = dense<[0, 1]>
-// CHECK-DAG:     memref.global "private" @gs_partials : memref<5xf64, #gpu.address_space<global>> = uninitialized
-// CHECK-DAG:     memref.global "private" @gs_norms : memref<2xf64, #gpu.address_space<global>> = uninitialized
-// Lion: enabled, the two factors and 6 step scalars per tensor.
-// CHECK-DAG:     memref.global "private" @gs_records : memref<18xf32, #gpu.address_space<global>> = uninitialized
-
-// Norms: grid-stride over chunks, 128-bit loads, f64 squares, block sum.
-// CHECK:         gpu.func @norms(%{{.*}}: memref<1000xf32>, %{{.*}}: memref<8x8xbf16>) workgroup(%[[SHARED:.*]] : memref<8xf64, #gpu.address_space<workgroup>>) kernel
-// CHECK-SAME:      known_block_size = array<i32: 256, 1, 1>
-// CHECK:           scf.for
-// CHECK:             scf.while
-// CHECK:             scf.index_switch
-// Cases print before the default: bf16 (class 1), then f32 (class 0).
-// CHECK:               vector.load %{{.*}} {alignment = 16 : i64} : memref<?xbf16>, vector<8xbf16>
-// CHECK:               vector.load %{{.*}} {alignment = 16 : i64} : memref<?xf32>, vector<4xf32>
-// CHECK:               arith.extf %{{.*}} : vector<4xf32> to vector<4xf64>
-// CHECK:             gpu.shuffle  xor
-// CHECK:             gpu.barrier
-// CHECK:             memref.store %{{.*}}, %{{.*}}[%{{.*}}] : memref<5xf64, #gpu.address_space<global>>
-// CHECK:             gpu.barrier
+// One kernel module: the chunk body per element type, chosen by the row.
+// CHECK:       gpu.module @gs_multi_tensor_step {
+// CHECK:         gpu.func @norms(%{{.*}}: i64, %{{.*}}: i64, %{{.*}}: i64, %{{.*}}: index, %{{.*}}: index)
+// CHECK:           scf.index_switch
+// CHECK:             vector.load %{{.*}} {alignment = 16 : i64} : memref<?xf32, #gpu.address_space<global>>, vector<4xf32>
+// CHECK:             vector.load %{{.*}} {alignment = 16 : i64} : memref<?xbf16, #gpu.address_space<global>>, vector<8xbf16>
 // CHECK-NOT:       atomic
-
-// Scalars: one block; norms, skip decision, GS math, records.
-// CHECK:         gpu.func @scalars(%{{.*}}: memref<2x2xf64>, %{{.*}}: memref<2x2xi64>, %{{.*}}: memref<2xi64>, %{{.*}}: memref<f32>, %{{.*}}: memref<f32>, %{{.*}}: f64, %{{.*}}: f64)
-// CHECK:           math.sqrt
-// CHECK:           gpu.barrier
-// CHECK:           scf.while
-// CHECK:           memref.store %{{.*}}, %{{.*}}[%{{.*}}, %{{.*}}] : memref<2x2xf64>
-
-// Update: skips disabled tensors, vectors then elements.
+// CHECK:         gpu.func @scalars(
 // CHECK:         gpu.func @update(
-// CHECK:           scf.if
-// CHECK:             vector.store %{{.*}} {alignment = 16 : i64} : memref<?xbf16>, vector<8xbf16>
-// CHECK:             vector.load %{{.*}} {alignment = 16 : i64} : memref<?xf32>, vector<4xf32>
-// CHECK:             vector.store %{{.*}} {alignment = 16 : i64} : memref<?xf32>, vector<4xf32>
-// CHECK:             memref.store %{{.*}} : memref<?xf32>
+// CHECK:           scf.index_switch
 // CHECK-NOT:     gpu.module
+
+// UNBUFFERIZED: error: 'gs.group_step' op must be bufferized before convert-gs-to-gpu: one-shot-bufferize turns it into a gs.multi_tensor_step over tables of its buffers (the gs-to-nvvm and gs-to-gpu-emulator pipelines do both)
 func.func @two_types(%p0: tensor<1000xf32>, %p1: tensor<8x8xbf16>,
                      %g0: tensor<1000xf32>, %g1: tensor<8x8xbf16>,
                      %m0: tensor<1000xf32>, %m1: tensor<8x8xbf16>,
@@ -84,25 +78,35 @@ func.func @two_types(%p0: tensor<1000xf32>, %p1: tensor<8x8xbf16>,
 
 // -----
 
-// One tensor, one type: no class table, no tensor search, no switch.
+// One element type: no type column, no switch. The in-place entry point a
+// host calls (memref arguments as restrict tensors, the results materialized
+// back) lowers the same way, with no copy of any buffer.
 
-// CHECK-LABEL: func.func @single(
+// CHECK-LABEL: func.func @in_place(
+// CHECK-NOT:     memref.copy
+// CHECK:         memref.alloca() : memref<1x3xi64>
 // CHECK-COUNT-3: gpu.launch_func
 // CHECK-NOT:     gpu.launch_func
-// CHECK:       gpu.module @gs_group_step {
-// CHECK-NOT:     @gs_tensor_class
+// CHECK-NOT:     memref.copy
+// CHECK:       gpu.module @gs_multi_tensor_step {
 // CHECK:         gpu.func @norms
-// CHECK-NOT:       scf.while
 // CHECK-NOT:       scf.index_switch
 // CHECK:         gpu.func @scalars
-func.func @single(%p: tensor<64xf32>, %g: tensor<64xf32>,
-                  %stats: tensor<1x2xf64>, %counts: tensor<1x2xi64>,
-                  %steps: tensor<1xi64>, %lr: f64, %wd: f64)
-    -> (tensor<64xf32>, tensor<1x2xf64>, tensor<1x2xi64>, tensor<1xi64>) {
+func.func @in_place(%p: memref<64xf32>, %g: memref<64xf32>,
+                    %stats: memref<1x2xf64>, %counts: memref<1x2xi64>,
+                    %steps: memref<1xi64>, %lr: f64, %wd: f64) {
+  %tp = bufferization.to_tensor %p restrict writable : memref<64xf32> to tensor<64xf32>
+  %tg = bufferization.to_tensor %g restrict : memref<64xf32> to tensor<64xf32>
+  %ts = bufferization.to_tensor %stats restrict writable : memref<1x2xf64> to tensor<1x2xf64>
+  %tc = bufferization.to_tensor %counts restrict writable : memref<1x2xi64> to tensor<1x2xi64>
+  %tt = bufferization.to_tensor %steps restrict writable : memref<1xi64> to tensor<1xi64>
   %r:4 = gs.group_step #gs.sgd<>
-      params(%p : tensor<64xf32>) grads(%g : tensor<64xf32>)
-      stats(%stats : tensor<1x2xf64>) counts(%counts : tensor<1x2xi64>)
-      steps(%steps : tensor<1xi64>) lr(%lr) weight_decay(%wd)
-  return %r#0, %r#1, %r#2, %r#3
-      : tensor<64xf32>, tensor<1x2xf64>, tensor<1x2xi64>, tensor<1xi64>
+      params(%tp : tensor<64xf32>) grads(%tg : tensor<64xf32>)
+      stats(%ts : tensor<1x2xf64>) counts(%tc : tensor<1x2xi64>)
+      steps(%tt : tensor<1xi64>) lr(%lr) weight_decay(%wd)
+  bufferization.materialize_in_destination %r#0 in restrict writable %p : (tensor<64xf32>, memref<64xf32>) -> ()
+  bufferization.materialize_in_destination %r#1 in restrict writable %stats : (tensor<1x2xf64>, memref<1x2xf64>) -> ()
+  bufferization.materialize_in_destination %r#2 in restrict writable %counts : (tensor<1x2xi64>, memref<1x2xi64>) -> ()
+  bufferization.materialize_in_destination %r#3 in restrict writable %steps : (tensor<1xi64>, memref<1xi64>) -> ()
+  return
 }

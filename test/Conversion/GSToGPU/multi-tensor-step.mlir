@@ -9,9 +9,9 @@
 // CHECK-LABEL: func.func @adamw_bf16(
 // CHECK-SAME:      %[[TABLE:[a-z0-9]+]]: memref<?x5xi64>, %[[CO:[a-z0-9]+]]: memref<?xi64>,
 // CHECK-SAME:      %[[PARTIALS:[a-z0-9]+]]: memref<?xf64>, %[[RECORDS:[a-z0-9]+]]: memref<?xf32>,
+// CHECK:         %[[T0:.*]] = gpu.wait async
 // CHECK:         %[[N:.*]] = memref.dim %[[TABLE]], %{{.*}} : memref<?x5xi64>
 // CHECK:         %[[W:.*]] = memref.dim %[[TABLE]], %{{.*}} : memref<?x5xi64>
-// CHECK:         %[[T0:.*]] = gpu.wait async
 // CHECK:         %[[PTABLE:.*]] = memref.extract_aligned_pointer_as_index %[[TABLE]]
 // CHECK:         %[[ATABLE:.*]] = arith.index_cast %[[PTABLE]] : index to i64
 // CHECK:         %[[T1:.*]] = gpu.launch_func async [%[[T0]]] @gs_multi_tensor_step::@norms blocks in (%c1024, %[[ONE:c1(_[0-9]+)?]], %[[ONE]]) threads in (%c256, %[[ONE]], %[[ONE]])

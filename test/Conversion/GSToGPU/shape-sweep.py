@@ -1,9 +1,10 @@
-# RUN: %python %s gs-opt %S/group-step.mlir %S/kernel-param-limit.mlir \
+# RUN: %python %s gs-opt %S/group-step.mlir %S/empty-tensors.mlir \
 # RUN:   %S/../../Pipelines/Inputs/adamw-group.mlir | FileCheck %s
 #
 # The GPU tests' inputs with every parameter tensor type of one element type
 # (then of all) rewritten consistently to an empty, small, huge or
-# overflowing shape, through the GPU lowerings: each run may succeed or fail
+# overflowing shape, through the GPU lowerings (bufferization and
+# convert-gs-to-gpu, and both pipelines): each run may succeed or fail
 # with an error, never crash. Empty types used to crash convert-gs-to-gpu,
 # overflowing element counts too.
 # CHECK: 0 crashes in {{[0-9]+}} runs
@@ -14,7 +15,10 @@ import sys
 gs_opt, files = sys.argv[1], sys.argv[2:]
 TYPE = re.compile(r"\b(tensor|memref)<((?:\d+x)+)(f32|f16|bf16)>")
 SHAPES = ["0", "3x0", "7", "9223372036854775807", "4294967296x4294967296"]
-PIPELINES = ["--convert-gs-to-gpu=chunk-size=8 block-size=32", "--gs-to-gpu-emulator"]
+PIPELINES = ["--pass-pipeline=builtin.module(one-shot-bufferize{bufferize-function-boundaries "
+             "function-boundary-type-conversion=identity-layout-map},canonicalize,"
+             "convert-gs-to-gpu{block-size=32})",
+             "--gs-to-gpu-emulator", "--gs-to-nvvm"]
 
 runs, crashes = 0, 0
 for path in files:

@@ -136,6 +136,39 @@ func.func @store_gradients(%table: memref<?x3xi64>, %co: memref<?xi64>, %hyper: 
 
 // -----
 
+// element_types: a chunk's body is chosen by its row's type index (the
+// table's last column), one case per element type; the norms loop is still
+// one loop over all chunks.
+
+// CHECK-LABEL: func.func @mixed_norms(
+// CHECK-SAME:    %[[TABLE:.*]]: memref<?x4xi64>
+// CHECK:         scf.for
+// CHECK:           %[[INDEX:.*]] = memref.load %[[TABLE]][%{{.*}}, %c3]
+// CHECK:           %[[CASE:.*]] = arith.index_cast %[[INDEX]]
+// CHECK:           scf.index_switch %[[CASE]]
+// CHECK-NEXT:      case 0 {
+// CHECK:             vector.load {{.*}} : memref<?xf32>, vector<16xf32>
+// CHECK:           case 1 {
+// CHECK:             vector.load {{.*}} : memref<?xbf16>, vector<16xbf16>
+// CHECK:           default {
+// CHECK-NEXT:      }
+// CHECK-NOT:     scf.index_switch
+func.func @mixed_norms(%table: memref<?x4xi64>, %co: memref<?xi64>, %hyper: memref<?xf64>,
+                       %stats: memref<?x2xf64>, %counts: memref<?x2xi64>,
+                       %steps: memref<?xi64>, %partials: memref<?xf64>,
+                       %records: memref<?xf32>) {
+  gs.multi_tensor_step #gs.sgd<> table(%table : memref<?x4xi64>)
+      chunk_offsets(%co : memref<?xi64>) hyper(%hyper : memref<?xf64>)
+      stats(%stats : memref<?x2xf64>) counts(%counts : memref<?x2xi64>)
+      steps(%steps : memref<?xi64>)
+      scratch(%partials, %records : memref<?xf64>, memref<?xf32>)
+      {element_type = f32, element_types = [f32, bf16], chunk_size = 1024 : i64,
+       phase = #gs.phase<norms>}
+  return
+}
+
+// -----
+
 // With bias_corrections the scalars phase reads Adam's bias corrections
 // from hyper[8] and hyper[9] (after lr, weight_decay, gamma1, gamma2, eps,
 // beta1, beta2, eps): lr / bc1 and sqrt(bc2), no power of beta (the

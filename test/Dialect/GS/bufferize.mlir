@@ -11,16 +11,16 @@
 // CHECK: %[[HYPER:.*]] = memref.alloca() : memref<8xf64>
 // CHECK: memref.store %[[LR]], %[[HYPER]][%c0]
 // CHECK: memref.store %[[WD]], %[[HYPER]][%c1]
-// Chunk offsets: 1000 elements are one chunk, 21 another.
-// CHECK: %[[CO:.*]] = memref.alloca() : memref<3xi64>
-// CHECK: memref.store %c2_i64, %[[CO]][%c2]
-// CHECK: %[[PARTIALS:.*]] = memref.alloca() : memref<2xf64>
-// CHECK: %[[RECORDS:.*]] = memref.alloca() : memref<32xf32>
 // The table: [numel, param, grad, exp_avg, exp_avg_sq] per tensor.
 // CHECK: %[[TABLE:.*]] = memref.alloca() : memref<2x5xi64>
 // CHECK: memref.store %c1000_i64, %[[TABLE]][%c0, %c0]
 // CHECK: memref.extract_aligned_pointer_as_index
 // CHECK: memref.store %c21_i64, %[[TABLE]][%c1, %c0]
+// Chunk offsets: 1000 elements are one chunk, 21 another.
+// CHECK: %[[CO:.*]] = memref.alloca() : memref<3xi64>
+// CHECK: memref.store %c2_i64, %[[CO]][%c2]
+// CHECK: %[[PARTIALS:.*]] = memref.alloca() : memref<2xf64>
+// CHECK: %[[RECORDS:.*]] = memref.alloca() : memref<32xf32>
 // CHECK: gs.multi_tensor_step #gs.adamw<> table(%[[TABLE]] : memref<2x5xi64>) chunk_offsets(%[[CO]] : memref<3xi64>) hyper(%[[HYPER]] : memref<8xf64>) stats(%[[S]] : memref<2x2xf64>) counts(%[[C]] : memref<2x2xi64>) steps(%[[T]] : memref<2xi64>) scratch(%[[PARTIALS]], %[[RECORDS]] : memref<2xf64>, memref<32xf32>) {chunk_size = 16384 : i64, element_type = f32}
 // CHECK-NOT: memref.copy
 // CHECK: return
@@ -48,18 +48,21 @@ func.func @adamw(%p0: tensor<1000xf32>, %p1: tensor<3x7xf32>,
 
 // -----
 
-// Element types step apart, each on copies of its state rows. With a loss
-// scale the whole group skips on any non-finite gradient: every type's norms
-// first, one found_inf for all, then scalars and updates.
+// A group of several element types is still one step: the table gets a
+// last column with each row's index into element_types, and the state
+// stays the group's own (no copies). With a loss scale the whole group
+// skips on any non-finite gradient, which the one scalars phase decides.
 
 // CHECK-LABEL: func @mixed_inv_scale
-// CHECK: gs.multi_tensor_step #gs.sgd<> {{.*}} {chunk_size = 16384 : i64, element_type = f32, phase = #gs.phase<norms>}
-// CHECK: gs.multi_tensor_step #gs.sgd<> {{.*}} {chunk_size = 16384 : i64, element_type = bf16, phase = #gs.phase<norms>}
-// CHECK: %[[FOUND:.*]] = memref.alloc() : memref<f32>
-// CHECK: gs.multi_tensor_step #gs.sgd<> {{.*}} inv_scale(%{{.*}} : memref<f32>) found_inf(%[[FOUND]] : memref<f32>) {chunk_size = 16384 : i64, element_type = f32, phase = #gs.phase<scalars>}
-// CHECK: gs.multi_tensor_step #gs.sgd<> {{.*}} found_inf(%[[FOUND]] : memref<f32>) {chunk_size = 16384 : i64, element_type = f32, phase = #gs.phase<update>}
-// CHECK: gs.multi_tensor_step #gs.sgd<> {{.*}} found_inf(%[[FOUND]] : memref<f32>) {chunk_size = 16384 : i64, element_type = bf16, phase = #gs.phase<scalars>}
-// CHECK: gs.multi_tensor_step #gs.sgd<> {{.*}} found_inf(%[[FOUND]] : memref<f32>) {chunk_size = 16384 : i64, element_type = bf16, phase = #gs.phase<update>}
+// CHECK-SAME: %[[S:[a-z0-9]+]]: memref<2x2xf64>, %[[C:[a-z0-9]+]]: memref<2x2xi64>, %[[T:[a-z0-9]+]]: memref<2xi64>, %{{.*}}: f64, %{{.*}}: f64, %[[INV:.*]]: memref<f32>)
+// CHECK-NOT: memref.copy
+// CHECK: %[[TABLE:.*]] = memref.alloca() : memref<2x4xi64>
+// CHECK: memref.store %c0_i64, %[[TABLE]][%c0, %c3]
+// CHECK: memref.store %c1_i64, %[[TABLE]][%c1, %c3]
+// CHECK: gs.multi_tensor_step #gs.sgd<> table(%[[TABLE]] : memref<2x4xi64>) {{.*}} stats(%[[S]] : memref<2x2xf64>) counts(%[[C]] : memref<2x2xi64>) steps(%[[T]] : memref<2xi64>) {{.*}} inv_scale(%[[INV]] : memref<f32>) {chunk_size = 16384 : i64, element_type = f32, element_types = [f32, bf16]}
+// CHECK-NOT: gs.multi_tensor_step
+// CHECK-NOT: memref.copy
+// CHECK: return
 func.func @mixed_inv_scale(%p0: tensor<8xf32>, %p1: tensor<8xbf16>,
                            %g0: tensor<8xf32>, %g1: tensor<8xbf16>,
                            %stats: tensor<2x2xf64>, %counts: tensor<2x2xi64>,

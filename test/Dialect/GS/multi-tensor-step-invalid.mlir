@@ -208,6 +208,81 @@ func.func @store_in_norms(%table: memref<?x5xi64>, %co: memref<?xi64>, %hyper: m
 
 // -----
 
+func.func @element_types_one(%table: memref<?x6xi64>, %co: memref<?xi64>, %hyper: memref<?xf64>,
+    %stats: memref<?x2xf64>, %counts: memref<?x2xi64>, %steps: memref<?xi64>,
+    %partials: memref<?xf64>, %records: memref<?xf32>) {
+  // expected-error @below {{expects element_types of at least two types (a table of one type needs only element_type)}}
+  gs.multi_tensor_step #gs.adamw<> table(%table : memref<?x6xi64>)
+      chunk_offsets(%co : memref<?xi64>) hyper(%hyper : memref<?xf64>)
+      stats(%stats : memref<?x2xf64>) counts(%counts : memref<?x2xi64>)
+      steps(%steps : memref<?xi64>)
+      scratch(%partials, %records : memref<?xf64>, memref<?xf32>)
+      {element_type = f32, element_types = [f32], chunk_size = 1024 : i64}
+  return
+}
+
+// -----
+
+func.func @element_types_first(%table: memref<?x6xi64>, %co: memref<?xi64>, %hyper: memref<?xf64>,
+    %stats: memref<?x2xf64>, %counts: memref<?x2xi64>, %steps: memref<?xi64>,
+    %partials: memref<?xf64>, %records: memref<?xf32>) {
+  // expected-error @below {{expects element_types to start with element_type ('f32'), got 'bf16'}}
+  gs.multi_tensor_step #gs.adamw<> table(%table : memref<?x6xi64>)
+      chunk_offsets(%co : memref<?xi64>) hyper(%hyper : memref<?xf64>)
+      stats(%stats : memref<?x2xf64>) counts(%counts : memref<?x2xi64>)
+      steps(%steps : memref<?xi64>)
+      scratch(%partials, %records : memref<?xf64>, memref<?xf32>)
+      {element_type = f32, element_types = [bf16, f32], chunk_size = 1024 : i64}
+  return
+}
+
+// -----
+
+func.func @element_types_twice(%table: memref<?x6xi64>, %co: memref<?xi64>, %hyper: memref<?xf64>,
+    %stats: memref<?x2xf64>, %counts: memref<?x2xi64>, %steps: memref<?xi64>,
+    %partials: memref<?xf64>, %records: memref<?xf32>) {
+  // expected-error @below {{lists element type 'f32' twice in element_types}}
+  gs.multi_tensor_step #gs.adamw<> table(%table : memref<?x6xi64>)
+      chunk_offsets(%co : memref<?xi64>) hyper(%hyper : memref<?xf64>)
+      stats(%stats : memref<?x2xf64>) counts(%counts : memref<?x2xi64>)
+      steps(%steps : memref<?xi64>)
+      scratch(%partials, %records : memref<?xf64>, memref<?xf32>)
+      {element_type = f32, element_types = [f32, bf16, f32], chunk_size = 1024 : i64}
+  return
+}
+
+// -----
+
+func.func @element_types_kind(%table: memref<?x6xi64>, %co: memref<?xi64>, %hyper: memref<?xf64>,
+    %stats: memref<?x2xf64>, %counts: memref<?x2xi64>, %steps: memref<?xi64>,
+    %partials: memref<?xf64>, %records: memref<?xf32>) {
+  // expected-error @below {{expects element_types of f32, f16 and bf16, got f64}}
+  gs.multi_tensor_step #gs.adamw<> table(%table : memref<?x6xi64>)
+      chunk_offsets(%co : memref<?xi64>) hyper(%hyper : memref<?xf64>)
+      stats(%stats : memref<?x2xf64>) counts(%counts : memref<?x2xi64>)
+      steps(%steps : memref<?xi64>)
+      scratch(%partials, %records : memref<?xf64>, memref<?xf32>)
+      {element_type = f32, element_types = [f32, f64], chunk_size = 1024 : i64}
+  return
+}
+
+// -----
+
+func.func @element_types_width(%table: memref<?x5xi64>, %co: memref<?xi64>, %hyper: memref<?xf64>,
+    %stats: memref<?x2xf64>, %counts: memref<?x2xi64>, %steps: memref<?xi64>,
+    %partials: memref<?xf64>, %records: memref<?xf32>) {
+  // expected-error @below {{expects a table of 6 columns (numel, param, grad and 2 (exp_avg, exp_avg_sq) moments of optimizer #gs.adamw<>, the element type index), got 5}}
+  gs.multi_tensor_step #gs.adamw<> table(%table : memref<?x5xi64>)
+      chunk_offsets(%co : memref<?xi64>) hyper(%hyper : memref<?xf64>)
+      stats(%stats : memref<?x2xf64>) counts(%counts : memref<?x2xi64>)
+      steps(%steps : memref<?xi64>)
+      scratch(%partials, %records : memref<?xf64>, memref<?xf32>)
+      {element_type = f32, element_types = [f32, bf16], chunk_size = 1024 : i64}
+  return
+}
+
+// -----
+
 func.func @bias_corrections_sgd(%table: memref<?x4xi64>, %co: memref<?xi64>, %hyper: memref<?xf64>,
                                 %stats: memref<?x2xf64>, %counts: memref<?x2xi64>,
                                 %steps: memref<?xi64>, %partials: memref<?xf64>,

@@ -75,3 +75,19 @@ for with_found_inf in [False, True]:
     print(f"ok inv_scale found_inf={with_found_inf}")
 # CHECK: ok inv_scale found_inf=False
 # CHECK: ok inv_scale found_inf=True
+
+# The same across element types: a group of f32, bf16 and f16 tensors is one
+# step over one table, and a non-finite bf16 gradient under a loss scale
+# skips the f32 and f16 tensors too.
+MIXED = ["f32", "bf16", "f16"]
+compiled = H.compile_step(SHAPES, MIXED, "adamw", cfg, inv_scale=True)
+group = H.make_group(SHAPES, MIXED, R.AdamW(), rng)
+for k, bad in enumerate([None, np.nan, None, np.inf]):
+    grads = [g * 256.0 for g in grads_with(bad, 1)]
+    snapshot = [a.copy() for a in group.params + [group.stats]]
+    H.step(compiled, group, R.AdamW(), cfg, grads, 0.01, 0.01, inv_scale=1.0 / 256)
+    skipped = all(np.array_equal(a, b) for a, b in zip(snapshot, group.params + [group.stats]))
+    assert skipped == (bad is not None), f"mixed step {k}: skipped={skipped}"
+    H.compare(group, 1e-6, f"mixed dtypes inv_scale step {k}")
+print(f"ok mixed dtypes inv_scale skipped steps={group.ref_skipped_steps}")
+# CHECK: ok mixed dtypes inv_scale skipped steps=2

@@ -12,6 +12,7 @@ class RewritePatternSet;
 
 namespace gs {
 #define GEN_PASS_DECL_CONVERTGSTOLLVM
+#define GEN_PASS_DECL_SPLITENTRYBLOCKS
 #include "gs/Conversion/Passes.h.inc"
 
 /// Adds the patterns that lower the gs ops that remain after the loop and

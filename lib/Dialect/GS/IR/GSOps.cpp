@@ -271,16 +271,47 @@ static int64_t staticDim(Value value, unsigned dim) {
   return cast<MemRefType>(value.getType()).getDimSize(dim);
 }
 
+SmallVector<Type> MultiTensorStepOp::getRowElementTypes() {
+  if (ArrayAttr types = getElementTypesAttr())
+    return llvm::map_to_vector(
+        types, [](Attribute type) { return cast<TypeAttr>(type).getValue(); });
+  return {getElementType()};
+}
+
 LogicalResult MultiTensorStepOp::verify() {
   OptimizerAttrInterface optimizer = getOptimizer();
+  if (ArrayAttr types = getElementTypesAttr()) {
+    SmallVector<Type> seen;
+    for (Attribute attr : types) {
+      auto type = dyn_cast<TypeAttr>(attr);
+      if (!type ||
+          !isa<Float32Type, Float16Type, BFloat16Type>(type.getValue()))
+        return emitOpError() << "expects element_types of f32, f16 and bf16, "
+                                "got "
+                             << attr;
+      if (llvm::is_contained(seen, type.getValue()))
+        return emitOpError() << "lists element type " << type.getValue()
+                             << " twice in element_types";
+      seen.push_back(type.getValue());
+    }
+    if (seen.size() < 2)
+      return emitOpError() << "expects element_types of at least two types "
+                              "(a table of one type needs only element_type)";
+    if (seen.front() != getElementType())
+      return emitOpError() << "expects element_types to start with "
+                              "element_type ("
+                           << getElementType() << "), got " << seen.front();
+  }
   int64_t width = getTableWidth();
   int64_t tableWidth = staticDim(getTable(), 1);
   if (!ShapedType::isDynamic(tableWidth) && tableWidth != width)
     return emitOpError() << "expects a table of " << width
                          << " columns (numel, param, grad and "
                          << describeMoments(optimizer)
-                         << " moments of optimizer " << optimizer << "), got "
-                         << tableWidth;
+                         << " moments of optimizer " << optimizer
+                         << (getElementTypes() ? ", the element type index"
+                                               : "")
+                         << "), got " << tableWidth;
   if (staticDim(getStats(), 1) != 2)
     return emitOpError() << "expects stats of shape ?x2 (one [m, v] row per "
                             "tensor), got "

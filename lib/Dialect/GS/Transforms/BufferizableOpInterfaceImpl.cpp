@@ -2,12 +2,14 @@
 //
 // gs.group_step bufferizes in place: each new parameter, moment and state
 // value is its operand's buffer (grads are only read). Its buffers are then
-// described by a run-time table and the step becomes one gs.multi_tensor_step
-// per element type, so a group of any size lowers to the same loop nest or
-// kernels: code size and compile time do not grow with the number of
-// tensors beyond the table's stores. The tables and scratch are stack
-// allocations while small, heap ones (freed by the buffer deallocation
-// pipeline, as bufferization's own allocations are) beyond.
+// described by a run-time table and the step becomes one
+// gs.multi_tensor_step (with `element_types` when the group mixes element
+// types), so a group of any size lowers to the same loop nest or kernels:
+// code size and compile time do not grow with the number of tensors beyond
+// the table's stores. The tables and scratch are stack allocations while
+// small, heap ones (freed by the buffer deallocation pipeline, as
+// bufferization's own allocations are) beyond; the GPU lowering moves them
+// to the device.
 //
 //===----------------------------------------------------------------------===//
 
@@ -15,17 +17,14 @@
 
 #include "gs/Dialect/GS/IR/GSDialect.h"
 #include "gs/Dialect/GS/IR/GSOps.h"
-#include "gs/Dialect/GS/Utils/MultiTensorUtils.h"
 #include "gs/Dialect/GS/Utils/StepUtils.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Bufferization/IR/BufferizableOpInterface.h"
 #include "mlir/Dialect/Bufferization/IR/Bufferization.h"
-#include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
-#include "mlir/Dialect/MemRef/Utils/MemRefUtils.h"
-#include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/IR/DialectRegistry.h"
+#include "llvm/Support/MathExtras.h"
 
 using namespace mlir;
 using namespace mlir::bufferization;
@@ -58,6 +57,22 @@ struct GroupOperands {
     if (&operand == &op.getStepsMutable())
       return op.getNewSteps();
     return Value();
+  }
+
+  /// The operand whose buffer `result` is (the inverse of resultOf).
+  OpOperand &operandOf(OpResult result) {
+    if (result == op.getNewStats())
+      return op.getStatsMutable();
+    if (result == op.getNewCounts())
+      return op.getCountsMutable();
+    if (result == op.getNewSteps())
+      return op.getStepsMutable();
+    unsigned n = op.getNumParams();
+    unsigned index =
+        result.getResultNumber() - op.getNewTensors()[0].getResultNumber();
+    if (index < n)
+      return op.getParamsMutable()[index];
+    return op.getMomentsMutable()[index - n];
   }
 };
 
@@ -92,103 +107,12 @@ struct TableBuilder {
         llvm::map_to_vector(position, [&](int64_t i) { return index(i); });
     memref::StoreOp::create(b, loc, value, memref, indices);
   }
-  Value load(Value memref, ArrayRef<int64_t> position) {
-    SmallVector<Value> indices =
-        llvm::map_to_vector(position, [&](int64_t i) { return index(i); });
-    return memref::LoadOp::create(b, loc, memref, indices);
-  }
-
-  /// The byte address of the first element of a contiguous buffer.
+  /// The byte address of the first element of a buffer with an identity
+  /// layout (bufferize copies others into such buffers first).
   Value address(Value buffer) {
-    if (cast<MemRefType>(buffer.getType()).getLayout().isIdentity())
-      return arith::IndexCastOp::create(
-          b, loc, b.getI64Type(),
-          memref::ExtractAlignedPointerAsIndexOp::create(b, loc, buffer));
-    auto metadata = memref::ExtractStridedMetadataOp::create(b, loc, buffer);
-    Value base = memref::ExtractAlignedPointerAsIndexOp::create(
-        b, loc, metadata.getBaseBuffer());
-    auto type = cast<MemRefType>(buffer.getType());
-    Value bytes = arith::MulIOp::create(
-        b, loc, metadata.getOffset(), index(type.getElementTypeBitWidth() / 8));
-    Value first = arith::AddIOp::create(b, loc, base, bytes);
-    return arith::IndexCastOp::create(b, loc, b.getI64Type(), first);
-  }
-
-  /// The buffers one element type's multi-tensor steps work on.
-  struct ClassBuffers {
-    ArrayRef<unsigned> members;
-    Type elementType;
-    Value table, stats, counts, steps;
-  };
-
-  /// Builds the table of the tensors `members` (all of one element type)
-  /// and, for a class of a mixed group, copies of their state rows.
-  ClassBuffers prepareClass(ArrayRef<unsigned> members, ArrayRef<Value> params,
-                            ArrayRef<Value> grads, ArrayRef<Value> moments,
-                            Value stats, Value counts, Value steps,
-                            bool wholeGroup) {
-    int64_t numMoments = op.getOptimizer().getNumMoments();
-    int64_t n = members.size();
-    ClassBuffers result{
-        members,
-        cast<MemRefType>(params[members.front()].getType()).getElementType(),
-        alloc({n, 3 + numMoments}, b.getI64Type()),
-        stats,
-        counts,
-        steps};
-    for (auto [row, i] : llvm::enumerate(members)) {
-      int64_t r = row;
-      auto type = cast<MemRefType>(params[i].getType());
-      store(i64(type.getNumElements()), result.table, {r, 0});
-      store(address(params[i]), result.table, {r, 1});
-      store(address(grads[i]), result.table, {r, 2});
-      for (int64_t m = 0; m < numMoments; ++m)
-        store(address(moments[i * numMoments + m]), result.table, {r, 3 + m});
-    }
-    if (wholeGroup)
-      return result;
-    result.stats = alloc({n, 2}, b.getF64Type());
-    result.counts = alloc({n, 2}, b.getI64Type());
-    result.steps = alloc({n}, b.getI64Type());
-    copyRows(result, stats, counts, steps, /*toClass=*/true);
-    return result;
-  }
-
-  /// Copies the class's state rows between the group's state and the
-  /// class's copies.
-  void copyRows(const ClassBuffers &c, Value stats, Value counts, Value steps,
-                bool toClass) {
-    for (auto [row, i] : llvm::enumerate(c.members)) {
-      int64_t r = row, g = i;
-      auto copy = [&](Value group, Value local, ArrayRef<int64_t> groupAt,
-                      ArrayRef<int64_t> localAt) {
-        if (toClass)
-          store(load(group, groupAt), local, localAt);
-        else
-          store(load(local, localAt), group, groupAt);
-      };
-      for (int64_t col = 0; col < 2; ++col) {
-        copy(stats, c.stats, {g, col}, {r, col});
-        copy(counts, c.counts, {g, col}, {r, col});
-      }
-      copy(steps, c.steps, {g}, {r});
-    }
-  }
-
-  /// Emits `phase` of the class's multi-tensor step.
-  void runPhase(const ClassBuffers &c, StepPhase phase, Value hyper,
-                Value invScale, Value foundInf, Value partials,
-                Value chunkOffsets, Value records) {
-    MultiTensorStepOp::create(
-        b, loc, op.getOptimizer(), op.getConfigAttr(),
-        TypeAttr::get(c.elementType),
-        b.getI64IntegerAttr(MultiTensorStepOp::kDefaultChunkSize),
-        StepPhaseAttr::get(b.getContext(), phase),
-        /*store_gradients=*/UnitAttr(),
-        op.getBiasCorrections().empty() ? UnitAttr() : b.getUnitAttr(), c.table,
-        chunkOffsets, hyper, c.stats, c.counts, c.steps, partials, records,
-        invScale, foundInf,
-        /*worker=*/Value(), /*num_workers=*/Value());
+    return arith::IndexCastOp::create(
+        b, loc, b.getI64Type(),
+        memref::ExtractAlignedPointerAsIndexOp::create(b, loc, buffer));
   }
 };
 
@@ -213,11 +137,33 @@ struct GroupStepOpInterface
     return {};
   }
 
+  // Without this, the default asks every operand for its aliasing values,
+  // for every result: quadratic in the size of the group.
+  AliasingOpOperandList getAliasingOpOperands(Operation *op, Value value,
+                                              const AnalysisState &) const {
+    OpOperand &operand =
+        GroupOperands{cast<GroupStepOp>(op)}.operandOf(cast<OpResult>(value));
+    return {{&operand, BufferRelation::Equivalent}};
+  }
+
   LogicalResult bufferize(Operation *operation, RewriterBase &rewriter,
                           const BufferizationOptions &options,
                           BufferizationState &state) const {
     auto op = cast<GroupStepOp>(operation);
     Location loc = op.getLoc();
+    // Each tensor's chunks end where the next one's begin.
+    int64_t chunkSize = MultiTensorStepOp::kDefaultChunkSize;
+    SmallVector<int64_t> chunkEnds;
+    int64_t total = 0;
+    for (Value grad : op.getGrads()) {
+      auto type = cast<RankedTensorType>(grad.getType());
+      int64_t chunks = llvm::divideCeilSigned(type.getNumElements(), chunkSize);
+      if (llvm::AddOverflow(total, chunks, total))
+        return op.emitOpError("has more chunks in total than a 64-bit "
+                              "integer can count; split the group");
+      chunkEnds.push_back(total);
+    }
+
     // The table holds one address per tensor, so each buffer must be
     // contiguous: a buffer of another layout (a strided view) is stepped in
     // a contiguous copy, copied back if the step writes it.
@@ -270,19 +216,19 @@ struct GroupStepOpInterface
       return failure();
 
     TableBuilder t{rewriter, loc, op};
-    // Tensors by element type, in order of first appearance.
-    SmallVector<Type> classTypes;
-    SmallVector<SmallVector<unsigned>> classes;
-    for (auto [i, grad] : llvm::enumerate(op.getGrads())) {
+    // Element types in order of first appearance, and each row's index.
+    SmallVector<Type> types;
+    SmallVector<int64_t> typeIndices;
+    for (Value grad : op.getGrads()) {
       Type type = cast<RankedTensorType>(grad.getType()).getElementType();
-      auto *it = llvm::find(classTypes, type);
-      if (it == classTypes.end()) {
-        classTypes.push_back(type);
-        classes.emplace_back();
-        it = classTypes.end() - 1;
+      auto *it = llvm::find(types, type);
+      if (it == types.end()) {
+        types.push_back(type);
+        it = types.end() - 1;
       }
-      classes[it - classTypes.begin()].push_back(i);
+      typeIndices.push_back(it - types.begin());
     }
+    bool mixed = types.size() > 1;
 
     // hyper: [lr, weight_decay, gamma1, gamma2, eps, optimizer's..., bias
     // corrections...].
@@ -303,54 +249,44 @@ struct GroupStepOpInterface
     for (auto [i, value] : llvm::enumerate(op.getBiasCorrections()))
       t.store(value, hyper, {firstBiasCorrection + static_cast<int64_t>(i)});
 
-    // Per class: chunk offsets and scratch.
-    int64_t chunkSize = MultiTensorStepOp::kDefaultChunkSize;
-    SmallVector<Value> offsets, partials, records;
-    for (ArrayRef<unsigned> members : classes) {
-      int64_t n = members.size();
-      Value co = t.alloc({n + 1}, rewriter.getI64Type());
-      int64_t total = 0;
-      t.store(t.i64(0), co, {0});
-      for (auto [row, i] : llvm::enumerate(members)) {
-        auto type = cast<RankedTensorType>(op.getGrads()[i].getType());
-        total += llvm::divideCeil(type.getNumElements(), chunkSize);
-        t.store(t.i64(total), co, {static_cast<int64_t>(row) + 1});
-      }
-      offsets.push_back(co);
-      partials.push_back(
-          t.alloc({std::max<int64_t>(total, 1)}, rewriter.getF64Type()));
-      records.push_back(t.alloc({n * MultiTensorStepOp::kRecordWords},
-                                rewriter.getF32Type()));
+    // The table: [numel, param, grad, moments..., (type index)] per row.
+    int64_t n = op.getNumParams();
+    int64_t numMoments = optimizer.getNumMoments();
+    int64_t width = 3 + numMoments + (mixed ? 1 : 0);
+    Value table = t.alloc({n, width}, rewriter.getI64Type());
+    for (int64_t r = 0; r < n; ++r) {
+      auto type = cast<MemRefType>((*params)[r].getType());
+      t.store(t.i64(type.getNumElements()), table, {r, 0});
+      t.store(t.address((*params)[r]), table, {r, 1});
+      t.store(t.address((*grads)[r]), table, {r, 2});
+      for (int64_t m = 0; m < numMoments; ++m)
+        t.store(t.address((*moments)[r * numMoments + m]), table, {r, 3 + m});
+      if (mixed)
+        t.store(t.i64(typeIndices[r]), table, {r, 3 + numMoments});
     }
 
-    bool whole = classes.size() == 1;
-    SmallVector<TableBuilder::ClassBuffers> classBuffers;
-    for (ArrayRef<unsigned> members : classes)
-      classBuffers.push_back(t.prepareClass(members, *params, *grads, *moments,
-                                            *stats, *counts, *steps, whole));
-    auto run = [&](unsigned c, StepPhase phase, Value found) {
-      t.runPhase(classBuffers[c], phase, hyper, invScale, found, partials[c],
-                 offsets[c], records[c]);
-    };
-    if (whole || !invScale) {
-      for (unsigned c = 0; c < classes.size(); ++c)
-        run(c, StepPhase::All, foundInf);
-    } else {
-      // A loss scale skips the whole group on any non-finite gradient
-      // (spec section 4), across element types: every type's norms first,
-      // then one found_inf for all of them.
-      for (unsigned c = 0; c < classes.size(); ++c)
-        run(c, StepPhase::Norms, Value());
-      Value found =
-          combinedFoundInf(t, foundInf, invScale, offsets, partials, classes);
-      for (unsigned c = 0; c < classes.size(); ++c) {
-        run(c, StepPhase::Scalars, found);
-        run(c, StepPhase::Update, found);
-      }
-    }
-    if (!whole)
-      for (const TableBuilder::ClassBuffers &c : classBuffers)
-        t.copyRows(c, *stats, *counts, *steps, /*toClass=*/false);
+    // Chunk offsets (constant: the shapes are static) and scratch.
+    Value offsets = t.alloc({n + 1}, rewriter.getI64Type());
+    t.store(t.i64(0), offsets, {0});
+    for (auto [row, end] : llvm::enumerate(chunkEnds))
+      t.store(t.i64(end), offsets, {static_cast<int64_t>(row) + 1});
+    Value partials =
+        t.alloc({std::max<int64_t>(total, 1)}, rewriter.getF64Type());
+    Value records =
+        t.alloc({n * MultiTensorStepOp::kRecordWords}, rewriter.getF32Type());
+
+    ArrayAttr elementTypes;
+    if (mixed)
+      elementTypes = rewriter.getTypeArrayAttr(types);
+    MultiTensorStepOp::create(
+        rewriter, loc, optimizer, op.getConfigAttr(),
+        TypeAttr::get(types.front()), rewriter.getI64IntegerAttr(chunkSize),
+        StepPhaseAttr::get(rewriter.getContext(), StepPhase::All),
+        /*store_gradients=*/UnitAttr(),
+        op.getBiasCorrections().empty() ? UnitAttr() : rewriter.getUnitAttr(),
+        elementTypes, table, offsets, hyper,
+        *stats, *counts, *steps, partials, records, invScale, foundInf,
+        /*worker=*/Value(), /*num_workers=*/Value());
     for (auto [contiguous, original] : copiedBack)
       memref::CopyOp::create(rewriter, loc, contiguous, original);
     // The results are the operands' own buffers.
@@ -360,38 +296,6 @@ struct GroupStepOpInterface
     results.append({*stats, *counts, *steps});
     replaceOpWithBufferizedValues(rewriter, op, results);
     return success();
-  }
-
-  /// A memref<f32>: 1 when `foundInf` is set or any tensor's unscaled norm
-  /// (its partials added in chunk order, times `invScale`) is non-finite.
-  static Value combinedFoundInf(TableBuilder &t, Value foundInf, Value invScale,
-                                ArrayRef<Value> offsets,
-                                ArrayRef<Value> partials,
-                                ArrayRef<SmallVector<unsigned>> classes) {
-    RewriterBase &b = t.b;
-    Location loc = t.loc;
-    Type f32 = b.getF32Type();
-    Value stored = memref::LoadOp::create(b, loc, invScale, ValueRange{});
-    Value scale = arith::ExtFOp::create(b, loc, b.getF64Type(), stored);
-    Value any = arith::ConstantIntOp::create(b, loc, b.getI1Type(), 0);
-    if (foundInf)
-      any = arith::CmpFOp::create(
-          b, loc, arith::CmpFPredicate::UNE,
-          memref::LoadOp::create(b, loc, foundInf, ValueRange{}),
-          buildFloatConstant(b, loc, f32, 0.0));
-    for (size_t c = 0; c < classes.size(); ++c) {
-      Value numTensors = t.index(classes[c].size());
-      any = arith::OrIOp::create(b, loc, any,
-                                 buildAnyNonFiniteNorm(b, loc, partials[c],
-                                                       offsets[c], numTensors,
-                                                       scale));
-    }
-    Value flag = memref::AllocOp::create(b, loc, MemRefType::get({}, f32));
-    Value value = arith::SelectOp::create(b, loc, any,
-                                          buildFloatConstant(b, loc, f32, 1.0),
-                                          buildFloatConstant(b, loc, f32, 0.0));
-    memref::StoreOp::create(b, loc, value, flag, ValueRange{});
-    return flag;
   }
 };
 } // namespace

@@ -95,6 +95,30 @@ std::pair<Value, Value> TensorTableReader::chunkRange(Value t, Value chunk) {
   return {begin, end};
 }
 
+void mlir::gs::buildForRowElementType(OpBuilder &b, Location loc,
+                                      MultiTensorStepOp op, Value table,
+                                      Value t, function_ref<void(Type)> body) {
+  SmallVector<Type> types = op.getRowElementTypes();
+  if (types.size() == 1)
+    return body(types.front());
+  Value column = indexConstant(b, loc, op.getElementTypeColumn());
+  Value typeIndex = toIndex(
+      b, loc, memref::LoadOp::create(b, loc, table, ValueRange{t, column}));
+  SmallVector<int64_t> cases =
+      llvm::to_vector(llvm::seq<int64_t>(0, types.size()));
+  auto dispatch = scf::IndexSwitchOp::create(b, loc, TypeRange{}, typeIndex,
+                                             cases, cases.size());
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToStart(&dispatch.getDefaultRegion().emplaceBlock());
+  scf::YieldOp::create(b, loc);
+  for (auto [type, region] :
+       llvm::zip_equal(types, dispatch.getCaseRegions())) {
+    b.setInsertionPointToStart(&region.emplaceBlock());
+    body(type);
+    scf::YieldOp::create(b, loc);
+  }
+}
+
 //===----------------------------------------------------------------------===//
 // Norms from chunk sums
 //===----------------------------------------------------------------------===//

@@ -307,7 +307,7 @@ def GS_MultiTensorStepOp : GS_Op<"multi_tensor_step", [
 
     | operand | type | contents |
     |---|---|---|
-    | `table` | `memref<Nx(3+M)xi64>` | row t: `[numel, param, grad, moment 0, ...]`, the addresses of contiguous buffers of `element_type` |
+    | `table` | `memref<Nx(3+M)xi64>` | row t: `[numel, param, grad, moment 0, ...]`, the addresses of contiguous buffers of `element_type` (with `element_types`, one more column: the row's type index) |
     | `chunk_offsets` | `memref<(N+1)xi64>` | prefix sums of `ceil(numel / chunk_size)`: tensor t owns chunks `[co[t], co[t+1])` |
     | `hyper` | `memref<(5+H+B)xf64>` | `[lr, weight_decay, gamma1, gamma2, eps, hyperparameters..., bias corrections...]` |
     | `stats`, `counts`, `steps` | `memref<Nx2xf64>`, `memref<Nx2xi64>`, `memref<Nxi64>` | GS state and step counts, as in `gs.group_step` |
@@ -339,9 +339,17 @@ def GS_MultiTensorStepOp : GS_Op<"multi_tensor_step", [
     `1 - beta^t` of its step count (`gs.group_step`'s `bias_corrections`);
     without it B is 0.
 
+    With `element_types` (two or three distinct types, the first equal to
+    `element_type`), rows may differ in element type: the table has one
+    more column, its last, holding each row's index into `element_types`,
+    and the norms and update phases pick the chunk body of that type per
+    chunk (one branch per chunk, uniform across a GPU block). Scalars and
+    the loss-scale decision stay one phase over the whole table. An index
+    outside the list is a caller error: that row's chunks are not stepped.
+
     The static `gs.group_step` becomes this op when it is bufferized (its
-    `BufferizableOpInterface`): one step per element type over a table of its
-    buffers' addresses.
+    `BufferizableOpInterface`): one step over a table of its buffers'
+    addresses, with `element_types` when the group mixes element types.
 
     ```mlir
     gs.multi_tensor_step #gs.adamw<> config #gs.stabilizer<on_nonfinite = zero>
@@ -361,6 +369,7 @@ def GS_MultiTensorStepOp : GS_Op<"multi_tensor_step", [
                                          "::mlir::gs::StepPhase::All">:$phase,
                        UnitAttr:$store_gradients,
                        UnitAttr:$bias_corrections,
+                       OptionalAttr<TypeArrayAttr>:$element_types,
                        MemRefRankOf<[I64], [2]>:$table,
                        MemRefRankOf<[I64], [1]>:$chunk_offsets,
                        MemRefRankOf<[F64], [1]>:$hyper,
@@ -391,8 +400,18 @@ def GS_MultiTensorStepOp : GS_Op<"multi_tensor_step", [
   let extraClassDeclaration = [{
     /// The configuration, with the spec's defaults when none is given.
     StabilizerAttr getStabilizer();
-    /// Columns of `table`: numel, param, grad and the moments.
-    int64_t getTableWidth() { return 3 + getOptimizer().getNumMoments(); }
+    /// Columns of `table`: numel, param, grad, the moments and, with
+    /// `element_types`, each row's element type index.
+    int64_t getTableWidth() {
+      return 3 + getOptimizer().getNumMoments() + (getElementTypes() ? 1 : 0);
+    }
+    /// The column of each row's index into `element_types`.
+    int64_t getElementTypeColumn() {
+      return 3 + getOptimizer().getNumMoments();
+    }
+    /// The element types the table's rows may have: `element_types`, or
+    /// `element_type` alone.
+    SmallVector<Type> getRowElementTypes();
     /// f32 words of `records` per tensor: [enabled, prefactor, factor,
     /// zero_grad, optimizer step scalars...].
     static constexpr int64_t kRecordWords = 16;

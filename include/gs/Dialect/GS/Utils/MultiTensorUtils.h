@@ -48,6 +48,14 @@ struct TensorTableReader {
   std::pair<Value, Value> chunkRange(Value t, Value chunk);
 };
 
+/// Emits `body(type)` for the element type of row `t` of `table`: `body`
+/// once when `op` has one element type, else an scf.index_switch on the
+/// row's type index (gs.multi_tensor_step's `element_types`) with one case
+/// per type; an index outside the list runs nothing.
+void buildForRowElementType(OpBuilder &b, Location loc, MultiTensorStepOp op,
+                            Value table, Value t,
+                            function_ref<void(Type)> body);
+
 /// Column of the table holding each kind of buffer's address.
 constexpr int64_t kNumelColumn = 0;
 constexpr int64_t kParamColumn = 1;
