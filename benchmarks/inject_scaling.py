@@ -9,13 +9,18 @@ Forms:
           recognized whole by gs-inject-stabilization.
   linalg  one fused linalg.generic per parameter (new p, m, v), the bias
           corrections as 0-d tensor operands and lr as a 0-d argument (the
-          IREE / torch.compile form); stabilized by gs-stabilize-gradients.
+          IREE / torch.compile form); raised by gs-inject-stabilization with
+          the bias corrections as values (gs-stabilize-gradients alone
+          stabilizes it at the gradient level).
   clip    `linalg` behind torch's clip_grad_norm_ over all N gradients (a
           global norm every update reads), the worst case for slices.
 
 Rows: pass pipeline, form, N, min and median seconds over the repeats,
 and the same for parsing + printing alone (`parse`), each a separate
 gs-opt process run one after another. `--emit FORM N` prints the input.
+`--baseline GS_OPT` times a second gs-opt (another build) on the same
+inputs, alternating with the first run by run, and adds its min and median
+and the ratios baseline / this one.
 """
 
 from __future__ import annotations
@@ -199,20 +204,33 @@ def main() -> int:
     parser.add_argument("--forms", default="arith,linalg,clip")
     parser.add_argument("--emit", nargs=2, metavar=("FORM", "N"))
     parser.add_argument("--gs-opt", default=str(ROOT / "build" / "bin" / "gs-opt"))
+    parser.add_argument("--baseline", help="another gs-opt to compare with")
     opts = parser.parse_args()
     if opts.emit:
         sys.stdout.write(FORMS[opts.emit[0]](int(opts.emit[1])))
         return 0
-    print(f"{'pipeline':<26}{'form':<8}{'N':>6}{'min s':>8}{'median s':>10}")
+    header = f"{'pipeline':<26}{'form':<8}{'N':>6}{'min s':>8}{'median s':>10}"
+    if opts.baseline:
+        header += f"{'base min':>10}{'base med':>10}{'min x':>7}{'med x':>7}"
+    print(header)
     with tempfile.TemporaryDirectory() as tmp:
         for form in opts.forms.split(","):
             for n in opts.sizes:
                 path = os.path.join(tmp, f"{form}-{n}.mlir")
                 Path(path).write_text(FORMS[form](n))
                 for name, args in PIPELINES.items():
-                    times = [run(opts.gs_opt, args, path) for _ in range(opts.repeats)]
-                    print(f"{name:<26}{form:<8}{n:>6}{min(times):>8.2f}"
-                          f"{statistics.median(times):>10.2f}", flush=True)
+                    times, base = [], []
+                    for _ in range(opts.repeats):
+                        times.append(run(opts.gs_opt, args, path))
+                        if opts.baseline:
+                            base.append(run(opts.baseline, args, path))
+                    row = (f"{name:<26}{form:<8}{n:>6}{min(times):>8.2f}"
+                           f"{statistics.median(times):>10.2f}")
+                    if base:
+                        row += (f"{min(base):>10.2f}{statistics.median(base):>10.2f}"
+                                f"{min(base) / min(times):>7.2f}"
+                                f"{statistics.median(base) / statistics.median(times):>7.2f}")
+                    print(row, flush=True)
     return 0
 
 

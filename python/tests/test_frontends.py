@@ -1,7 +1,8 @@
 """Real front ends end to end (docs/linking.md, "Front ends"): optimizer
 steps written with PyTorch's and optax's own code, exported to linalg on
 tensors (torch-mlir's FX importer; JAX -> StableHLO -> IREE's input
-conversion), stabilized by `gs-opt` at the gradient level, lowered by
+conversion), stabilized by `gs-opt` (at the gradient level, or raised to
+gs.group_step by the recognizers under gs-inject), lowered by
 `gs-to-llvm`, run on the CPU and compared after every step: with `GSWrapper`
 around the same torch optimizer, and with optax on gradients stabilized by
 the float64 reference. Skipped where the front-end packages
@@ -22,7 +23,8 @@ from gradient_stabilizer import reference as R
 # end wrote: the gradients named (`gs.name` attributes the exports add) or
 # found automatically.
 # "gs-inject" is the whole pipeline: the recognizers raise what they know
-# (SGD with momentum here) to gs.group_step, the rest is stabilized at the
+# (SGD with momentum, torch's Adam and AdamW, optax's adam with its bias
+# corrections as values) to gs.group_step, the rest is stabilized at the
 # gradient level. "gs-to-linalg" stabilizes by name, then lowers the gs ops
 # to linalg and fuses them into the front end's element-wise update.
 MODES = ["grad-names", "auto", "gs-inject", "gs-to-linalg"]
@@ -38,6 +40,19 @@ def inject_options(mode: str, grad_names, clip: str = "replace") -> list:
     if mode == "gs-to-linalg":
         return stabilize + ["--gs-to-linalg", "--linalg-fuse-elementwise-ops"]
     return stabilize
+
+
+# What the recognizers raise to one fused gs.group_step under gs-inject
+# (docs/linking.md's table); the rest is stabilized at the gradient level.
+RAISED_TORCH = {"sgd_momentum", "adam", "adamw"}
+RAISED_OPTAX = {"sgd_momentum", "adam"}
+
+
+def check_raised(module: str, raised: bool, label: str):
+    raised_to_group = "gs.group_step" in module and "gs.stabilize" not in module
+    assert raised_to_group == raised, (
+        f"{label}: expected {'one gs.group_step' if raised else 'gradient-level'}"
+        " stabilization under gs-inject")
 
 
 STEPS = 3
@@ -212,6 +227,8 @@ def run_torch_case(export, case: TorchCase, mode: str | None):
     stabilize = mode is not None
     if stabilize:
         module, _ = H.inject(module, *inject_options(mode, names[n:2 * n]))
+        if mode == "gs-inject":
+            check_raised(module, case.name in RAISED_TORCH, case.name)
     else:
         module, _ = H.inject(module)  # gs-opt parses and prints it
     num_args = len(example)
@@ -373,6 +390,8 @@ def test_optax_matches_reference(jax_frontend, name, mode, clip):
     n = len(SHAPES)
     injected, _ = H.inject(exported, *inject_options(
         mode, [f"grads.{i}" for i in range(n)], clip))
+    if mode == "gs-inject":
+        check_raised(injected, name in RAISED_OPTAX, name)
     leaves = jax.tree_util.tree_leaves(state)
     num_args = 2 * n + len(leaves)
     num_results = n + len(leaves)

@@ -27,6 +27,17 @@
 // RUN: gs-opt %t.mlir --gs-to-llvm \
 // RUN: | mlir-runner -e main -entry-point-result=void -shared-libs=%mlir_runner_libs \
 // RUN: | FileCheck %s --check-prefix=EXEC
+// The recognizers raise it (gs-inject): the bias corrections are
+// `sitofp(1) - powf(beta, t + 1)` of the f64 counter, sqrt(bc2) is
+// `powf(bc2, 0.5)`; the same numbers.
+// RUN: gs-opt %S/Inputs/torch-adamw.mlir --gs-inject | FileCheck %s --check-prefix=RAISED
+// RAISED: gs.group_step #gs.adamw<> params(%arg0 : tensor<4xf32>)
+// RAISED-NOT: gs.stabilize
+// RUN: gs-opt %S/Inputs/torch-adamw.mlir --gs-inject | grep -v '^}$' > %t.raised.mlir
+// RUN: cat %S/Inputs/torch-adamw-main.mlir >> %t.raised.mlir
+// RUN: gs-opt %t.raised.mlir --gs-to-llvm \
+// RUN: | mlir-runner -e main -entry-point-result=void -shared-libs=%mlir_runner_libs \
+// RUN: | FileCheck %s --check-prefix=EXEC
 // The same through gs-to-linalg and upstream element-wise fusion.
 // RUN: gs-opt %S/Inputs/torch-adamw.mlir --gs-stabilize-gradients=grad-names=grad \
 // RUN:   --gs-to-linalg --linalg-fuse-elementwise-ops | grep -v '^}$' > %t.linalg.mlir

@@ -267,8 +267,7 @@ struct MultiTensorKernelEmitter : KernelBuilder {
     Value warp = arith::DivUIOp::create(b, loc, tid, index(kWarpSize));
     Value zero = index(0), numWarps = index(getNumWarps());
 
-    StepHyperparameters hyper =
-        readHyperparameters(b, loc, v.hyper, op.getOptimizer());
+    StepHyperparameters hyper = readHyperparameters(b, loc, op, v.hyper);
     Value invScale;
     if (v.invScale)
       invScale =

@@ -50,17 +50,17 @@ struct StateAccess {
 };
 
 /// Emits the optimizer step of one tensor, guarded by `enabled`: the step's
-/// scalars (for step count `nextStep`), then the element-wise pass over
-/// grad, param and moments with the shared stabilized element update.
-/// Returns the new param and moments.
+/// scalars (for step count `nextStep`, or from the given bias corrections),
+/// then the element-wise pass over grad, param and moments with the shared
+/// stabilized element update. Returns the new param and moments.
 struct OptimizerStepEmitter {
   OptimizerAttrInterface optimizer;
   unsigned width;
 
   SmallVector<Value> emit(OpBuilder &b, Location loc, Value grad, Value param,
                           ValueRange moments, Value nextStep, Value lr,
-                          Value weightDecay, Value factor, Value zeroGrad,
-                          Value enabled) const {
+                          Value weightDecay, ValueRange biasCorrections,
+                          Value factor, Value zeroGrad, Value enabled) const {
     SmallVector<Value> updates = {param};
     llvm::append_range(updates, moments);
     auto ifOp = scf::IfOp::create(
@@ -70,7 +70,8 @@ struct OptimizerStepEmitter {
           SmallVector<Value> scalars;
           for (Value scalar : optimizer.buildStepScalars(
                    tb, l, nextStep, lr, weightDecay,
-                   optimizer.buildHyperparameterConstants(tb, l)))
+                   optimizer.buildHyperparameterConstants(tb, l),
+                   biasCorrections))
             scalars.push_back(splatAsF32(tb, l, scalar, computeType));
           // Split so that c/n beyond f32's range (entirely subnormal
           // gradients) stays finite; see buildF32FactorPair.
@@ -168,7 +169,8 @@ struct OptimizerStepLowering : OpConversionPattern<OptimizerStepOp> {
     SmallVector<Value> tensors = emitter.emit(
         rewriter, loc, adaptor.getGrad(), adaptor.getParam(),
         adaptor.getMoments(), nextStep, adaptor.getLr(),
-        adaptor.getWeightDecay(), factor, /*zeroGrad=*/Value(), enabled);
+        adaptor.getWeightDecay(), adaptor.getBiasCorrections(), factor,
+        /*zeroGrad=*/Value(), enabled);
     Value newStep =
         arith::SelectOp::create(rewriter, loc, enabled, nextStep, step);
     tensors.push_back(state.set(adaptor.getStep(), {}, newStep));

@@ -86,7 +86,7 @@ struct MultiTensorStepEmitter {
   void emitScalars() {
     Type i1 = b.getI1Type();
     StepHyperparameters hyper =
-        readHyperparameters(b, loc, operands.getHyper(), op.getOptimizer());
+        readHyperparameters(b, loc, op, operands.getHyper());
     Value invScale;
     if (Value buffer = operands.getInvScale()) {
       Value value = memref::LoadOp::create(b, loc, buffer, ValueRange{});

@@ -97,5 +97,3 @@ gpu.module @kernels {
     gpu.return
   }
 }
-
-

@@ -170,3 +170,29 @@ func.func @shared_kernels(%table: memref<?x4xi64>, %co: memref<?xi64>,
       {element_type = f32, chunk_size = 6 : i64, phase = #gs.phase<update>}
   return
 }
+
+// -----
+
+// Given bias corrections: the scalars kernel views hyper with its two extra
+// entries and reads them (hyper[8], hyper[9]) instead of raising the betas
+// to the step count.
+// CHECK-LABEL: func.func @adam_bias_corrections(
+// CHECK:         gpu.func @scalars(
+// CHECK:           %[[H:.*]] = gs.view_address %{{.*}}, %c10 : memref<?xf64, #gpu.address_space<global>>
+// CHECK:           memref.load %[[H]][%c7] : memref<?xf64, #gpu.address_space<global>>
+// CHECK:           memref.load %[[H]][%c8{{(_[0-9]+)?}}] : memref<?xf64, #gpu.address_space<global>>
+// CHECK:           memref.load %[[H]][%c9] : memref<?xf64, #gpu.address_space<global>>
+// CHECK:         gpu.func @update(
+func.func @adam_bias_corrections(%table: memref<?x5xi64>, %co: memref<?xi64>,
+                                 %partials: memref<?xf64>, %records: memref<?xf32>,
+                                 %hyper: memref<10xf64>, %stats: memref<?x2xf64>,
+                                 %counts: memref<?x2xi64>, %steps: memref<?xi64>) {
+  gs.multi_tensor_step #gs.adam<>
+      table(%table : memref<?x5xi64>) chunk_offsets(%co : memref<?xi64>)
+      hyper(%hyper : memref<10xf64>)
+      stats(%stats : memref<?x2xf64>) counts(%counts : memref<?x2xi64>)
+      steps(%steps : memref<?xi64>)
+      scratch(%partials, %records : memref<?xf64>, memref<?xf32>)
+      {element_type = f32, chunk_size = 4096 : i64, bias_corrections}
+  return
+}

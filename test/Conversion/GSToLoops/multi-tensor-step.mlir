@@ -166,3 +166,50 @@ func.func @mixed_norms(%table: memref<?x4xi64>, %co: memref<?xi64>, %hyper: memr
        phase = #gs.phase<norms>}
   return
 }
+
+// -----
+
+// With bias_corrections the scalars phase reads Adam's bias corrections
+// from hyper[8] and hyper[9] (after lr, weight_decay, gamma1, gamma2, eps,
+// beta1, beta2, eps): lr / bc1 and sqrt(bc2), no power of beta (the
+// stabilizer's own bias correction is off here, so no power at all).
+
+// CHECK-LABEL: func @adam_given_bias_corrections
+// CHECK-SAME: %[[HYPER:[a-z0-9]+]]: memref<?xf64>
+// CHECK-DAG: %[[LR:.*]] = memref.load %[[HYPER]][%c0] : memref<?xf64>
+// CHECK-DAG: %[[BC1:.*]] = memref.load %[[HYPER]][%c8] : memref<?xf64>
+// CHECK-DAG: %[[BC2:.*]] = memref.load %[[HYPER]][%c9] : memref<?xf64>
+// CHECK-NOT: scf.while
+// CHECK: arith.divf %[[LR]], %[[BC1]] : f64
+// CHECK: math.sqrt %[[BC2]] : f64
+// CHECK-NOT: scf.while
+// CHECK: return
+// The same step computing them from the step count raises beta to it.
+// CHECK-LABEL: func @adam_computed_bias_corrections
+// CHECK: scf.while
+// CHECK: return
+func.func @adam_given_bias_corrections(%table: memref<?x5xi64>, %co: memref<?xi64>, %hyper: memref<?xf64>,
+                                       %stats: memref<?x2xf64>, %counts: memref<?x2xi64>, %steps: memref<?xi64>,
+                                       %partials: memref<?xf64>, %records: memref<?xf32>) {
+  gs.multi_tensor_step #gs.adam<> config #gs.stabilizer<bias_correction = false>
+      table(%table : memref<?x5xi64>)
+      chunk_offsets(%co : memref<?xi64>) hyper(%hyper : memref<?xf64>)
+      stats(%stats : memref<?x2xf64>) counts(%counts : memref<?x2xi64>)
+      steps(%steps : memref<?xi64>)
+      scratch(%partials, %records : memref<?xf64>, memref<?xf32>)
+      {element_type = f32, chunk_size = 1024 : i64, phase = #gs.phase<scalars>,
+       bias_corrections}
+  return
+}
+func.func @adam_computed_bias_corrections(%table: memref<?x5xi64>, %co: memref<?xi64>, %hyper: memref<?xf64>,
+                                          %stats: memref<?x2xf64>, %counts: memref<?x2xi64>, %steps: memref<?xi64>,
+                                          %partials: memref<?xf64>, %records: memref<?xf32>) {
+  gs.multi_tensor_step #gs.adam<> config #gs.stabilizer<bias_correction = false>
+      table(%table : memref<?x5xi64>)
+      chunk_offsets(%co : memref<?xi64>) hyper(%hyper : memref<?xf64>)
+      stats(%stats : memref<?x2xf64>) counts(%counts : memref<?x2xi64>)
+      steps(%steps : memref<?xi64>)
+      scratch(%partials, %records : memref<?xf64>, memref<?xf32>)
+      {element_type = f32, chunk_size = 1024 : i64, phase = #gs.phase<scalars>}
+  return
+}

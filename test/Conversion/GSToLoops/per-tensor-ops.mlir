@@ -86,3 +86,37 @@ func.func @optimizer_step(%p: tensor<33xbf16>, %g: tensor<33xbf16>,
       weight_decay(%wd) enabled(%ok)
   return %p1, %m1, %t1 : tensor<33xbf16>, tensor<33xbf16>, tensor<i64>
 }
+
+// -----
+
+// Given bias corrections replace 1 - beta^t: lr / bc1 and sqrt(bc2), no
+// power of the betas; the same step without them raises beta to the count.
+// CHECK-LABEL: func @adam_given_bias_corrections
+// CHECK-SAME: %[[LR:[a-z0-9]+]]: f64, %[[WD:[a-z0-9]+]]: f64, %[[BC1:[a-z0-9]+]]: f64, %[[BC2:[a-z0-9]+]]: f64
+// CHECK-NOT: scf.while
+// CHECK-DAG: arith.divf %[[LR]], %[[BC1]] : f64
+// CHECK-DAG: math.sqrt %[[BC2]] : f64
+// CHECK-NOT: scf.while
+// CHECK: return
+// CHECK-LABEL: func @adam_computed_bias_corrections
+// CHECK: scf.while
+// CHECK: return
+func.func @adam_given_bias_corrections(%p: tensor<8xf32>, %g: tensor<8xf32>,
+                                       %a: tensor<8xf32>, %b: tensor<8xf32>,
+                                       %t: tensor<i64>, %lr: f64, %wd: f64,
+                                       %bc1: f64, %bc2: f64)
+    -> (tensor<8xf32>, tensor<8xf32>, tensor<8xf32>, tensor<i64>) {
+  %p1, %m:2, %t1 = gs.optimizer_step #gs.adam<> param(%p : tensor<8xf32>)
+      grad(%g) moments(%a, %b : tensor<8xf32>, tensor<8xf32>) step(%t)
+      lr(%lr) weight_decay(%wd) bias_corrections(%bc1, %bc2)
+  return %p1, %m#0, %m#1, %t1 : tensor<8xf32>, tensor<8xf32>, tensor<8xf32>, tensor<i64>
+}
+func.func @adam_computed_bias_corrections(%p: tensor<8xf32>, %g: tensor<8xf32>,
+                                          %a: tensor<8xf32>, %b: tensor<8xf32>,
+                                          %t: tensor<i64>, %lr: f64, %wd: f64)
+    -> (tensor<8xf32>, tensor<8xf32>, tensor<8xf32>, tensor<i64>) {
+  %p1, %m:2, %t1 = gs.optimizer_step #gs.adam<> param(%p : tensor<8xf32>)
+      grad(%g) moments(%a, %b : tensor<8xf32>, tensor<8xf32>) step(%t)
+      lr(%lr) weight_decay(%wd)
+  return %p1, %m#0, %m#1, %t1 : tensor<8xf32>, tensor<8xf32>, tensor<8xf32>, tensor<i64>
+}

@@ -80,3 +80,34 @@ func.func @mixed_inv_scale(%p0: tensor<8xf32>, %p1: tensor<8xbf16>,
       : tensor<8xf32>, tensor<8xbf16>, tensor<2x2xf64>, tensor<2x2xi64>,
         tensor<2xi64>
 }
+
+// -----
+
+// Bias corrections given as values end the hyper buffer; the step is
+// flagged so that it reads them instead of computing 1 - beta^t.
+
+// CHECK-LABEL: func @adam_bias_corrections
+// CHECK-SAME: %[[LR:[a-z0-9]+]]: f64, %[[WD:[a-z0-9]+]]: f64, %[[BC1:[a-z0-9]+]]: f64, %[[BC2:[a-z0-9]+]]: f64)
+// hyper: lr, weight_decay, gamma1, gamma2, eps, beta1, beta2, eps, bc1, bc2.
+// CHECK: %[[HYPER:.*]] = memref.alloca() : memref<10xf64>
+// CHECK: memref.store %[[BC1]], %[[HYPER]][%c8]
+// CHECK: memref.store %[[BC2]], %[[HYPER]][%c9]
+// CHECK: gs.multi_tensor_step #gs.adam<> {{.*}} hyper(%[[HYPER]] : memref<10xf64>) {{.*}} {bias_corrections, chunk_size = 16384 : i64, element_type = f32}
+func.func @adam_bias_corrections(%p: tensor<100xf32>, %g: tensor<100xf32>,
+                                 %a: tensor<100xf32>, %b: tensor<100xf32>,
+                                 %stats: tensor<1x2xf64>,
+                                 %counts: tensor<1x2xi64>,
+                                 %steps: tensor<1xi64>, %lr: f64, %wd: f64,
+                                 %bc1: f64, %bc2: f64)
+    -> (tensor<100xf32>, tensor<100xf32>, tensor<100xf32>, tensor<1x2xf64>,
+        tensor<1x2xi64>, tensor<1xi64>) {
+  %r:6 = gs.group_step #gs.adam<>
+      params(%p : tensor<100xf32>) grads(%g : tensor<100xf32>)
+      moments(%a, %b : tensor<100xf32>, tensor<100xf32>)
+      stats(%stats : tensor<1x2xf64>) counts(%counts : tensor<1x2xi64>)
+      steps(%steps : tensor<1xi64>) lr(%lr) weight_decay(%wd)
+      bias_corrections(%bc1, %bc2)
+  return %r#0, %r#1, %r#2, %r#3, %r#4, %r#5
+      : tensor<100xf32>, tensor<100xf32>, tensor<100xf32>, tensor<1x2xf64>,
+        tensor<1x2xi64>, tensor<1xi64>
+}

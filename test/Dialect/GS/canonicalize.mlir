@@ -1,5 +1,13 @@
 // RUN: gs-opt %s -gs-form-group-steps -canonicalize -split-input-file | FileCheck %s
 // RUN: gs-opt %s -canonicalize -split-input-file | FileCheck %s --check-prefix=CANON
+// RUN: gs-opt %s -gs-form-group-steps -split-input-file | FileCheck %s --check-prefix=PASS
+
+// The pass alone (one walk, no dead-code elimination) leaves no norm behind.
+// PASS-LABEL: func @fuse_chain
+// PASS-NOT: gs.grad_norm
+// PASS: gs.group_step
+// PASS-NOT: gs.grad_norm
+// PASS: return
 
 // Raising a chain to gs.group_step is gs-form-group-steps' job, never
 // canonicalize's (a host pipeline's canonicalize keeps the level of the IR).

@@ -272,7 +272,7 @@ func.func @step_grad_type(%p: tensor<8xf32>, %g: tensor<8xbf16>,
   // expected-error @below {{failed to verify that all of {param, grad, new_param} have same type}}
   %0:2 = "gs.optimizer_step"(%p, %g, %t, %lr, %lr)
       <{optimizer = #gs.sgd<>,
-        operandSegmentSizes = array<i32: 1, 1, 0, 1, 1, 1, 0>}>
+        operandSegmentSizes = array<i32: 1, 1, 0, 1, 1, 1, 0, 0>}>
       : (tensor<8xf32>, tensor<8xbf16>, tensor<i64>, f64, f64)
       -> (tensor<8xf32>, tensor<i64>)
   return
@@ -284,7 +284,7 @@ func.func @step_not_optimizer(%p: tensor<8xf32>, %t: tensor<i64>, %lr: f64) {
   // expected-error @below {{Invalid attribute `optimizer` in property conversion: #gs.stabilizer<>}}
   %0:2 = "gs.optimizer_step"(%p, %p, %t, %lr, %lr)
       <{optimizer = #gs.stabilizer<>,
-        operandSegmentSizes = array<i32: 1, 1, 0, 1, 1, 1, 0>}>
+        operandSegmentSizes = array<i32: 1, 1, 0, 1, 1, 1, 0, 0>}>
       : (tensor<8xf32>, tensor<8xf32>, tensor<i64>, f64, f64)
       -> (tensor<8xf32>, tensor<i64>)
   return
@@ -296,7 +296,7 @@ func.func @step_count_type(%p: tensor<8xf32>, %t: tensor<1xi64>, %lr: f64) {
   // expected-error @below {{operand #2 must be tensor<i64> (step count), but got 'tensor<1xi64>'}}
   %0:2 = "gs.optimizer_step"(%p, %p, %t, %lr, %lr)
       <{optimizer = #gs.sgd<>,
-        operandSegmentSizes = array<i32: 1, 1, 0, 1, 1, 1, 0>}>
+        operandSegmentSizes = array<i32: 1, 1, 0, 1, 1, 1, 0, 0>}>
       : (tensor<8xf32>, tensor<8xf32>, tensor<1xi64>, f64, f64)
       -> (tensor<8xf32>, tensor<i64>)
   return
@@ -308,7 +308,7 @@ func.func @step_lr_f32(%p: tensor<8xf32>, %t: tensor<i64>, %lr: f32) {
   // expected-error @below {{operand #3 must be 64-bit float, but got 'f32'}}
   %0:2 = "gs.optimizer_step"(%p, %p, %t, %lr, %lr)
       <{optimizer = #gs.sgd<>,
-        operandSegmentSizes = array<i32: 1, 1, 0, 1, 1, 1, 0>}>
+        operandSegmentSizes = array<i32: 1, 1, 0, 1, 1, 1, 0, 0>}>
       : (tensor<8xf32>, tensor<8xf32>, tensor<i64>, f32, f32)
       -> (tensor<8xf32>, tensor<i64>)
   return
@@ -325,7 +325,7 @@ func.func @group_empty(%s: tensor<0x2xf64>, %c: tensor<0x2xi64>,
   // expected-error @below {{expects at least one parameter}}
   %0:3 = "gs.group_step"(%s, %c, %t, %lr, %lr)
       <{optimizer = #gs.sgd<>,
-        operandSegmentSizes = array<i32: 0, 0, 0, 1, 1, 1, 1, 1, 0, 0>}>
+        operandSegmentSizes = array<i32: 0, 0, 0, 1, 1, 1, 1, 1, 0, 0, 0>}>
       : (tensor<0x2xf64>, tensor<0x2xi64>, tensor<0xi64>, f64, f64)
       -> (tensor<0x2xf64>, tensor<0x2xi64>, tensor<0xi64>)
   return
@@ -470,7 +470,7 @@ func.func @group_inv_scale(%p: tensor<4xf32>, %s: tensor<1x2xf64>,
   // expected-error @below {{operand #7 must be tensor<f32>, but got 'tensor<f64>'}}
   %0:4 = "gs.group_step"(%p, %p, %s, %c, %t, %lr, %lr, %inv)
       <{optimizer = #gs.sgd<>,
-        operandSegmentSizes = array<i32: 1, 1, 0, 1, 1, 1, 1, 1, 1, 0>}>
+        operandSegmentSizes = array<i32: 1, 1, 0, 1, 1, 1, 1, 1, 0, 1, 0>}>
       : (tensor<4xf32>, tensor<4xf32>, tensor<1x2xf64>, tensor<1x2xi64>,
          tensor<1xi64>, f64, f64, tensor<f64>)
       -> (tensor<4xf32>, tensor<1x2xf64>, tensor<1x2xi64>, tensor<1xi64>)
@@ -502,5 +502,73 @@ func.func @group_overflow(%p: tensor<4xf32>,
       grads(%p, %q : tensor<4xf32>, tensor<4294967296x4294967296xbf16>)
       stats(%s : tensor<2x2xf64>) counts(%c : tensor<2x2xi64>)
       steps(%t : tensor<2xi64>) lr(%lr) weight_decay(%lr)
+  return
+}
+
+//===----------------------------------------------------------------------===//
+// bias_corrections of gs.optimizer_step and gs.group_step
+//===----------------------------------------------------------------------===//
+
+// -----
+
+func.func @step_bias_corrections_sgd(%p: tensor<8xf32>, %t: tensor<i64>,
+                                     %lr: f64) {
+  // expected-error @below {{optimizer #gs.sgd<> has no bias correction, got 2 bias_corrections}}
+  %0:2 = gs.optimizer_step #gs.sgd<> param(%p : tensor<8xf32>) grad(%p)
+      step(%t) lr(%lr) weight_decay(%lr) bias_corrections(%lr, %lr)
+  return
+}
+
+// -----
+
+func.func @step_bias_corrections_one(%p: tensor<8xf32>, %t: tensor<i64>,
+                                     %lr: f64) {
+  // expected-error @below {{expects 2 bias_corrections (bias_correction1, bias_correction2) for optimizer #gs.adamw<>, or none, got 1}}
+  %0:4 = gs.optimizer_step #gs.adamw<> param(%p : tensor<8xf32>) grad(%p)
+      moments(%p, %p : tensor<8xf32>, tensor<8xf32>) step(%t) lr(%lr)
+      weight_decay(%lr) bias_corrections(%lr)
+  return
+}
+
+// -----
+
+func.func @step_bias_corrections_type(%p: tensor<8xf32>, %t: tensor<i64>,
+                                      %lr: f64, %bc: f32) {
+  // expected-error @below {{operand #7 must be variadic of 64-bit float, but got 'f32'}}
+  %0:4 = "gs.optimizer_step"(%p, %p, %p, %p, %t, %lr, %lr, %bc, %bc)
+      <{optimizer = #gs.adam<>,
+        operandSegmentSizes = array<i32: 1, 1, 2, 1, 1, 1, 2, 0>}>
+      : (tensor<8xf32>, tensor<8xf32>, tensor<8xf32>, tensor<8xf32>,
+         tensor<i64>, f64, f64, f32, f32)
+      -> (tensor<8xf32>, tensor<8xf32>, tensor<8xf32>, tensor<i64>)
+  return
+}
+
+// -----
+
+func.func @group_bias_corrections_lion(%p: tensor<4xf32>, %s: tensor<1x2xf64>,
+                                       %c: tensor<1x2xi64>, %t: tensor<1xi64>,
+                                       %lr: f64) {
+  // expected-error @below {{optimizer #gs.lion<> has no bias correction, got 2 bias_corrections}}
+  %0:5 = gs.group_step #gs.lion<> params(%p : tensor<4xf32>)
+      grads(%p : tensor<4xf32>) moments(%p : tensor<4xf32>)
+      stats(%s : tensor<1x2xf64>) counts(%c : tensor<1x2xi64>)
+      steps(%t : tensor<1xi64>) lr(%lr) weight_decay(%lr)
+      bias_corrections(%lr, %lr)
+  return
+}
+
+// -----
+
+func.func @group_bias_corrections_three(%p: tensor<4xf32>,
+                                        %s: tensor<1x2xf64>,
+                                        %c: tensor<1x2xi64>,
+                                        %t: tensor<1xi64>, %lr: f64) {
+  // expected-error @below {{expects 2 bias_corrections (bias_correction1, bias_correction2) for optimizer #gs.adam<>, or none, got 3}}
+  %0:6 = gs.group_step #gs.adam<> params(%p : tensor<4xf32>)
+      grads(%p : tensor<4xf32>) moments(%p, %p : tensor<4xf32>, tensor<4xf32>)
+      stats(%s : tensor<1x2xf64>) counts(%c : tensor<1x2xi64>)
+      steps(%t : tensor<1xi64>) lr(%lr) weight_decay(%lr)
+      bias_corrections(%lr, %lr, %lr)
   return
 }

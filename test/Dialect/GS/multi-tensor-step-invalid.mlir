@@ -280,3 +280,35 @@ func.func @element_types_width(%table: memref<?x5xi64>, %co: memref<?xi64>, %hyp
       {element_type = f32, element_types = [f32, bf16], chunk_size = 1024 : i64}
   return
 }
+
+// -----
+
+func.func @bias_corrections_sgd(%table: memref<?x4xi64>, %co: memref<?xi64>, %hyper: memref<?xf64>,
+                                %stats: memref<?x2xf64>, %counts: memref<?x2xi64>,
+                                %steps: memref<?xi64>, %partials: memref<?xf64>,
+                                %records: memref<?xf32>) {
+  // expected-error @below {{takes bias_corrections only for optimizers with bias correction; optimizer #gs.sgd<momentum = 0.9> has none}}
+  gs.multi_tensor_step #gs.sgd<momentum = 0.9> table(%table : memref<?x4xi64>)
+      chunk_offsets(%co : memref<?xi64>) hyper(%hyper : memref<?xf64>)
+      stats(%stats : memref<?x2xf64>) counts(%counts : memref<?x2xi64>)
+      steps(%steps : memref<?xi64>)
+      scratch(%partials, %records : memref<?xf64>, memref<?xf32>)
+      {element_type = f32, chunk_size = 1024 : i64, bias_corrections}
+  return
+}
+
+// -----
+
+func.func @bias_corrections_hyper_size(%table: memref<?x5xi64>, %co: memref<?xi64>,
+                                       %hyper: memref<8xf64>, %stats: memref<?x2xf64>,
+                                       %counts: memref<?x2xi64>, %steps: memref<?xi64>,
+                                       %partials: memref<?xf64>, %records: memref<?xf32>) {
+  // expected-error @below {{expects hyper of 10 entries (lr, weight_decay, gamma1, gamma2, eps, beta1, beta2, eps, bias_correction1, bias_correction2), got 8}}
+  gs.multi_tensor_step #gs.adam<> table(%table : memref<?x5xi64>)
+      chunk_offsets(%co : memref<?xi64>) hyper(%hyper : memref<8xf64>)
+      stats(%stats : memref<?x2xf64>) counts(%counts : memref<?x2xi64>)
+      steps(%steps : memref<?xi64>)
+      scratch(%partials, %records : memref<?xf64>, memref<?xf32>)
+      {element_type = f32, chunk_size = 1024 : i64, bias_corrections}
+  return
+}

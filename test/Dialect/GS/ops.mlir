@@ -130,3 +130,38 @@ func.func @multi_tensor_step(%table: memref<?x6xi64>, %co: memref<?xi64>, %hyper
   %v = gs.view_address %address, %w : memref<?xbf16>
   return %v : memref<?xbf16>
 }
+
+// Bias corrections given as values (Adam and AdamW).
+
+// CHECK-LABEL: func @bias_corrections
+// CHECK: gs.optimizer_step #gs.adamw<> param({{.*}}) grad({{.*}}) moments({{.*}}) step({{.*}}) lr({{.*}}) weight_decay({{.*}}) bias_corrections(%[[BC1:.*]], %[[BC2:.*]]) enabled(%{{.*}}){{$}}
+// CHECK: gs.group_step #gs.adam<amsgrad = true> params({{.*}}) grads({{.*}}) moments({{.*}}) stats({{.*}}) counts({{.*}}) steps({{.*}}) lr({{.*}}) weight_decay({{.*}}) bias_corrections(%[[BC1]], %[[BC2]]) inv_scale(%{{.*}}){{$}}
+// CHECK: gs.multi_tensor_step #gs.adamw<> table(%{{.*}} : memref<?x5xi64>) chunk_offsets(%{{.*}} : memref<?xi64>) hyper(%{{.*}} : memref<10xf64>) {{.*}} {bias_corrections, chunk_size = 16384 : i64, element_type = f32}
+func.func @bias_corrections(%p: tensor<8xf32>, %g: tensor<8xf32>,
+                            %a: tensor<8xf32>, %b: tensor<8xf32>,
+                            %c: tensor<8xf32>, %t: tensor<i64>,
+                            %s: tensor<1x2xf64>, %k: tensor<1x2xi64>,
+                            %ts: tensor<1xi64>, %lr: f64, %wd: f64, %ok: i1,
+                            %bc1: f64, %bc2: f64, %inv: tensor<f32>,
+                            %table: memref<?x5xi64>, %co: memref<?xi64>,
+                            %hyper: memref<10xf64>, %stats: memref<?x2xf64>,
+                            %counts: memref<?x2xi64>, %steps: memref<?xi64>,
+                            %partials: memref<?xf64>, %records: memref<?xf32>) {
+  %0:4 = gs.optimizer_step #gs.adamw<> param(%p : tensor<8xf32>) grad(%g)
+      moments(%a, %b : tensor<8xf32>, tensor<8xf32>) step(%t) lr(%lr)
+      weight_decay(%wd) bias_corrections(%bc1, %bc2) enabled(%ok)
+  %1:7 = gs.group_step #gs.adam<amsgrad = true> params(%p : tensor<8xf32>)
+      grads(%g : tensor<8xf32>)
+      moments(%a, %b, %c : tensor<8xf32>, tensor<8xf32>, tensor<8xf32>)
+      stats(%s : tensor<1x2xf64>) counts(%k : tensor<1x2xi64>)
+      steps(%ts : tensor<1xi64>) lr(%lr) weight_decay(%wd)
+      bias_corrections(%bc1, %bc2) inv_scale(%inv)
+  gs.multi_tensor_step #gs.adamw<>
+      table(%table : memref<?x5xi64>) chunk_offsets(%co : memref<?xi64>)
+      hyper(%hyper : memref<10xf64>)
+      stats(%stats : memref<?x2xf64>) counts(%counts : memref<?x2xi64>)
+      steps(%steps : memref<?xi64>)
+      scratch(%partials, %records : memref<?xf64>, memref<?xf32>)
+      {element_type = f32, chunk_size = 16384 : i64, bias_corrections}
+  return
+}

@@ -391,13 +391,15 @@ RECORD_WORDS = 16
 
 
 def multi_tensor_module(opt_name, cfg, dtype, chunk_size, inv_scale=False,
-                        found_inf=False, phases=("all",)) -> str:
+                        found_inf=False, phases=("all",),
+                        bias_corrections=False) -> str:
     """`func.func @step` over the memrefs of a gs.multi_tensor_step (dynamic
-    sizes), one op per entry of `phases`."""
+    sizes), one op per entry of `phases`; with `bias_corrections` Adam's two
+    bias corrections end `hyper`."""
     attr, factory = OPTIMIZERS[opt_name]
     optimizer = factory()
     width = 3 + len(optimizer.moment_names())
-    hyper = 5 + len(hyperparameters(optimizer))
+    hyper = 5 + len(hyperparameters(optimizer)) + 2 * int(bias_corrections)
     args = [("table", f"?x{width}xi64"), ("co", "?xi64"), ("hyper", f"{hyper}xf64"),
             ("stats", "?x2xf64"), ("counts", "?x2xi64"), ("steps", "?xi64"),
             ("partials", "?xf64"), ("records", "?xf32")]
@@ -409,6 +411,8 @@ def multi_tensor_module(opt_name, cfg, dtype, chunk_size, inv_scale=False,
     ops = []
     for phase in phases:
         extra = "" if phase == "all" else f", phase = #gs.phase<{phase}>"
+        if bias_corrections:
+            extra += ", bias_corrections"
         element = C.ELEMENT_TYPES[dtype]
         ops.append(
             f"  gs.multi_tensor_step {attr} config {stabilizer_attr(cfg)}\n"
@@ -434,14 +438,15 @@ class MultiTensorStep:
     strides per array)."""
 
     def __init__(self, opt_name, cfg, dtype, chunk_size, inv_scale=False,
-                 found_inf=False, kernel_options=None, phases=("all",), target=None):
+                 found_inf=False, kernel_options=None, phases=("all",), target=None,
+                 bias_corrections=False):
         target = TARGET if target is None else target
         if kernel_options is None:
             kernel_options = KERNEL_OPTIONS if target != "cpu" else ""
         self.chunk_size = chunk_size
         self.inv_scale, self.found_inf = inv_scale, found_inf
         self.module = multi_tensor_module(opt_name, cfg, dtype, chunk_size, inv_scale,
-                                          found_inf, phases)
+                                          found_inf, phases, bias_corrections)
         self._runtime = None if target == "cpu" else C.gpu_emulator()
         pipeline = ("gs-to-llvm" if target == "cpu"
                     else f"gs-to-gpu-emulator{{{kernel_options}}}")
@@ -476,10 +481,12 @@ class MultiTensorStep:
 
 
 def multi_tensor_step(compiled: MultiTensorStep, group: Group, optimizer, cfg, grads,
-                      lr, wd, inv_scale=None, found_inf=None, single=True):
+                      lr, wd, inv_scale=None, found_inf=None, single=True,
+                      bias_corrections=()):
     """`step` through a gs.multi_tensor_step: builds the table of addresses,
     the chunk offsets (prefix sums of ceil(numel / chunk)), the
-    hyperparameters and the scratch, then runs it and the reference."""
+    hyperparameters (`bias_corrections` appended) and the scratch, then runs
+    it and the reference."""
     if single:
         resync(group)
     stored = [to_storage(g, d) for g, d in zip(grads, group.dtypes)]
@@ -492,7 +499,7 @@ def multi_tensor_step(compiled: MultiTensorStep, group: Group, optimizer, cfg, g
     chunks = [-(-p.size // compiled.chunk_size) for p in group.params]
     offsets = np.concatenate([[0], np.cumsum(chunks)]).astype(np.int64)
     hyper = np.array([lr, wd, cfg.gamma1, cfg.gamma2, cfg.eps]
-                     + hyperparameters(optimizer), np.float64)
+                     + hyperparameters(optimizer) + list(bias_corrections), np.float64)
     # Scratch, poisoned: nothing may read what a step did not write.
     partials = np.full(max(int(offsets[-1]), 1), np.nan)
     records = np.full(n * RECORD_WORDS, np.nan, np.float32)

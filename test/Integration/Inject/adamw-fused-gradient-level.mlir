@@ -1,11 +1,16 @@
-// End to end, gradient-level: AdamW fused into one linalg.generic with the
-// bias corrections and lr as 0-d tensor operands (the IREE dispatch /
-// torch.compile form no recognizer can raise: the step count is not in the
-// graph). gs-inject stabilizes the gradient and rewires the generic to it;
-// three steps of 11 elements, the third with a NaN gradient (skipped: the
-// parameter and both moments keep their values, `skipped` becomes 1). The
-// second RUN lowers the gs ops with gs-to-linalg and fuses them into the
-// update with upstream element-wise fusion first: the same numbers.
+// End to end: AdamW fused into one linalg.generic with the bias corrections
+// and lr as 0-d tensor operands (the IREE dispatch / torch.compile form: the
+// step count is not in the graph). gs-inject raises it to a gs.group_step
+// that takes the bias corrections as values; three steps of 11 elements,
+// the third with a NaN gradient (skipped: the parameter and both moments
+// keep their values, `skipped` becomes 1). The second run stabilizes at the
+// gradient level instead (the generic rewired to the stabilized gradient),
+// lowers the gs ops with gs-to-linalg and fuses them into the update with
+// upstream element-wise fusion first: the same numbers.
+//
+// RUN: gs-opt %s -gs-inject | FileCheck %s --check-prefix=RAISED
+// RAISED: gs.group_step #gs.adamw<> {{.*}} bias_corrections(
+// RAISED-NOT: linalg.generic
 //
 // RUN: gs-opt %s -gs-inject | grep -v '^}$' > %t.mlir
 // RUN: cat %S/Inputs/adamw-fused-main.mlir >> %t.mlir

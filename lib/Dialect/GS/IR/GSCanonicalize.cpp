@@ -120,7 +120,8 @@ struct FuseStabilizeIntoGroupStep : OpRewritePattern<OptimizerStepOp> {
         rewriter, loc, step.getOptimizer(), stabilize.getConfigAttr(),
         ValueRange{step.getParam()}, ValueRange{stabilize.getGrad()},
         step.getMoments(), stats, counts, steps, step.getLr(),
-        step.getWeightDecay(), /*inv_scale=*/Value(), /*found_inf=*/Value());
+        step.getWeightDecay(), step.getBiasCorrections(),
+        /*inv_scale=*/Value(), /*found_inf=*/Value());
 
     SmallVector<Value> stepResults = {group.getNewParams()[0]};
     llvm::append_range(stepResults, group.getNewMoments());
@@ -134,6 +135,10 @@ struct FuseStabilizeIntoGroupStep : OpRewritePattern<OptimizerStepOp> {
     rewriter.replaceAllUsesWith(stabilize.getNewStats(), newStats);
     rewriter.replaceAllUsesWith(stabilize.getNewCounts(), newCounts);
     rewriter.eraseOp(stabilize);
+    // The fused op computes the norm itself; gs-form-group-steps applies
+    // this pattern in one walk, without dead-code elimination.
+    if (norm->use_empty())
+      rewriter.eraseOp(norm);
     return success();
   }
 };

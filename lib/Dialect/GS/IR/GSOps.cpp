@@ -80,6 +80,26 @@ static std::string describeMoments(OptimizerAttrInterface optimizer) {
   return text;
 }
 
+/// Checks `count` run-time bias corrections against what `optimizer` takes:
+/// none, or one per name of its getBiasCorrectionNames.
+static LogicalResult verifyBiasCorrections(Operation *op,
+                                           OptimizerAttrInterface optimizer,
+                                           size_t count) {
+  if (count == 0)
+    return success();
+  SmallVector<StringRef> names = optimizer.getBiasCorrectionNames();
+  if (names.empty())
+    return op->emitOpError()
+           << "optimizer " << optimizer << " has no bias correction, got "
+           << count << " bias_corrections";
+  if (count != names.size())
+    return op->emitOpError()
+           << "expects " << names.size() << " bias_corrections ("
+           << llvm::join(names, ", ") << ") for optimizer " << optimizer
+           << ", or none, got " << count;
+  return success();
+}
+
 //===----------------------------------------------------------------------===//
 // GradNormOp
 //===----------------------------------------------------------------------===//
@@ -138,6 +158,9 @@ LogicalResult OptimizerStepOp::verify() {
                          << describeMoments(optimizer)
                          << " moments per parameter, got "
                          << getMoments().size();
+  if (failed(
+          verifyBiasCorrections(*this, optimizer, getBiasCorrections().size())))
+    return failure();
   return verifyMoments(*this, optimizer, getParam().getType(), getMoments(),
                        "the parameter");
 }
@@ -199,6 +222,9 @@ LogicalResult GroupStepOp::verify() {
                          << " moments per parameter: expects " << n * numMoments
                          << " moments for " << n << " parameters, got "
                          << getMoments().size();
+  if (failed(
+          verifyBiasCorrections(*this, optimizer, getBiasCorrections().size())))
+    return failure();
 
   for (int64_t i = 0; i < n; ++i) {
     Type paramType = getParams()[i].getType();
@@ -323,11 +349,17 @@ LogicalResult MultiTensorStepOp::verify() {
                                              : offsets - 1)))
     return failure();
 
+  if (getBiasCorrections() && optimizer.getNumBiasCorrections() == 0)
+    return emitOpError() << "takes bias_corrections only for optimizers with "
+                            "bias correction; optimizer "
+                         << optimizer << " has none";
   int64_t hyperSize = staticDim(getHyper(), 0);
   if (!ShapedType::isDynamic(hyperSize) && hyperSize != getHyperSize()) {
     SmallVector<StringRef> names = {"lr", "weight_decay", "gamma1", "gamma2",
                                     "eps"};
     llvm::append_range(names, optimizer.getHyperparameterNames());
+    if (getBiasCorrections())
+      llvm::append_range(names, optimizer.getBiasCorrectionNames());
     return emitOpError() << "expects hyper of " << getHyperSize()
                          << " entries (" << llvm::join(names, ", ") << "), got "
                          << hyperSize;

@@ -69,10 +69,13 @@ SmallVector<double> SGDAttr::getHyperparameterValues() const {
   return {getMomentum().convertToDouble(), getDampening().convertToDouble()};
 }
 
+SmallVector<StringRef> SGDAttr::getBiasCorrectionNames() const { return {}; }
+
 SmallVector<Value> SGDAttr::buildStepScalars(OpBuilder &builder, Location loc,
                                              Value step, Value lr,
                                              Value weightDecay,
-                                             ValueRange hyper) const {
+                                             ValueRange hyper,
+                                             ValueRange) const {
   Emitter e{builder, loc};
   if (getMomentum().convertToDouble() == 0)
     return {lr, weightDecay};
@@ -117,13 +120,28 @@ static SmallVector<StringRef> adamHyperparameterNames() {
   return {"beta1", "beta2", "eps"};
 }
 
+static SmallVector<StringRef> adamBiasCorrectionNames() {
+  return {"bias_correction1", "bias_correction2"};
+}
+
 /// Scalars shared by Adam and AdamW: [beta1, 1-beta1, beta2, 1-beta2,
-/// lr/(1-beta1^t), sqrt(1-beta2^t), eps]; `hyper` is [beta1, beta2, eps].
+/// lr/bc1, sqrt(bc2), eps]; `hyper` is [beta1, beta2, eps]. The bias
+/// corrections bc1, bc2 are `biasCorrections` when given (the values the
+/// source graph computed), else 1 - beta^t.
 static SmallVector<Value> adamScalars(Emitter &e, ValueRange hyper, Value step,
-                                      Value lr) {
+                                      Value lr, ValueRange biasCorrections) {
   Value beta1 = hyper[0], beta2 = hyper[1], eps = hyper[2];
-  Value stepSize = e.div(lr, e.biasCorrection(beta1, step));
-  Value bc2Sqrt = e.sqrt(e.biasCorrection(beta2, step));
+  Value bc1, bc2;
+  if (biasCorrections.empty()) {
+    bc1 = e.biasCorrection(beta1, step);
+    bc2 = e.biasCorrection(beta2, step);
+  } else {
+    assert(biasCorrections.size() == 2 && "Adam takes two bias corrections");
+    bc1 = biasCorrections[0];
+    bc2 = biasCorrections[1];
+  }
+  Value stepSize = e.div(lr, bc1);
+  Value bc2Sqrt = e.sqrt(bc2);
   return {beta1,    e.sub(e.f64(1.0), beta1),
           beta2,    e.sub(e.f64(1.0), beta2),
           stepSize, bc2Sqrt,
@@ -161,12 +179,16 @@ SmallVector<double> AdamAttr::getHyperparameterValues() const {
           getEps().convertToDouble()};
 }
 
-SmallVector<Value> AdamAttr::buildStepScalars(OpBuilder &builder, Location loc,
-                                              Value step, Value lr,
-                                              Value weightDecay,
-                                              ValueRange hyper) const {
+SmallVector<StringRef> AdamAttr::getBiasCorrectionNames() const {
+  return adamBiasCorrectionNames();
+}
+
+SmallVector<Value>
+AdamAttr::buildStepScalars(OpBuilder &builder, Location loc, Value step,
+                           Value lr, Value weightDecay, ValueRange hyper,
+                           ValueRange biasCorrections) const {
   Emitter e{builder, loc};
-  SmallVector<Value> scalars = adamScalars(e, hyper, step, lr);
+  SmallVector<Value> scalars = adamScalars(e, hyper, step, lr, biasCorrections);
   scalars.push_back(weightDecay);
   return scalars;
 }
@@ -193,12 +215,16 @@ SmallVector<double> AdamWAttr::getHyperparameterValues() const {
           getEps().convertToDouble()};
 }
 
-SmallVector<Value> AdamWAttr::buildStepScalars(OpBuilder &builder, Location loc,
-                                               Value step, Value lr,
-                                               Value weightDecay,
-                                               ValueRange hyper) const {
+SmallVector<StringRef> AdamWAttr::getBiasCorrectionNames() const {
+  return adamBiasCorrectionNames();
+}
+
+SmallVector<Value>
+AdamWAttr::buildStepScalars(OpBuilder &builder, Location loc, Value step,
+                            Value lr, Value weightDecay, ValueRange hyper,
+                            ValueRange biasCorrections) const {
   Emitter e{builder, loc};
-  SmallVector<Value> scalars = adamScalars(e, hyper, step, lr);
+  SmallVector<Value> scalars = adamScalars(e, hyper, step, lr, biasCorrections);
   scalars.push_back(e.sub(e.f64(1.0), e.mul(lr, weightDecay)));
   return scalars;
 }
@@ -226,10 +252,13 @@ SmallVector<double> LionAttr::getHyperparameterValues() const {
   return {getBeta1().convertToDouble(), getBeta2().convertToDouble()};
 }
 
+SmallVector<StringRef> LionAttr::getBiasCorrectionNames() const { return {}; }
+
 SmallVector<Value> LionAttr::buildStepScalars(OpBuilder &builder, Location loc,
                                               Value, Value lr,
                                               Value weightDecay,
-                                              ValueRange hyper) const {
+                                              ValueRange hyper,
+                                              ValueRange) const {
   Emitter e{builder, loc};
   Value decay = e.sub(e.f64(1.0), e.mul(lr, weightDecay));
   Value beta1 = hyper[0], beta2 = hyper[1];

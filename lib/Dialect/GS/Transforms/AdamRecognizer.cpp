@@ -1,9 +1,11 @@
-//===- AdamRecognizer.cpp - Adam, AdamW, amsgrad
-//----------------------------===//
+//===- AdamRecognizer.cpp - Adam, AdamW, amsgrad --------------------------===//
 //
-// Adam(W): S = lr / (1 - beta1^t) * m' / (sqrt(v') / sqrt(1 - beta2^t) + eps)
-// (or the textbook sqrt(v'/(1 - beta2^t)) denominator), amsgrad's maximum,
-// the step counter from the bias corrections.
+// Adam(W): S = lr / bc1 * m' / (sqrt(v') / sqrt(bc2) + eps) (or the textbook
+// sqrt(v' / bc2) denominator; x^0.5 for sqrt), amsgrad's maximum. The bias
+// corrections bc1, bc2 are `1 - beta^t` of one step counter, which the gs
+// step re-derives from it, or else any scalar values, which the gs step
+// takes as they are (`bias_corrections`): precomputed arguments, torch-mlir's
+// or optax's own arithmetic on a counter of any type.
 //
 //===----------------------------------------------------------------------===//
 
@@ -17,6 +19,16 @@
 using namespace mlir;
 using namespace mlir::gs;
 using namespace mlir::gs::matchers;
+
+/// `x` of `sqrt(x)` or `x^0.5` (torch-mlir's form of sqrt(1 - beta2^t)).
+static Value sqrtOperand(Value value) {
+  Expr e = viewExpr(value);
+  if (e.kind == ExprKind::Sqrt)
+    return e.operands[0];
+  if (e.kind == ExprKind::Pow && evalConstant(e.operands[1]) == 0.5)
+    return e.operands[0];
+  return {};
+}
 
 /// A quotient of element-wise tensors: m' / denominator.
 bool Recognizer::appliesAdam(const Product &step, Value) {
@@ -50,27 +62,29 @@ LogicalResult Recognizer::matchAdam(const Product &step, Value) {
     return fail("the denominator is not sqrt(v_hat) + eps");
   Product a = flattenProduct(scaledRoot);
   Product aElem = a.elementPart(), aUniform = a.uniformPart();
-  if (aElem.num.size() != 1 || !aElem.den.empty() ||
-      !isKind(aElem.num[0], ExprKind::Sqrt))
+  Value root = aElem.num.size() == 1 && aElem.den.empty()
+                   ? sqrtOperand(aElem.num[0])
+                   : Value();
+  if (!root)
     return fail("the denominator is not sqrt(v_hat) + eps");
-  Product y = flattenProduct(viewExpr(aElem.num[0]).operands[0]);
+  Product y = flattenProduct(root);
   Product yElem = y.elementPart(), yUniform = y.uniformPart();
   if (yElem.num.size() != 1 || !yElem.den.empty())
     return fail("the denominator is not sqrt(v_hat) + eps");
   Value bc2;
   if (yUniform.empty() && yUniform.coeff == 1.0 && aUniform.num.empty() &&
-      aUniform.den.size() == 1 && aUniform.coeff == 1.0 &&
-      isKind(aUniform.den[0], ExprKind::Sqrt))
-    bc2 = viewExpr(aUniform.den[0]).operands[0];
+      aUniform.den.size() == 1 && aUniform.coeff == 1.0)
+    bc2 = sqrtOperand(aUniform.den[0]);
   else if (aUniform.empty() && aUniform.coeff == 1.0 && yUniform.num.empty() &&
            yUniform.den.size() == 1 && yUniform.coeff == 1.0)
     bc2 = yUniform.den[0];
+  if (!bc2)
+    return fail("no bias correction in the denominator (sqrt(v) / "
+                "sqrt(1 - beta2^t) or sqrt(v / (1 - beta2^t)))");
   double beta2FromBc = 0;
   StepCounter counter2;
-  if (!bc2 || failed(matchBiasCorrection(bc2, beta2FromBc, counter2)))
-    return fail(reason.empty() ? "no bias correction (1 - beta2^t) with a "
-                                 "step counter in the denominator"
-                               : reason);
+  bool bc2FromCounter =
+      succeeded(matchBiasCorrection(bc2, beta2FromBc, counter2));
 
   // The second moment, or its running maximum (amsgrad).
   Value v = yElem.num[0];
@@ -98,11 +112,11 @@ LogicalResult Recognizer::matchAdam(const Product &step, Value) {
   }
   if (!second.moment)
     return fail("the denominator is not the root of a moving average of the "
-                "squared gradient");
+                "squared gradient with constant betas (gs optimizer "
+                "attributes take compile-time constants)");
   dir2->scale *= second.inputScale;
-  if (!nearlyEqual(second.decay + dir2->scale, 1.0) ||
-      !nearlyEqual(second.decay, beta2FromBc))
-    return fail("the second moment's coefficients do not match beta2");
+  if (!nearlyEqual(second.decay + dir2->scale, 1.0))
+    return fail("the second moment's coefficients do not sum to 1");
   // The first moment: the candidate that sees the second moment's gradient.
   Ema first;
   FailureOr<Direction> dir = failure();
@@ -125,21 +139,39 @@ LogicalResult Recognizer::matchAdam(const Product &step, Value) {
       second.moment == maxMoment)
     return fail("one state tensor is used as two moments");
 
-  // lr / (1 - beta1^t).
+  // lr / bc1. The bias corrections are re-derived from a step counter when
+  // both are `1 - beta^t` of the same one with the moments' betas; else
+  // the step takes the source's values, so it computes what the source
+  // does whatever they are.
   double beta1FromBc = 0;
   StepCounter counter1;
   auto *bc1 = llvm::find_if(uniform.den, [&](Value d) {
     return succeeded(matchBiasCorrection(d, beta1FromBc, counter1));
   });
-  if (bc1 == uniform.den.end())
-    return fail("no bias correction (1 - beta1^t) with a step counter in "
-                "the step size");
+  bool fromCounter = bc2FromCounter && bc1 != uniform.den.end() &&
+                     nearlyEqual(beta1FromBc, first.decay) &&
+                     nearlyEqual(beta2FromBc, second.decay) &&
+                     counter1.counter == counter2.counter &&
+                     counter1.countsAfterStep == counter2.countsAfterStep;
+  if (fromCounter) {
+    update.step = counter1;
+  } else {
+    if (bc1 == uniform.den.end()) {
+      if (uniform.den.empty())
+        return fail("no bias correction (1 - beta1^t) in the step size");
+      if (uniform.den.size() != 1)
+        return fail("the step size has " + Twine(uniform.den.size()) +
+                    " run-time divisors, not one bias correction "
+                    "(1 - beta1^t)");
+      bc1 = uniform.den.begin();
+    }
+    if (!canMaterializeSourceF64(*bc1) || !canMaterializeSourceF64(bc2))
+      return fail("a bias correction is neither a scalar the function "
+                  "computes outside linalg bodies nor an expression of "
+                  "constants and function arguments");
+    update.biasCorrections = {*bc1, bc2};
+  }
   uniform.den.erase(bc1);
-  if (!nearlyEqual(beta1FromBc, first.decay))
-    return fail("the bias correction's beta1 differs from the moment's");
-  if (counter1.counter != counter2.counter ||
-      counter1.countsAfterStep != counter2.countsAfterStep)
-    return fail("the two bias corrections use different step counts");
 
   // The new moments must be returned.
   auto emaResult = [&](BlockArgument moment, bool square) {
@@ -180,7 +212,6 @@ LogicalResult Recognizer::matchAdam(const Product &step, Value) {
   update.grad = dir->grad;
   update.clipFactors = dir->clipFactors;
   update.lr = uniform;
-  update.step = counter1;
   MLIRContext *ctx = func.getContext();
   APFloat b1(roundDecimal(first.decay)), b2(roundDecimal(second.decay)),
       e(roundDecimal(*eps));

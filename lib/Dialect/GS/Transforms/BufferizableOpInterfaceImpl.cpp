@@ -230,11 +230,13 @@ struct GroupStepOpInterface
     }
     bool mixed = types.size() > 1;
 
-    // hyper: [lr, weight_decay, gamma1, gamma2, eps, optimizer's...].
+    // hyper: [lr, weight_decay, gamma1, gamma2, eps, optimizer's..., bias
+    // corrections...].
     OptimizerAttrInterface optimizer = op.getOptimizer();
     StabilizerAttr config = op.getStabilizer();
     SmallVector<double> optimizerHyper = optimizer.getHyperparameterValues();
-    int64_t hyperSize = 5 + optimizerHyper.size();
+    int64_t hyperSize =
+        5 + optimizerHyper.size() + op.getBiasCorrections().size();
     Value hyper = t.alloc({hyperSize}, rewriter.getF64Type());
     t.store(op.getLr(), hyper, {0});
     t.store(op.getWeightDecay(), hyper, {1});
@@ -243,6 +245,9 @@ struct GroupStepOpInterface
     t.store(t.f64(config.getEps().convertToDouble()), hyper, {4});
     for (auto [i, value] : llvm::enumerate(optimizerHyper))
       t.store(t.f64(value), hyper, {5 + static_cast<int64_t>(i)});
+    int64_t firstBiasCorrection = 5 + optimizerHyper.size();
+    for (auto [i, value] : llvm::enumerate(op.getBiasCorrections()))
+      t.store(value, hyper, {firstBiasCorrection + static_cast<int64_t>(i)});
 
     // The table: [numel, param, grad, moments..., (type index)] per row.
     int64_t n = op.getNumParams();
@@ -277,7 +282,9 @@ struct GroupStepOpInterface
         rewriter, loc, optimizer, op.getConfigAttr(),
         TypeAttr::get(types.front()), rewriter.getI64IntegerAttr(chunkSize),
         StepPhaseAttr::get(rewriter.getContext(), StepPhase::All),
-        /*store_gradients=*/UnitAttr(), elementTypes, table, offsets, hyper,
+        /*store_gradients=*/UnitAttr(),
+        op.getBiasCorrections().empty() ? UnitAttr() : rewriter.getUnitAttr(),
+        elementTypes, table, offsets, hyper,
         *stats, *counts, *steps, partials, records, invScale, foundInf,
         /*worker=*/Value(), /*num_workers=*/Value());
     for (auto [contiguous, original] : copiedBack)

@@ -31,8 +31,9 @@ void collectNormInputs(Value sumOfSquares, SmallVectorImpl<Value> &inputs);
 bool isNormOf(Value norm, Value grad);
 
 /// While alive, remembers the tensors each sum of squares covers, so that a
-/// global norm over N gradients is read once, not once per gradient. The IR
-/// the remembered values belong to must not change while it is alive.
+/// global norm over N gradients is read once, not once per gradient, and
+/// which values are constants (ConstantCache). The IR the remembered values
+/// belong to must not change while it is alive.
 class NormInputsCache {
 public:
   NormInputsCache();
@@ -44,6 +45,7 @@ public:
 
 private:
   NormInputsCache *outer;
+  ConstantCache constants;
 };
 
 /// True when the uniform expression `value` reads a norm that covers `grad`.

@@ -153,8 +153,10 @@ Expr mlir::gs::matchers::viewExpr(Value value) {
 
 bool mlir::gs::matchers::isUniform(Value value) {
   // One scalar or 0-d value outside linalg bodies is the same for every
-  // element, however it is computed (a global norm is a long chain).
-  if (isOuterScalar(value))
+  // element, however it is computed (a global norm is a long chain; optax's
+  // bias corrections come from a 0-d generic with integer ops in its body),
+  // and so is a body argument or broadcast that reads one.
+  if (isOuterScalar(value) || findOuterScalar(value))
     return true;
   Expr e = viewExpr(value);
   switch (e.kind) {
@@ -211,7 +213,27 @@ static std::optional<double> evalPredicate(arith::CmpFPredicate pred, double a,
   }
 }
 
+static thread_local ConstantCache *activeConstants = nullptr;
+
+ConstantCache::ConstantCache() : outer(activeConstants) {
+  activeConstants = this;
+}
+ConstantCache::~ConstantCache() { activeConstants = outer; }
+
+static std::optional<double> evaluate(Value value);
+
 std::optional<double> mlir::gs::matchers::evalConstant(Value value) {
+  if (!activeConstants)
+    return evaluate(value);
+  auto it = activeConstants->values.find(value);
+  if (it != activeConstants->values.end())
+    return it->second;
+  std::optional<double> result = evaluate(value);
+  activeConstants->values[value] = result;
+  return result;
+}
+
+static std::optional<double> evaluate(Value value) {
   Expr e = viewExpr(value);
   if (e.kind == ExprKind::Constant)
     return e.constant;
@@ -418,26 +440,76 @@ Value mlir::gs::matchers::materializeCondition(OpBuilder &b, Location loc,
   return x;
 }
 
+/// True when an outer scalar of `type` (or a 0-d tensor of it) converts to
+/// f64.
+static bool convertsToF64(Type type) {
+  Type element = getElementTypeOrSelf(type);
+  return isa<FloatType>(element) || element.isSignlessInteger();
+}
+
+/// The outer scalar or 0-d tensor `x` as an f64 scalar.
+static Value outerScalarToF64(OpBuilder &b, Location loc, Value x) {
+  if (!convertsToF64(x.getType()))
+    return {};
+  if (isa<RankedTensorType>(x.getType()))
+    x = tensor::ExtractOp::create(b, loc, x, ValueRange{});
+  Type type = x.getType(), f64 = b.getF64Type();
+  if (type.isF64())
+    return x;
+  if (isa<FloatType>(type))
+    return arith::ExtFOp::create(b, loc, f64, x);
+  return arith::SIToFPOp::create(b, loc, f64, x);
+}
+
+Value mlir::gs::matchers::findOuterScalar(Value value) {
+  while (value && !isOuterScalar(value)) {
+    if (auto arg = dyn_cast<BlockArgument>(value)) {
+      auto linalgOp = dyn_cast<linalg::LinalgOp>(arg.getOwner()->getParentOp());
+      if (!linalgOp || arg.getOwner() != linalgOp.getBlock() ||
+          !isElementwiseLinalg(linalgOp))
+        return {};
+      value = linalgOp.getMatchingOpOperand(arg)->get();
+      continue;
+    }
+    Operation *op = value.getDefiningOp();
+    if (auto linalgOp = dyn_cast<linalg::LinalgOp>(op)) {
+      if (!isElementwiseLinalg(linalgOp))
+        return {};
+      value = linalgOp.getBlock()->getTerminator()->getOperand(
+          cast<OpResult>(value).getResultNumber());
+    } else if (isa<arith::ExtFOp, arith::TruncFOp>(op)) {
+      value = op->getOperand(0);
+    } else if (auto splat = dyn_cast<tensor::SplatOp>(op)) {
+      value = splat.getInput();
+    } else {
+      return {};
+    }
+  }
+  return value;
+}
+
+Value mlir::gs::matchers::materializeSourceF64(OpBuilder &b, Location loc,
+                                               Value value) {
+  if (Value outer = findOuterScalar(value))
+    return outerScalarToF64(b, loc, outer);
+  return materializeF64(b, loc, value);
+}
+
+bool mlir::gs::matchers::canMaterializeSourceF64(Value value) {
+  if (Value outer = findOuterScalar(value))
+    return convertsToF64(outer.getType());
+  return canMaterializeF64(value);
+}
+
 Value mlir::gs::matchers::materializeF64(OpBuilder &b, Location loc,
                                          Value value) {
-  Type f64 = b.getF64Type();
   Expr e = viewExpr(value);
   if (e.kind == ExprKind::Constant)
     return arith::ConstantOp::create(b, loc, b.getF64FloatAttr(e.constant));
   if (e.kind == ExprKind::Leaf) {
-    Value x = e.value;
-    if (!isOuterScalar(x))
+    if (!isOuterScalar(e.value))
       return {};
-    if (isa<RankedTensorType>(x.getType()))
-      x = tensor::ExtractOp::create(b, loc, x, ValueRange{});
-    Type type = x.getType();
-    if (type.isF64())
-      return x;
-    if (isa<FloatType>(type))
-      return arith::ExtFOp::create(b, loc, f64, x);
-    if (type.isSignlessInteger())
-      return arith::SIToFPOp::create(b, loc, f64, x);
-    return {};
+    return outerScalarToF64(b, loc, e.value);
   }
   if (e.kind == ExprKind::Select) {
     Value cond = materializeCondition(b, loc, e.operands[0]);

@@ -17,6 +17,7 @@
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/Value.h"
+#include "llvm/ADT/DenseMap.h"
 
 namespace mlir::gs::matchers {
 
@@ -60,6 +61,23 @@ bool isUniform(Value value);
 
 /// The value of a uniform expression made of constants only.
 std::optional<double> evalConstant(Value value);
+
+/// While alive, remembers evalConstant's answers: a global norm is a sum of
+/// a thousand terms, and each question about a factor that reads it (is it
+/// a constant?) would walk all of them again, once per parameter. The IR
+/// the remembered values belong to must not change while it is alive.
+class ConstantCache {
+public:
+  ConstantCache();
+  ~ConstantCache();
+  ConstantCache(const ConstantCache &) = delete;
+  ConstantCache &operator=(const ConstantCache &) = delete;
+
+  DenseMap<Value, std::optional<double>> values;
+
+private:
+  ConstantCache *outer;
+};
 
 /// The leaf `value` stands for, or a null value when it is not a leaf.
 Value getLeaf(Value value);
@@ -109,6 +127,19 @@ double roundDecimal(double value);
 /// insertion point; null when it contains something that cannot be emitted.
 Value materializeF64(OpBuilder &builder, Location loc, Value value);
 Value materializeF64(OpBuilder &builder, Location loc, const Product &product);
+
+/// The scalar or 0-d tensor outside linalg bodies that the uniform `value`
+/// reads, through linalg body arguments, element-wise linalg ops (0-d
+/// generics, broadcasts, fills), splats and float casts; null when `value`
+/// is computed inside a linalg body.
+Value findOuterScalar(Value value);
+
+/// Emits the source's own value of the uniform `value` as an f64 scalar:
+/// its findOuterScalar when there is one (the value the graph computed, by
+/// whatever ops), else materializeF64 of its expression; null when neither
+/// works. canMaterializeSourceF64 checks without building.
+Value materializeSourceF64(OpBuilder &builder, Location loc, Value value);
+bool canMaterializeSourceF64(Value value);
 
 /// Emits an i1 condition (a comparison of uniform values, or an outer i1);
 /// null when it cannot.

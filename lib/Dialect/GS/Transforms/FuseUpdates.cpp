@@ -46,6 +46,7 @@ static bool compatible(GroupStepOp a, GroupStepOp b, bool mixedTypes) {
   if (a.getOptimizer() != b.getOptimizer() ||
       a.getStabilizer() != b.getStabilizer() || a.getLr() != b.getLr() ||
       a.getWeightDecay() != b.getWeightDecay() ||
+      !llvm::equal(a.getBiasCorrections(), b.getBiasCorrections()) ||
       a.getInvScale() != b.getInvScale() || a.getFoundInf() != b.getFoundInf())
     return false;
   if (mixedTypes)
@@ -97,31 +98,48 @@ static Value unpackRows(OpBuilder &b, Location loc, Value packed,
                                         block.sizes, block.strides);
 }
 
-/// True when `value` is available before `anchor` or is computed by pure ops
-/// that can move there.
-static bool canHoist(Value value, Operation *anchor,
-                     const llvm::SmallPtrSetImpl<Operation *> &members) {
-  Operation *def = value.getDefiningOp();
-  if (!def || def->getBlock() != anchor->getBlock() ||
-      def->isBeforeInBlock(anchor))
-    return true;
-  if (members.contains(def) || def->getNumRegions() != 0 ||
-      !isMemoryEffectFree(def))
-    return false;
-  return llvm::all_of(def->getOperands(), [&](Value operand) {
-    return canHoist(operand, anchor, members);
-  });
-}
+namespace {
+/// Moves the pure producers of values up to `anchor`. The ops at or after
+/// the anchor are recorded once: asking the block for the order after each
+/// move would renumber it every time, quadratic in a group of a thousand
+/// steps.
+class Hoister {
+public:
+  explicit Hoister(Operation *anchor) : anchor(anchor) {
+    for (Operation *op = anchor; op; op = op->getNextNode())
+      notBefore.insert(op);
+  }
 
-static void hoist(Value value, Operation *anchor) {
-  Operation *def = value.getDefiningOp();
-  if (!def || def->getBlock() != anchor->getBlock() ||
-      def->isBeforeInBlock(anchor))
-    return;
-  for (Value operand : def->getOperands())
-    hoist(operand, anchor);
-  def->moveBefore(anchor);
-}
+  /// True when `value` is available before the anchor or is computed by
+  /// pure ops that can move there; `members` cannot.
+  bool canHoist(Value value,
+                const llvm::SmallPtrSetImpl<Operation *> &members) const {
+    Operation *def = value.getDefiningOp();
+    if (!def || !notBefore.contains(def))
+      return true;
+    if (members.contains(def) || def->getNumRegions() != 0 ||
+        !isMemoryEffectFree(def))
+      return false;
+    return llvm::all_of(def->getOperands(), [&](Value operand) {
+      return canHoist(operand, members);
+    });
+  }
+
+  void hoist(Value value) {
+    Operation *def = value.getDefiningOp();
+    if (!def || !notBefore.contains(def))
+      return;
+    for (Value operand : def->getOperands())
+      hoist(operand);
+    def->moveBefore(anchor);
+    notBefore.erase(def);
+  }
+
+private:
+  Operation *anchor;
+  DenseSet<Operation *> notBefore;
+};
+} // namespace
 
 static void fuse(ArrayRef<GroupStepOp> members) {
   GroupStepOp last = members.front();
@@ -142,7 +160,7 @@ static void fuse(ArrayRef<GroupStepOp> members) {
       b, loc, last.getOptimizer(), last.getConfigAttr(), params, grads, moments,
       packRows(b, loc, stats), packRows(b, loc, counts),
       packRows(b, loc, steps), last.getLr(), last.getWeightDecay(),
-      last.getInvScale(), last.getFoundInf());
+      last.getBiasCorrections(), last.getInvScale(), last.getFoundInf());
 
   unsigned paramOffset = 0, momentOffset = 0;
   int64_t rowOffset = 0;
@@ -188,17 +206,17 @@ void FuseUpdates::runOnOperation() {
       // (the packing of their state rows, conversions of lr) move up; a
       // member whose operands cannot (they depend on another member or on
       // side effects) stays out.
-      Operation *first = cluster.front();
+      Hoister hoister(cluster.front());
       llvm::SmallPtrSet<Operation *, 8> members;
       for (GroupStepOp op : cluster)
         members.insert(op);
       SmallVector<GroupStepOp> legal = {cluster.front()};
       for (GroupStepOp op : llvm::drop_begin(cluster)) {
         if (llvm::all_of(op->getOperands(), [&](Value v) {
-              return canHoist(v, first, members);
+              return hoister.canHoist(v, members);
             })) {
           for (Value v : op->getOperands())
-            hoist(v, first);
+            hoister.hoist(v);
           legal.push_back(op);
         }
       }

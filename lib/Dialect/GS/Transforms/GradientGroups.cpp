@@ -6,6 +6,7 @@
 #include "gs/Dialect/GS/IR/GSOps.h"
 
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/IR/TypeUtilities.h"
 #include "mlir/Transforms/RegionUtils.h"
 
 using namespace mlir;
@@ -69,18 +70,18 @@ static bool sameShape(Type a, Type b) {
   return ta && tb && ta.getShape() == tb.getShape();
 }
 
-/// A step counter: `t + c` (c > 0 constant) or optax's
-/// `select(t < max, t + 1, max)`, with `t` a function argument of the
-/// result's type. Returns `t`.
-Value mlir::gs::matchers::matchCounterIncrement(Value value, Block *body) {
-  Type type = value.getType();
+/// `t + c` (c > 0 constant) or `select(t < max, t + 1, max)` with `t` an
+/// argument of `body` whose element type is `value`'s: inside a linalg body
+/// the increment is a scalar of the counter tensor's element type.
+static Value matchIncrementOf(Value value, Block *body) {
+  Type type = getElementTypeOrSelf(value.getType());
   Expr e = viewExpr(value);
   if (e.kind == ExprKind::Select) {
     for (int side = 1; side <= 2; ++side) {
       if (!evalConstant(e.operands[3 - side]))
         continue;
-      if (Value t = matchCounterIncrement(e.operands[side], body))
-        return t.getType() == type ? t : Value();
+      if (Value t = matchIncrementOf(e.operands[side], body))
+        return t;
     }
     return {};
   }
@@ -96,9 +97,15 @@ Value mlir::gs::matchers::matchCounterIncrement(Value value, Block *body) {
       return {};
     counter = arg;
   }
-  if (!counter || increment <= 0 || counter.getType() != type)
+  if (!counter || increment <= 0 ||
+      getElementTypeOrSelf(counter.getType()) != type)
     return {};
   return counter;
+}
+
+Value mlir::gs::matchers::matchCounterIncrement(Value value, Block *body) {
+  Value t = matchIncrementOf(value, body);
+  return t && t.getType() == value.getType() ? t : Value();
 }
 
 FunctionGradients::FunctionGradients(func::FuncOp func) : func(func) {

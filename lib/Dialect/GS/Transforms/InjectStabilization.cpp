@@ -178,14 +178,16 @@ void InjectStabilization::processFunction(func::FuncOp func,
       reasons[i] = "the clip factor cannot be kept";
       continue;
     }
-    // A factor of lr that reads the gradient's norm is a clip in a form the
-    // recognizers do not take (TF's c / max(norm, c), optax's select);
-    // gs-stabilize-gradients handles those.
+    // A factor of lr (or a divisor taken for a bias correction) that reads
+    // the gradient's norm is a clip in a form the recognizers do not take
+    // (TF's c / max(norm, c), optax's select); gs-stabilize-gradients
+    // handles those.
+    auto reads = [&](Value v) { return dependsOnNormOf(v, update->grad); };
     auto readsNorm = [&](const Product &p) {
-      auto reads = [&](Value v) { return dependsOnNormOf(v, update->grad); };
       return llvm::any_of(p.num, reads) || llvm::any_of(p.den, reads);
     };
-    if (readsNorm(update->lr) || readsNorm(update->weightDecay)) {
+    if (readsNorm(update->lr) || readsNorm(update->weightDecay) ||
+        llvm::any_of(update->biasCorrections, reads)) {
       reasons[i] = "the gradient is clipped in a form the optimizer "
                    "recognizers do not take (gradient-level stabilization "
                    "handles it)";
@@ -230,6 +232,7 @@ void InjectStabilization::processFunction(func::FuncOp func,
   }
 
   MLIRContext *ctx = &getContext();
+  Block *body = &func.getBody().front();
   OpBuilder b(ret);
   auto statsType = RankedTensorType::get({2}, b.getF64Type());
   auto countsType = RankedTensorType::get({2}, b.getI64Type());
@@ -243,7 +246,7 @@ void InjectStabilization::processFunction(func::FuncOp func,
     auto shaped = dyn_cast<ShapedType>(value.getType());
     if (shaped && (!shaped.hasRank() || shaped.getRank() != 0))
       continue;
-    if (Value t = matchCounterIncrement(value, &func.getBody().front()))
+    if (Value t = matchCounterIncrement(value, body))
       incrementsOf[t].push_back(r);
   }
   // Updates in the order of their parameters' results.
@@ -301,12 +304,17 @@ void InjectStabilization::processFunction(func::FuncOp func,
     }
     Value lr = materializeF64(b, loc, u.lr);
     Value wd = materializeF64(b, loc, u.weightDecay);
+    SmallVector<Value, 2> biasCorrections =
+        llvm::map_to_vector(u.biasCorrections, [&](Value bc) {
+          return materializeSourceF64(b, loc, bc);
+        });
     Value step;
     if (u.step && u.step->counter)
       step = buildStepTensor(b, loc, *u.step);
     else if (stepArg)
       step = stepArg;
-    else // The optimizer ignores its step count.
+    else // The optimizer ignores its step count, or is given its bias
+         // corrections.
       step = arith::ConstantOp::create(
           b, loc, DenseElementsAttr::get(stepType, b.getI64IntegerAttr(0)));
 
@@ -317,15 +325,43 @@ void InjectStabilization::processFunction(func::FuncOp func,
     SmallVector<Value> moments(u.moments.begin(), u.moments.end());
     auto optStep = OptimizerStepOp::create(
         b, loc, cast<OptimizerAttrInterface>(u.optimizer), u.param,
-        stabilize.getStabilized(), moments, step, lr, wd,
+        stabilize.getStabilized(), moments, step, lr, wd, biasCorrections,
         stabilize.getStepOk());
 
     // Spec section 3: a skipped step does not advance the source's own step
-    // counter either (its new value `t + 1` is returned).
-    if (u.step && u.step->counter &&
-        config.getOnNonfinite() == NonFinitePolicy::Skip) {
-      for (unsigned r : incrementsOf.lookup(u.step->counter))
-        counterGuards[r].push_back(stabilize.getStepOk());
+    // counter either (its new value `t + 1` is returned): the counter of
+    // the bias corrections, or every counter the given ones are computed
+    // from. Bias corrections computed outside the function come with a
+    // counter the host keeps, which it must not advance on a skipped step.
+    if (config.getOnNonfinite() == NonFinitePolicy::Skip) {
+      SmallVector<Value> counters;
+      if (u.step && u.step->counter)
+        counters.push_back(u.step->counter);
+      if (!u.biasCorrections.empty()) {
+        DenseSet<Value> values;
+        llvm::SetVector<Operation *> ops;
+        collectSlice(u.biasCorrections, body, values, ops);
+        for (BlockArgument arg : body->getArguments())
+          if (values.contains(arg))
+            counters.push_back(arg);
+      }
+      // Whether the optimizer stepped, read from its step count (which
+      // advances exactly then) rather than from step_ok: step_ok then only
+      // gates the step, so gs-form-group-steps can still fuse the chain.
+      Value stepped;
+      for (Value counter : counters) {
+        for (unsigned r : incrementsOf.lookup(counter)) {
+          if (!stepped) {
+            Value before =
+                tensor::ExtractOp::create(b, loc, step, ValueRange{});
+            Value after = tensor::ExtractOp::create(
+                b, loc, optStep.getNewStep(), ValueRange{});
+            stepped = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ne,
+                                            after, before);
+          }
+          counterGuards[r].push_back(stepped);
+        }
+      }
     }
     ret.setOperand(u.paramResult, optStep.getNewParam());
     for (auto [r, value] :
@@ -343,7 +379,7 @@ void InjectStabilization::processFunction(func::FuncOp func,
   // A counter shared by several updates advances when any of them stepped.
   for (auto &[r, oks] : counterGuards) {
     Value fresh = ret.getOperand(r);
-    Value old = matchCounterIncrement(fresh, &func.getBody().front());
+    Value old = matchCounterIncrement(fresh, body);
     Location loc = fresh.getLoc();
     Value ok = oks.front();
     for (Value other : ArrayRef<Value>(oks).drop_front())

@@ -38,8 +38,14 @@ struct RecognizedUpdate {
   SmallVector<BlockArgument> moments;
   SmallVector<unsigned> momentResults;
   Product lr, weightDecay;
-  /// Adam's step counter; absent for the other optimizers.
+  /// Adam's step counter, when the bias corrections are `1 - beta^t` of
+  /// one; absent for the other optimizers.
   std::optional<StepCounter> step;
+  /// Adam's bias corrections `1 - beta1^t`, `1 - beta2^t` as the source
+  /// computes them (uniform values, see materializeSourceF64), when they
+  /// are not `1 - beta^t` of a step counter the recognizer can re-derive:
+  /// precomputed arguments, optax's `safe_increment` counter, ...
+  SmallVector<Value, 2> biasCorrections;
 };
 
 /// For each leaf, the results (of rank > 0) that read it element-wise, in

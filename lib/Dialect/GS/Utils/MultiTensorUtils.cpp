@@ -165,18 +165,23 @@ Value mlir::gs::buildAnyNonFiniteNorm(OpBuilder &b, Location loc,
 // Hyperparameters and records
 //===----------------------------------------------------------------------===//
 
-StepHyperparameters
-mlir::gs::readHyperparameters(OpBuilder &b, Location loc, Value hyper,
-                              OptimizerAttrInterface optimizer) {
+StepHyperparameters mlir::gs::readHyperparameters(OpBuilder &b, Location loc,
+                                                  MultiTensorStepOp op,
+                                                  Value hyper) {
   auto at = [&](int64_t i) -> Value {
     return memref::LoadOp::create(b, loc, hyper, indexConstant(b, loc, i));
   };
+  OptimizerAttrInterface optimizer = op.getOptimizer();
   StepHyperparameters result;
   result.lr = at(0);
   result.weightDecay = at(1);
   result.stabilizer = {at(2), at(3), at(4)};
-  for (int64_t i = 0, e = optimizer.getNumHyperparameters(); i < e; ++i)
+  int64_t numHyper = optimizer.getNumHyperparameters();
+  for (int64_t i = 0; i < numHyper; ++i)
     result.optimizer.push_back(at(5 + i));
+  if (op.getBiasCorrections())
+    for (int64_t i = 0, e = optimizer.getNumBiasCorrections(); i < e; ++i)
+      result.biasCorrections.push_back(at(5 + numHyper + i));
   return result;
 }
 
@@ -219,8 +224,9 @@ void mlir::gs::buildTensorScalars(OpBuilder &b, Location loc,
   Value nextStep = arith::AddIOp::create(
       b, loc, oldStep, arith::ConstantIntOp::create(b, loc, b.getI64Type(), 1));
   OptimizerAttrInterface optimizer = op.getOptimizer();
-  SmallVector<Value> scalars = optimizer.buildStepScalars(
-      b, loc, nextStep, hyper.lr, hyper.weightDecay, hyper.optimizer);
+  SmallVector<Value> scalars =
+      optimizer.buildStepScalars(b, loc, nextStep, hyper.lr, hyper.weightDecay,
+                                 hyper.optimizer, hyper.biasCorrections);
   assert(kFirstScalar + static_cast<int64_t>(scalars.size()) <=
              MultiTensorStepOp::kRecordWords &&
          "call verifyRecordCapacity first");
@@ -250,8 +256,9 @@ void mlir::gs::buildTensorScalars(OpBuilder &b, Location loc,
     put(kFirstScalar + i, buildFloatCast(b, loc, scalar, f32));
 }
 
-// The number of step scalars depends on the attribute's structure only, so
-// building them once into a detached block counts them.
+// The number of step scalars depends on the attribute's structure only (not
+// on whether the bias corrections are given), so building them once into a
+// detached block counts them.
 int64_t mlir::gs::getNumStepScalars(OptimizerAttrInterface optimizer) {
   MLIRContext *context = optimizer.getContext();
   Location loc = UnknownLoc::get(context);
@@ -260,7 +267,8 @@ int64_t mlir::gs::getNumStepScalars(OptimizerAttrInterface optimizer) {
   Value f = buildFloatConstant(b, loc, b.getF64Type(), 0.5);
   Value step = arith::ConstantIntOp::create(b, loc, b.getI64Type(), 1);
   SmallVector<Value> hyper(optimizer.getNumHyperparameters(), f);
-  return optimizer.buildStepScalars(b, loc, step, f, f, hyper).size();
+  return optimizer.buildStepScalars(b, loc, step, f, f, hyper, ValueRange())
+      .size();
 }
 
 LogicalResult mlir::gs::verifyRecordCapacity(MultiTensorStepOp op) {

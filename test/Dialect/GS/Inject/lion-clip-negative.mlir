@@ -115,7 +115,7 @@ func.func @adam_runtime_betas(%p: tensor<8xf32>, %g: tensor<8xf32>, %m: tensor<8
   %bc2 = arith.subf %one, %p2 : f32
   %c1 = arith.subf %one, %b1 : f32
   %c2 = arith.subf %one, %b2 : f32
-  // expected-remark @+3 {{not rewritten: the bias correction's beta is a run-time value}}
+  // expected-remark @+3 {{not rewritten: the denominator is not the root of a moving average of the squared gradient with constant betas}}
   // expected-remark @+2 {{result #1 not rewritten: the parameter's coefficient is not 1}}
   // expected-remark @+1 {{result #2 not rewritten: the parameter's coefficient is not 1}}
   %r:3 = linalg.generic {indexing_maps = [#id, #id, #id, #id, #id, #id, #id], iterator_types = ["parallel"]}

@@ -43,17 +43,28 @@ def GS_OptimizerAttrInterface : AttrInterface<"OptimizerAttrInterface"> {
       }],
       "::llvm::SmallVector<::llvm::StringRef>", "getMomentNames">,
     InterfaceMethod<[{
+        Names of the bias corrections (Adam's `1 - beta1^t`,
+        `1 - beta2^t`) that a step may be given as run-time values instead
+        of computing them from the step count; empty for optimizers without
+        bias correction. Graph compilers (torch.compile, IREE, optax)
+        compute them in the graph and hand them over as values.
+      }],
+      "::llvm::SmallVector<::llvm::StringRef>", "getBiasCorrectionNames">,
+    InterfaceMethod<[{
         Emits the per-tensor scalars of one step. `step` is the optimizer's
         step count after this step (i64, >= 1); `lr`, `weightDecay` and
         `hyperparameters` (in `getHyperparameterNames` order) are f64,
-        constants or run-time values. Returns f64 values, consumed by
-        `buildElementUpdate` in order.
+        constants or run-time values. `biasCorrections` is empty, or holds
+        one f64 value per `getBiasCorrectionNames` entry that the update
+        uses instead of computing it from `step`. Returns f64 values,
+        consumed by `buildElementUpdate` in order.
       }],
       "::llvm::SmallVector<::mlir::Value>", "buildStepScalars",
       (ins "::mlir::OpBuilder &":$builder, "::mlir::Location":$loc,
            "::mlir::Value":$step, "::mlir::Value":$lr,
            "::mlir::Value":$weightDecay,
-           "::mlir::ValueRange":$hyperparameters)>,
+           "::mlir::ValueRange":$hyperparameters,
+           "::mlir::ValueRange":$biasCorrections)>,
     InterfaceMethod<[{
         Emits the element-wise update. All values share one type: f32 or a
         vector of f32. `scalars` are `buildStepScalars`' results converted
@@ -70,6 +81,9 @@ def GS_OptimizerAttrInterface : AttrInterface<"OptimizerAttrInterface"> {
     unsigned getNumMoments() { return getMomentNames().size(); }
     unsigned getNumHyperparameters() const {
       return getHyperparameterNames().size();
+    }
+    unsigned getNumBiasCorrections() const {
+      return getBiasCorrectionNames().size();
     }
     /// `getHyperparameterValues` as f64 constants, for lowerings of ops
     /// whose hyperparameters are compile-time attributes.

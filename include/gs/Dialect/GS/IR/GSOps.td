@@ -138,6 +138,12 @@ def GS_OptimizerStepOp : GS_Op<"optimizer_step", [
     When `enabled` is given and false (see `gs.stabilize`'s `step_ok`),
     everything is returned unchanged and the step count does not advance.
 
+    `bias_corrections` (optional, f64, only for optimizers with bias
+    correction: Adam's `1 - beta1^t` and `1 - beta2^t`) are used as given
+    instead of being computed from `step`: graph compilers compute them in
+    the graph (or take them from the host) and hand them over as values.
+    The step count still advances as above.
+
     Element arithmetic is f32; f16 / bf16 values are widened and the results
     rounded back.
 
@@ -152,6 +158,7 @@ def GS_OptimizerStepOp : GS_Op<"optimizer_step", [
                        GS_FloatTensor:$param, GS_FloatTensor:$grad,
                        Variadic<GS_FloatTensor>:$moments,
                        GS_StepTensor:$step, F64:$lr, F64:$weight_decay,
+                       Variadic<F64>:$bias_corrections,
                        Optional<I1>:$enabled);
   let results = (outs GS_FloatTensor:$new_param,
                       Variadic<GS_FloatTensor>:$new_moments,
@@ -160,6 +167,7 @@ def GS_OptimizerStepOp : GS_Op<"optimizer_step", [
     qualified($optimizer) `param` `(` $param `:` type($param) `)` `grad` `(` $grad `)`
     (`moments` `(` $moments^ `:` type($moments) `)`)?
     `step` `(` $step `)` `lr` `(` $lr `)` `weight_decay` `(` $weight_decay `)`
+    (`bias_corrections` `(` $bias_corrections^ `)`)?
     (`enabled` `(` $enabled^ `)`)? attr-dict
   }];
   let hasVerifier = 1;
@@ -193,11 +201,19 @@ def GS_GroupStepOp : GS_Op<"group_step", [
     | `counts` | `tensor<Nx2xi64>` | row i: `[k, skipped]` of param i |
     | `steps` | `tensor<Nxi64>` | optimizer step count of param i |
     | `lr`, `weight_decay` | f64 | run-time hyperparameters |
+    | `bias_corrections` (optional) | f64 each | Adam's `1 - beta1^t`, `1 - beta2^t` as values |
     | `inv_scale` (optional) | `tensor<f32>` | reciprocal of the loss scale |
     | `found_inf` (optional) | `tensor<f32>` | nonzero: skip the whole step |
 
     Results: the new params, then the new moments (same order), then the new
     stats, counts and steps.
+
+    `bias_corrections`, given only for optimizers with bias correction
+    (`#gs.adam`, `#gs.adamw`: `bias_correction1`, `bias_correction2`), are
+    the bias corrections every tensor of the group steps with, used as
+    given instead of `1 - beta^t` of each tensor's step count: how
+    torch.compile, IREE and optax hand an update over (the graph computes
+    them, or the host does). The step counts still advance as without them.
 
     Mixed precision (spec section 4): gradients are used as
     `grad * inv_scale`. The whole step is skipped (everything returned
@@ -225,6 +241,7 @@ def GS_GroupStepOp : GS_Op<"group_step", [
                        GS_GroupCountsTensor:$counts,
                        GS_GroupStepsTensor:$steps,
                        F64:$lr, F64:$weight_decay,
+                       Variadic<F64>:$bias_corrections,
                        Optional<GS_ScalarF32Tensor>:$inv_scale,
                        Optional<GS_ScalarF32Tensor>:$found_inf);
   let results = (outs Variadic<GS_FloatTensor>:$new_tensors,
@@ -240,6 +257,7 @@ def GS_GroupStepOp : GS_Op<"group_step", [
     `counts` `(` $counts `:` type($counts) `)`
     `steps` `(` $steps `:` type($steps) `)`
     `lr` `(` $lr `)` `weight_decay` `(` $weight_decay `)`
+    (`bias_corrections` `(` $bias_corrections^ `)`)?
     (`inv_scale` `(` $inv_scale^ `)`)? (`found_inf` `(` $found_inf^ `)`)?
     attr-dict
   }];
@@ -280,8 +298,9 @@ def GS_MultiTensorStepOp : GS_Op<"multi_tensor_step", [
     and its structural flags (`amsgrad`, `nesterov`, momentum on or off; the
     attribute's numeric hyperparameters are ignored), the stabilizer's
     `bias_correction` and `on_nonfinite` (its `gamma1`, `gamma2` and `eps`
-    are ignored), `element_type`, `chunk_size`, and whether `inv_scale` /
-    `found_inf` are given.
+    are ignored), `element_type`, `chunk_size`, whether `inv_scale` /
+    `found_inf` are given, and whether the bias corrections are given
+    (`bias_corrections`).
 
     Operands, with N tensors, M the optimizer's moments and H its run-time
     hyperparameters (`getHyperparameterNames`):
@@ -290,7 +309,7 @@ def GS_MultiTensorStepOp : GS_Op<"multi_tensor_step", [
     |---|---|---|
     | `table` | `memref<Nx(3+M)xi64>` | row t: `[numel, param, grad, moment 0, ...]`, the addresses of contiguous buffers of `element_type` (with `element_types`, one more column: the row's type index) |
     | `chunk_offsets` | `memref<(N+1)xi64>` | prefix sums of `ceil(numel / chunk_size)`: tensor t owns chunks `[co[t], co[t+1])` |
-    | `hyper` | `memref<(5+H)xf64>` | `[lr, weight_decay, gamma1, gamma2, eps, hyperparameters...]` |
+    | `hyper` | `memref<(5+H+B)xf64>` | `[lr, weight_decay, gamma1, gamma2, eps, hyperparameters..., bias corrections...]` |
     | `stats`, `counts`, `steps` | `memref<Nx2xf64>`, `memref<Nx2xi64>`, `memref<Nxi64>` | GS state and step counts, as in `gs.group_step` |
     | `partials` | `memref<?xf64>`, at least `co[N]` | scratch: one sum of squares per chunk |
     | `records` | `memref<?xf32>`, at least `N * 16` | scratch: what `scalars` leaves for `update` per tensor |
@@ -313,6 +332,12 @@ def GS_MultiTensorStepOp : GS_Op<"multi_tensor_step", [
     buffer, for frameworks that keep the gradient after the step (PyTorch's
     `p.grad`): one more store stream instead of another pass. A tensor the
     step skips keeps its gradient as it was.
+
+    With `bias_corrections` (only for optimizers with bias correction),
+    `hyper` ends with the B bias corrections (`getBiasCorrectionNames`,
+    Adam's `1 - beta1^t`, `1 - beta2^t`) every tensor steps with, instead of
+    `1 - beta^t` of its step count (`gs.group_step`'s `bias_corrections`);
+    without it B is 0.
 
     With `element_types` (two or three distinct types, the first equal to
     `element_type`), rows may differ in element type: the table has one
@@ -343,6 +368,7 @@ def GS_MultiTensorStepOp : GS_Op<"multi_tensor_step", [
                        DefaultValuedAttr<GS_StepPhaseAttr,
                                          "::mlir::gs::StepPhase::All">:$phase,
                        UnitAttr:$store_gradients,
+                       UnitAttr:$bias_corrections,
                        OptionalAttr<TypeArrayAttr>:$element_types,
                        MemRefRankOf<[I64], [2]>:$table,
                        MemRefRankOf<[I64], [1]>:$chunk_offsets,
@@ -393,10 +419,13 @@ def GS_MultiTensorStepOp : GS_Op<"multi_tensor_step", [
     /// kernels use: 64 KiB of f32, enough to amortize a chunk's bookkeeping
     /// and small enough to balance work over threads and blocks.
     static constexpr int64_t kDefaultChunkSize = 16384;
-    /// Entries of `hyper`: lr, weight_decay, gamma1, gamma2, eps and the
-    /// optimizer's hyperparameters.
+    /// Entries of `hyper`: lr, weight_decay, gamma1, gamma2, eps, the
+    /// optimizer's hyperparameters and, with `bias_corrections`, its bias
+    /// corrections.
     int64_t getHyperSize() {
-      return 5 + getOptimizer().getNumHyperparameters();
+      OptimizerAttrInterface optimizer = getOptimizer();
+      return 5 + optimizer.getNumHyperparameters() +
+             (getBiasCorrections() ? optimizer.getNumBiasCorrections() : 0);
     }
   }];
 }

@@ -19,8 +19,8 @@ def GSInjectStabilization
     (a function argument), written element-wise, one op per operation or fused
     into `linalg.generic`s. Recognized: SGD (weight decay, momentum,
     dampening, Nesterov), Adam and AdamW (L2 or decoupled weight decay,
-    amsgrad, torch's `lerp` / `addcmul` forms, bias correction from a step
-    counter), and Lion. Operand order of `addf` / `mulf`, constants as
+    amsgrad, torch's `lerp` / `addcmul` forms, bias corrections from a step
+    counter or as values), and Lion. Operand order of `addf` / `mulf`, constants as
     scalars, splats, `linalg.fill` or broadcasts, and `lr` / `weight_decay`
     as constants, scalar or 0-d tensor arguments are all accepted. A
     per-tensor or global clip-by-norm in front of the update is replaced by
@@ -39,7 +39,13 @@ def GSInjectStabilization
     `"step"`) and `gs.param` (the index of the parameter argument). Adam's
     step counter is taken from the source IR: the bias correction's
     exponent `t + 1` (or an argument `t`, the count after the step) maps to
-    the gs step count `t` (count before the step).
+    the gs step count `t` (count before the step). Bias corrections that are
+    not `1 - beta^t` of such a counter (precomputed arguments or 0-d
+    operands, optax's `safe_increment` counter, run-time betas) are passed
+    to the step as they are (`bias_corrections`): the source's own values,
+    read where the function computes them. Under `on-nonfinite=skip` a
+    returned counter they are computed from (`t + 1`, optax's
+    `safe_increment`) keeps its old value on a skipped step.
 
     Anything not recognized is left untouched; with `explain` each candidate
     result that was not rewritten gets a remark saying why.
@@ -95,9 +101,9 @@ def GSStabilizeGradients
                 "IR (gradient-level injection)";
   let description = [{
     Gradient-level GradientStabilizer for optimizers no recognizer knows
-    (Adagrad, RMSprop, Adafactor-style, fused or hand-written AdamW with
-    precomputed bias corrections, ...): the foreign update stays as it is
-    and only its gradient is replaced by `gs.stabilize(g, gs.grad_norm(g))`.
+    (Adagrad, RMSprop, Adamax, Adafactor-style, ...) and updates the
+    recognizers do not take: the foreign update stays as it is and only its
+    gradient is replaced by `gs.stabilize(g, gs.grad_norm(g))`.
 
     Which values are gradients:
     - `grad-names`: function arguments with one of these names. An
@@ -190,9 +196,10 @@ def GSFuseUpdates : Pass<"gs-fuse-updates", "::mlir::func::FuncOp"> {
   let summary = "Merge the gs.group_steps of one step into fused groups";
   let description = [{
     Horizontal fusion: `gs.group_step`s in one block that share the
-    optimizer attribute, the stabilizer configuration, the `lr` and
-    `weight_decay` values and `inv_scale` / `found_inf` become one
-    `gs.group_step`, so one kernel launch updates all of their tensors.
+    optimizer attribute, the stabilizer configuration, the `lr`,
+    `weight_decay` and `bias_corrections` values and `inv_scale` /
+    `found_inf` become one `gs.group_step`, so one kernel launch updates
+    all of their tensors.
     Their `stats`, `counts` and `steps` rows are packed with
     `tensor.insert_slice` and unpacked with `tensor.extract_slice`.
 

@@ -67,9 +67,13 @@ struct StepHyperparameters {
   Value lr, weightDecay;
   StabilizerHyperparameters stabilizer;
   SmallVector<Value> optimizer;
+  /// The given bias corrections; empty unless `op` has `bias_corrections`.
+  SmallVector<Value> biasCorrections;
 };
-StepHyperparameters readHyperparameters(OpBuilder &b, Location loc, Value hyper,
-                                        OptimizerAttrInterface optimizer);
+/// Reads `op`'s hyperparameters from `hyper` (its `hyper` operand, or a
+/// view of it inside a kernel).
+StepHyperparameters readHyperparameters(OpBuilder &b, Location loc,
+                                        MultiTensorStepOp op, Value hyper);
 
 /// Emits tensor `t`'s norm from its chunks' sums of squares: the sums of
 /// `partials[chunkOffsets[t] .. chunkOffsets[t+1])` added in chunk order,
