@@ -113,8 +113,8 @@ static bool isDeviceBuffer(Value value) {
 /// scratch (false). A static gs.group_step bufferizes into such tables.
 static std::optional<bool> getStagingCopy(StringRef name) {
   return llvm::StringSwitch<std::optional<bool>>(name)
-      .Cases("table", "chunk_offsets", "hyper", true)
-      .Cases("partials", "records", false)
+      .Cases({"table", "chunk_offsets", "hyper"}, true)
+      .Cases({"partials", "records"}, false)
       .Default(std::nullopt);
 }
 
@@ -222,7 +222,8 @@ checkDeviceBuffers(MultiTensorStepOp op) {
       continue;
     }
     if (copy && isHostAllocation(value)) {
-      if (llvm::any_of(staged, [&](auto &s) { return s.first == value; }))
+      Value buffer = value;
+      if (llvm::any_of(staged, [&](auto &s) { return s.first == buffer; }))
         return op.emitOpError()
                << name << " shares its host allocation with another operand";
       if (name == "table" && failed(checkTableAddresses(op, value)))
