@@ -305,11 +305,11 @@ void registerOnce() {
   });
 }
 
-/// Rejects text nested deeper than the limit, as a parse error.
-bool checkNesting(Call &call, StringRef text, StringRef what,
+/// Rejects text nested deeper than the limit, or that MLIR's parser is
+/// known to crash on, as a parse error.
+bool checkRefused(Call &call, StringRef text, StringRef what,
                   StringRef bufferName) {
-  std::optional<gs::NestingViolation> violation =
-      gs::findExcessiveNesting(text);
+  std::optional<gs::NestingViolation> violation = gs::findRefusedInput(text);
   if (!violation)
     return true;
   call.fail((what + ":\nloc(\"" + bufferName + "\":" + Twine(violation->line) +
@@ -428,7 +428,7 @@ GSModule *gsModuleParse(GSContext *handle, const char *text, size_t length) {
     call.fail("gsModuleParse: expects MLIR text, got bytecode");
     return nullptr;
   }
-  if (!checkNesting(call, source, "cannot parse the module", "<gs input>"))
+  if (!checkRefused(call, source, "cannot parse the module", "<gs input>"))
     return nullptr;
   OwningOpRef<ModuleOp> module;
   if (!call.onLargeStack([&] {
@@ -504,7 +504,7 @@ GSStatus gsModuleRunPipeline(GSModule *handle, const char *pipeline) {
               "': unbalanced '('");
     return GS_FAILURE;
   }
-  if (!checkNesting(call, text, "invalid pipeline", "<gs pipeline>"))
+  if (!checkRefused(call, text, "invalid pipeline", "<gs pipeline>"))
     return GS_FAILURE;
   bool succeededRun = false;
   if (!call.onLargeStack([&] {

@@ -100,6 +100,13 @@ ISOLATED = {
     "deeply nested pipeline": """
         capi.jit(module, "builtin.module(" * 100000 + ")" * 100000)
     """,
+    # MLIR 22's linalg.reduce parser dereferenced a failed attribute (SIGSEGV,
+    # found by gs-fuzz).
+    "malformed linalg.reduce dimensions": """
+        capi.jit("func.func @f(%x: tensor<2xf32>, %s: tensor<f32>) {\\n"
+                 "  %r = linalg.reduce ins(%x : tensor<2xf32>) "
+                 "outs(%s : tensor<f32>) dimensions = x0]\\n  return\\n}", "canonicalize")
+    """,
 }
 
 

@@ -147,7 +147,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   // NUL-terminated, as gs-opt's files and the C API's copies are: MLIR's
   // lexer may read the byte after an input that ends inside a token.
   std::string source(reinterpret_cast<const char *>(data), size);
-  if (gs::isBytecode(source) || gs::findExcessiveNesting(source))
+  if (gs::isBytecode(source) || gs::findRefusedInput(source))
     return 0; // Refused with an error by gs-opt and the C API.
   std::string error;
   if (failed(gs::runWithLargeStack([&] { runOne(source); }, error)))

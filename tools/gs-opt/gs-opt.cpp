@@ -59,7 +59,7 @@ int main(int argc, char **argv) {
   }
   if (!gs::isBytecode(input->getBuffer())) {
     if (std::optional<gs::NestingViolation> violation =
-            gs::findExcessiveNesting(input->getBuffer())) {
+            gs::findRefusedInput(input->getBuffer())) {
       llvm::errs() << inputFilename << ":" << violation->line << ":"
                    << violation->column << ": error: " << violation->message
                    << "\n";

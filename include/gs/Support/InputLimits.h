@@ -46,6 +46,18 @@ struct NestingViolation {
 std::optional<NestingViolation>
 findExcessiveNesting(StringRef text, unsigned limit = kMaxNestingDepth);
 
+/// Where `text` first holds input that makes MLIR 22's parser crash instead
+/// of reporting an error, or nothing. Known: the custom syntax of
+/// linalg.reduce / linalg.broadcast (`dimensions = [...]`) and
+/// linalg.transpose (`permutation = [...]`), whose parsers store the result
+/// of a failed attribute parse (null) and dereference it. Anything after
+/// such a keyword and `=` other than a list of 64-bit integers is refused.
+std::optional<NestingViolation> findKnownParserCrash(StringRef text);
+
+/// findExcessiveNesting, then findKnownParserCrash: what the entry points
+/// refuse before parsing.
+std::optional<NestingViolation> findRefusedInput(StringRef text);
+
 /// Runs `fn` on a new thread with a kLargeStackBytes stack and waits for it.
 /// Fails, with the reason in `error`, only if no such thread can be started
 /// (then `fn` does not run).
