@@ -228,6 +228,15 @@ checkDeviceBuffers(MultiTensorStepOp op) {
                << name << " shares its host allocation with another operand";
       if (name == "table" && failed(checkTableAddresses(op, value)))
         return failure();
+      // Scratch is not copied back: host code may not read it afterwards.
+      if (!*copy)
+        for (Operation *user : value.getUsers())
+          if (user != op && !isa<memref::DeallocOp>(user))
+            return op.emitOpError()
+                   << name
+                   << " is host memory that other operations use, but the "
+                      "step's scratch is not copied back from the device: "
+                      "give it a gpu.alloc";
       staged.push_back({value, *copy});
       continue;
     }

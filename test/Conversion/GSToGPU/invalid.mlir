@@ -97,3 +97,22 @@ gpu.module @kernels {
     gpu.return
   }
 }
+
+// -----
+
+func.func @host_scratch_read_after(%table: memref<?x3xi64>, %co: memref<?xi64>,
+                                   %hyper: memref<5xf64>, %stats: memref<?x2xf64>,
+                                   %counts: memref<?x2xi64>, %steps: memref<?xi64>,
+                                   %records: memref<?xf32>, %n: index) -> f64 {
+  %c0 = arith.constant 0 : index
+  %partials = memref.alloc(%n) : memref<?xf64>
+  // expected-error @+1 {{partials is host memory that other operations use, but the step's scratch is not copied back from the device: give it a gpu.alloc}}
+  gs.multi_tensor_step #gs.sgd<>
+      table(%table : memref<?x3xi64>) chunk_offsets(%co : memref<?xi64>)
+      hyper(%hyper : memref<5xf64>) stats(%stats : memref<?x2xf64>)
+      counts(%counts : memref<?x2xi64>) steps(%steps : memref<?xi64>)
+      scratch(%partials, %records : memref<?xf64>, memref<?xf32>)
+      {element_type = f32, chunk_size = 1024 : i64, phase = #gs.phase<norms>}
+  %x = memref.load %partials[%c0] : memref<?xf64>
+  return %x : f64
+}
