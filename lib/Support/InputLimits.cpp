@@ -266,17 +266,24 @@ std::optional<NestingViolation> mlir::gs::findExcessiveNesting(StringRef text,
   std::optional<size_t> offset = NestingScanner(text, limit).run();
   if (!offset)
     return std::nullopt;
-  StringRef before = text.take_front(*offset);
+  return makeInputViolation(
+      text, *offset,
+      "input nested deeper than " + std::to_string(limit) +
+          " levels (brackets, expression operators and alias references "
+          "counted): refused, as processing it could overflow the stack");
+}
+
+mlir::gs::NestingViolation mlir::gs::makeInputViolation(StringRef text,
+                                                        size_t offset,
+                                                        std::string message) {
+  StringRef before = text.take_front(offset);
   size_t lineStart = before.rfind('\n');
   lineStart = lineStart == StringRef::npos ? 0 : lineStart + 1;
   NestingViolation violation;
-  violation.offset = *offset;
+  violation.offset = offset;
   violation.line = before.count('\n') + 1;
-  violation.column = *offset - lineStart + 1;
-  violation.message =
-      "input nested deeper than " + std::to_string(limit) +
-      " levels (brackets, expression operators and alias references "
-      "counted): refused, as processing it could overflow the stack";
+  violation.column = offset - lineStart + 1;
+  violation.message = std::move(message);
   return violation;
 }
 

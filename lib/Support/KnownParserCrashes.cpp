@@ -163,19 +163,12 @@ mlir::gs::findKnownParserCrash(StringRef text) {
     ++c.i;
     if (c.integerList())
       continue;
-    StringRef before = text.take_front(start);
-    size_t lineStart = before.rfind('\n');
-    lineStart = lineStart == StringRef::npos ? 0 : lineStart + 1;
-    NestingViolation violation;
-    violation.offset = start;
-    violation.line = before.count('\n') + 1;
-    violation.column = start - lineStart + 1;
-    violation.message = (op + ": `" + id +
-                         "` must be a list of 64-bit integers such as [0, 1]; "
-                         "refused before parsing, as MLIR 22's parser crashes "
-                         "on anything else there")
-                            .str();
-    return violation;
+    return makeInputViolation(
+        text, start,
+        (op + ": `" + id +
+         "` must be a list of 64-bit integers such as [0, 1]; refused before "
+         "parsing, as MLIR 22's parser crashes on anything else there")
+            .str());
   }
   return std::nullopt;
 }

@@ -36,6 +36,10 @@ struct NestingViolation {
   std::string message;
 };
 
+/// The violation at byte `offset` of `text`, with its line and column.
+NestingViolation makeInputViolation(StringRef text, size_t offset,
+                                    std::string message);
+
 /// Scans MLIR text (or a textual pass pipeline) and returns where it first
 /// nests deeper than `limit`, or nothing. The depth at a point counts the
 /// enclosing brackets ( [ { <, the pending operators of an expression chain

@@ -284,8 +284,8 @@ struct GroupStepOpInterface
         StepPhaseAttr::get(rewriter.getContext(), StepPhase::All),
         /*store_gradients=*/UnitAttr(),
         op.getBiasCorrections().empty() ? UnitAttr() : rewriter.getUnitAttr(),
-        elementTypes, table, offsets, hyper,
-        *stats, *counts, *steps, partials, records, invScale, foundInf,
+        elementTypes, table, offsets, hyper, *stats, *counts, *steps, partials,
+        records, invScale, foundInf,
         /*worker=*/Value(), /*num_workers=*/Value());
     for (auto [contiguous, original] : copiedBack)
       memref::CopyOp::create(rewriter, loc, contiguous, original);
