@@ -1,14 +1,16 @@
 //===- GS.cpp - C API of the GradientStabilizer compiler ------------------===//
 //
-// Handles are keys of a process-wide registry, never reused, not pointers:
-// every call looks its handles up, so a destroyed or unknown handle is an
-// error with a message rather than a dangling pointer. A context owns its
-// modules and executables. Parsing, printing, pipelines, compilation and
-// destruction run on a thread with a large stack (gs/Support/InputLimits.h).
+// The functions of gs-c/GS.h. Handles and the bookkeeping of a call are in
+// Handles.h, error capture in ErrorCapture.h. Parsing, printing, pipelines,
+// compilation and destruction run on a thread with a large stack
+// (gs/Support/InputLimits.h).
 //
 //===----------------------------------------------------------------------===//
 
 #include "gs-c/GS.h"
+
+#include "ErrorCapture.h"
+#include "Handles.h"
 
 #include "gs/InitGS.h"
 #include "gs/Support/InputLimits.h"
@@ -17,284 +19,25 @@
 #include "mlir/ExecutionEngine/ExecutionEngine.h"
 #include "mlir/ExecutionEngine/OptUtils.h"
 #include "mlir/IR/BuiltinOps.h"
-#include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/DialectRegistry.h"
-#include "mlir/IR/MLIRContext.h"
 #include "mlir/Parser/Parser.h"
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Pass/PassRegistry.h"
 #include "mlir/Target/LLVMIR/Dialect/Builtin/BuiltinToLLVMIRTranslation.h"
 #include "mlir/Target/LLVMIR/Dialect/LLVMIR/LLVMToLLVMIRTranslation.h"
-#include "llvm/ADT/DenseMap.h"
 #include "llvm/Support/DynamicLibrary.h"
 #include "llvm/Support/TargetSelect.h"
 #include "llvm/Support/raw_ostream.h"
 
-#include <unistd.h>
-
-#include <cstdint>
-#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
 #include <string>
 
 using namespace mlir;
-
-static_assert(sizeof(uintptr_t) == 8, "handles hold a 62-bit serial number");
+using namespace mlir::gs::capi;
 
 namespace {
-struct ContextImpl;
-
-struct ModuleImpl {
-  ContextImpl *owner;
-  OwningOpRef<ModuleOp> module;
-};
-
-struct ExecutableImpl {
-  ContextImpl *owner;
-  std::unique_ptr<ExecutionEngine> engine;
-};
-
-struct ContextImpl {
-  MLIRContext context;
-  std::string lastError;
-  uintptr_t handle = 0;
-  /// What the context owns, by handle.
-  llvm::DenseMap<uintptr_t, std::unique_ptr<ModuleImpl>> modules;
-  llvm::DenseMap<uintptr_t, std::unique_ptr<ExecutableImpl>> executables;
-
-  explicit ContextImpl(const DialectRegistry &registry)
-      : context(registry, MLIRContext::Threading::DISABLED) {
-    context.loadAllAvailableDialects();
-    // An error names its op by location; printing the op (a group of
-    // hundreds of tensors) would bury the message.
-    context.printOpOnDiagnostic(false);
-  }
-};
-
-/// The low two bits of a handle: what it refers to.
-enum class HandleKind : uintptr_t { Context = 1, Module = 2, Executable = 3 };
-
-const char *kindName(HandleKind kind) {
-  switch (kind) {
-  case HandleKind::Context:
-    return "GSContext";
-  case HandleKind::Module:
-    return "GSModule";
-  case HandleKind::Executable:
-    return "GSExecutable";
-  }
-  return "handle";
-}
-
-/// The live handles of the process. A handle is a serial number (never
-/// reused) and a kind; it maps to its object while that lives.
-class Registry {
-public:
-  uintptr_t add(HandleKind kind, void *object) {
-    std::lock_guard<std::mutex> lock(mutex);
-    uintptr_t handle = (nextSerial++ << 2) | static_cast<uintptr_t>(kind);
-    objects[handle] = object;
-    return handle;
-  }
-  void *find(uintptr_t handle, HandleKind kind) {
-    if ((handle & 3) != static_cast<uintptr_t>(kind))
-      return nullptr;
-    std::lock_guard<std::mutex> lock(mutex);
-    auto it = objects.find(handle);
-    return it == objects.end() ? nullptr : it->second;
-  }
-  void remove(ArrayRef<uintptr_t> handles) {
-    std::lock_guard<std::mutex> lock(mutex);
-    for (uintptr_t handle : handles)
-      objects.erase(handle);
-  }
-
-private:
-  std::mutex mutex;
-  llvm::DenseMap<uintptr_t, void *> objects;
-  uintptr_t nextSerial = 1;
-};
-
-/// Never destroyed: handles may be used while the process exits.
-Registry &registry() {
-  static Registry *instance = new Registry;
-  return *instance;
-}
-
-template <typename Handle> uintptr_t keyOf(Handle *handle) {
-  return reinterpret_cast<uintptr_t>(handle);
-}
-
-/// The message of the last failing call on this thread.
-std::string &threadError() {
-  thread_local std::string error;
-  return error;
-}
-
-/// One C API call: looks its handles up, records its failure on the context
-/// and the thread, and runs work on a large stack.
-class Call {
-public:
-  explicit Call(const char *name) : name(name) { threadError().clear(); }
-  ~Call() {
-    if (context)
-      threadError() = context->lastError;
-  }
-
-  ContextImpl *useContext(GSContext *handle) {
-    auto *found =
-        static_cast<ContextImpl *>(use(keyOf(handle), HandleKind::Context));
-    if (found)
-      bind(found);
-    return found;
-  }
-  ModuleImpl *useModule(GSModule *handle) {
-    auto *found =
-        static_cast<ModuleImpl *>(use(keyOf(handle), HandleKind::Module));
-    if (found)
-      bind(found->owner);
-    return found;
-  }
-  ExecutableImpl *useExecutable(GSExecutable *handle) {
-    auto *found = static_cast<ExecutableImpl *>(
-        use(keyOf(handle), HandleKind::Executable));
-    if (found)
-      bind(found->owner);
-    return found;
-  }
-  /// Forgets the context (it is being destroyed).
-  void unbind() { context = nullptr; }
-
-  void fail(std::string message) {
-    if (context)
-      context->lastError = std::move(message);
-    else
-      threadError() = std::move(message);
-  }
-
-  /// Runs `fn` on a thread with a large stack. If none can start, fails
-  /// (`fn` does not run) or, with `orInline`, runs `fn` on this thread.
-  bool onLargeStack(function_ref<void()> fn, bool orInline = false) {
-    std::string error;
-    if (succeeded(gs::runWithLargeStack(fn, error)))
-      return true;
-    if (orInline) {
-      fn();
-      return true;
-    }
-    fail(std::string(name) + ": " + error);
-    return false;
-  }
-
-private:
-  void *use(uintptr_t key, HandleKind kind) {
-    if (!key) {
-      fail(std::string(name) + ": no " + kindName(kind) + " given (NULL)");
-      return nullptr;
-    }
-    void *object = registry().find(key, kind);
-    if (!object)
-      fail(std::string(name) + ": invalid " + kindName(kind) + " handle: " +
-           (kind == HandleKind::Context ? "destroyed, or not one"
-                                        : "destroyed (or its context was), "
-                                          "or not one"));
-    return object;
-  }
-  void bind(ContextImpl *owner) {
-    context = owner;
-    context->lastError.clear();
-  }
-
-  const char *name;
-  ContextImpl *context = nullptr;
-};
-
-/// Collects the error diagnostics emitted while it lives, and keeps them
-/// off stderr.
-class ErrorCollector {
-public:
-  explicit ErrorCollector(ContextImpl *context)
-      : context(context), handler(&context->context, [this](Diagnostic &d) {
-          if (d.getSeverity() != DiagnosticSeverity::Error)
-            return success();
-          llvm::raw_string_ostream os(messages);
-          if (!messages.empty())
-            os << "\n";
-          os << d.getLocation() << ": " << d;
-          for (Diagnostic &note : d.getNotes())
-            os << "\n  note: " << note;
-          return success();
-        }) {}
-  /// Records `what` with the diagnostics collected so far.
-  void fail(llvm::StringRef what) {
-    context->lastError = what.str();
-    if (!messages.empty())
-      context->lastError += ":\n" + messages;
-  }
-
-private:
-  ContextImpl *context;
-  std::string messages;
-  ScopedDiagnosticHandler handler;
-};
-
-/// Redirects the process's stderr to a temporary file while it lives. Some
-/// LLVM messages only go to stderr: the reason a pass option value is
-/// invalid (llvm::cl), the symbols a JIT link misses. take() returns what
-/// was written and restores stderr; otherwise the destructor restores it
-/// and writes the text out. Captures are serialized process-wide.
-class StderrCapture {
-public:
-  StderrCapture() : lock(mutex()) {
-    llvm::errs().flush();
-    std::fflush(stderr);
-    file = std::tmpfile();
-    saved = file ? ::dup(STDERR_FILENO) : -1;
-    if (saved < 0 || ::dup2(::fileno(file), STDERR_FILENO) < 0)
-      release();
-  }
-  ~StderrCapture() {
-    std::string text = take();
-    if (!text.empty())
-      llvm::errs() << text;
-  }
-  std::string take() {
-    if (!file)
-      return "";
-    llvm::errs().flush();
-    std::fflush(stderr);
-    ::dup2(saved, STDERR_FILENO);
-    std::string text;
-    std::rewind(file);
-    char buffer[4096];
-    size_t read;
-    while ((read = std::fread(buffer, 1, sizeof(buffer), file)) > 0)
-      text.append(buffer, read);
-    release();
-    return text;
-  }
-
-private:
-  static std::mutex &mutex() {
-    static std::mutex *instance = new std::mutex;
-    return *instance;
-  }
-  void release() {
-    if (saved >= 0)
-      ::close(saved);
-    if (file)
-      std::fclose(file);
-    saved = -1;
-    file = nullptr;
-  }
-
-  std::lock_guard<std::mutex> lock;
-  std::FILE *file = nullptr;
-  int saved = -1;
-};
-
 /// Registration touches process-wide registries: do it once.
 void registerOnce() {
   static std::once_flag once;
