@@ -77,6 +77,10 @@ if config.ptxas and os.path.exists(config.ptxas):
     config.available_features.add("ptxas")
     config.substitutions.append(("%ptxas", config.ptxas))
 
+# The prebuilt GPU kernels have cubins (ptxas was there when they were built).
+if config.gs_gpu_cubins:
+    config.available_features.add("gpu-cubins")
+
 # Front ends (python/requirements-frontends.txt) in the build's Python:
 # tests that generate IR with them are skipped where they are missing. They
 # run the front end in the plain interpreter (no sanitizer runtime: only

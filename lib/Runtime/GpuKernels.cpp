@@ -215,11 +215,13 @@ const char *imageOf(int device) {
 
 using namespace gs::cuda;
 
-// The images (GpuKernelImages.S): NUL-terminated PTX, and the cubins the
-// build made with their sizes (0 when it had no ptxas).
-extern "C" const char gs_gpu_kernels_ptx[], gs_gpu_kernels_sm80[],
-    gs_gpu_kernels_sm90[];
-extern "C" const uint64_t gs_gpu_kernels_sm80_size, gs_gpu_kernels_sm90_size;
+// The images (GpuKernelImages.S): NUL-terminated PTX per target, and the
+// cubins the build made with their sizes (0 when it had no ptxas).
+extern "C" const char gs_gpu_kernels_ptx_sm80[], gs_gpu_kernels_ptx_sm70[],
+    gs_gpu_kernels_cubin_sm75[], gs_gpu_kernels_cubin_sm80[],
+    gs_gpu_kernels_cubin_sm90[];
+extern "C" const uint64_t gs_gpu_kernels_cubin_sm75_size,
+    gs_gpu_kernels_cubin_sm80_size, gs_gpu_kernels_cubin_sm90_size;
 
 namespace {
 struct LoadedDevice {
@@ -284,29 +286,50 @@ LoadedDevice *load(int ordinal) {
   driver.cuDeviceGetAttribute(&major, kAttributeComputeMajor, device);
   driver.cuDeviceGetAttribute(&minor, kAttributeComputeMinor, device);
   driver.cuDeviceGetAttribute(&sms, kAttributeMultiprocessors, device);
-  if (major < 8)
-    return failed("device " + std::to_string(ordinal) + " is sm_" +
-                  std::to_string(major) + std::to_string(minor) +
-                  "; the prebuilt GPU kernels need sm_80 or newer");
-  // A cubin runs on its own major architecture from its minor version up.
-  const char *cubin = nullptr;
-  if (major == 9 && gs_gpu_kernels_sm90_size != 0) {
-    cubin = gs_gpu_kernels_sm90;
-    d.image = "cubin sm_90";
-  } else if (major == 8 && gs_gpu_kernels_sm80_size != 0) {
-    cubin = gs_gpu_kernels_sm80;
-    d.image = "cubin sm_80";
+  // A cubin runs on its own major architecture from its minor version up;
+  // PTX, compiled by the driver, on its target and everything newer. The
+  // newest image that runs on the device wins.
+  struct Image {
+    int major, minor;
+    const char *data;
+    bool available, isPTX;
+  };
+  const Image images[] = {
+      {9, 0, gs_gpu_kernels_cubin_sm90, gs_gpu_kernels_cubin_sm90_size != 0,
+       false},
+      {8, 0, gs_gpu_kernels_cubin_sm80, gs_gpu_kernels_cubin_sm80_size != 0,
+       false},
+      {8, 0, gs_gpu_kernels_ptx_sm80, true, true},
+      {7, 5, gs_gpu_kernels_cubin_sm75, gs_gpu_kernels_cubin_sm75_size != 0,
+       false},
+      {7, 0, gs_gpu_kernels_ptx_sm70, true, true},
+  };
+  const Image *chosen = nullptr;
+  for (const Image &image : images) {
+    bool runs = image.isPTX
+                    ? major * 10 + minor >= image.major * 10 + image.minor
+                    : major == image.major && minor >= image.minor;
+    if (image.available && runs) {
+      chosen = &image;
+      break;
+    }
   }
+  std::string chip = "sm_" + std::to_string(major) + std::to_string(minor);
+  if (!chosen)
+    return failed("device " + std::to_string(ordinal) + " is " + chip +
+                  "; the prebuilt GPU kernels need sm_70 or newer");
+  std::string target =
+      "sm_" + std::to_string(chosen->major) + std::to_string(chosen->minor);
   CUresult result;
-  if (cubin) {
-    result = driver.cuModuleLoadData(&d.module, cubin);
+  if (!chosen->isPTX) {
+    d.image = "cubin " + target;
+    result = driver.cuModuleLoadData(&d.module, chosen->data);
   } else {
-    d.image = "PTX sm_80 (JIT for sm_" + std::to_string(major) +
-              std::to_string(minor) + ")";
+    d.image = "PTX " + target + " (JIT for " + chip + ")";
     int options[] = {kJitOptimizationLevel};
     void *values[] = {reinterpret_cast<void *>(static_cast<intptr_t>(4))};
-    result = driver.cuModuleLoadDataEx(&d.module, gs_gpu_kernels_ptx, 1,
-                                       options, values);
+    result =
+        driver.cuModuleLoadDataEx(&d.module, chosen->data, 1, options, values);
   }
   if (result != kSuccess) {
     d.module = nullptr;

@@ -12,7 +12,7 @@ gradients, the inner optimizer's state tensors and the GS state:
 * CUDA tensors run the same kernels prebuilt for NVIDIA GPUs
   (libgs_gpu_kernels): three launches per bucket on PyTorch's current
   stream, no copy and no synchronization per step. Without that library (a
-  build without it, or a GPU older than sm_80) they run a JIT-compiled
+  build without it, or a GPU older than sm_70) they run a JIT-compiled
   `gs.group_step`, specialized on shapes and cached in the process.
 
 Either way a bucket keeps its tables and the GS state of its tensors
@@ -151,7 +151,7 @@ class CompiledBackend:
                 G.gpu_kernels().image(index)
                 usable = True
             except G.KernelError:
-                usable = False  # no library, or a GPU older than sm_80: JIT
+                usable = False  # no library, or a GPU older than sm_70: JIT
             self._prebuilt_gpu[index] = usable
         return usable
 

@@ -126,7 +126,7 @@ class ShardedKernels:
         gpu = device.type == "cuda" or backend._gpu_kernels_on_cpu
         if device.type == "cuda" and not backend._runs_prebuilt_gpu(device):
             raise Unsupported(f"sharded compiled steps on {device} need the prebuilt GPU "
-                              "kernels (libgs_gpu_kernels, sm_80 or newer)")
+                              "kernels (libgs_gpu_kernels, sm_70 or newer)")
         try:
             (G.gpu_kernels if gpu else K.cpu_kernels)()
         except K.KernelError as error:
