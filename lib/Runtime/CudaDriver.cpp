@@ -44,6 +44,10 @@ const Driver &getDriver() {
   }
     GS_CUDA_FUNCTIONS(GS_RESOLVE)
 #undef GS_RESOLVE
+#define GS_RESOLVE_OPTIONAL(name, ...)                                         \
+  driver.name = reinterpret_cast<decltype(driver.name)>(dlsym(handle, #name));
+    GS_CUDA_OPTIONAL_FUNCTIONS(GS_RESOLVE_OPTIONAL)
+#undef GS_RESOLVE_OPTIONAL
     CUresult result = driver.cuInit(0);
     if (result != kSuccess)
       driver.error = describeWith(driver, "cuInit", result);

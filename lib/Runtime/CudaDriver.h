@@ -30,6 +30,7 @@ constexpr unsigned kMemAttachGlobal = 1;      // CU_MEM_ATTACH_GLOBAL
 constexpr int kAttributeMultiprocessors = 16; // ..._MULTIPROCESSOR_COUNT
 constexpr int kAttributeComputeMajor = 75;    // ..._COMPUTE_CAPABILITY_MAJOR
 constexpr int kAttributeComputeMinor = 76;    // ..._COMPUTE_CAPABILITY_MINOR
+constexpr int kAttributeMemoryPools = 115;    // ..._MEMORY_POOLS_SUPPORTED
 
 /// The driver entry points; versioned names are those cuda.h maps to.
 struct Driver {
@@ -65,8 +66,14 @@ struct Driver {
   X(cuMemcpyAsync, CUresult, CUdeviceptr, CUdeviceptr, size_t, CUstream)       \
   X(cuMemsetD32Async, CUresult, CUdeviceptr, unsigned, size_t, CUstream)       \
   X(cuMemsetD16Async, CUresult, CUdeviceptr, unsigned short, size_t, CUstream)
+/// Entry points of newer drivers (null when the driver lacks them): the
+/// stream-ordered allocator, CUDA 11.2.
+#define GS_CUDA_OPTIONAL_FUNCTIONS(X)                                          \
+  X(cuMemAllocAsync, CUresult, CUdeviceptr *, size_t, CUstream)                \
+  X(cuMemFreeAsync, CUresult, CUdeviceptr, CUstream)
 #define GS_DECLARE(name, result, ...) result (*name)(__VA_ARGS__) = nullptr;
   GS_CUDA_FUNCTIONS(GS_DECLARE)
+  GS_CUDA_OPTIONAL_FUNCTIONS(GS_DECLARE)
 #undef GS_DECLARE
 
   /// Empty when the driver loaded and initialized, else why not.

@@ -15,6 +15,7 @@
 
 #include <mutex>
 #include <string>
+#include <unordered_set>
 
 using namespace gs::cuda;
 
@@ -78,6 +79,47 @@ void *finishModuleLoad(ScopedContext &scope, const char *call, CUresult result,
   if (scope.check(call, result))
     return module;
   return rememberModuleError();
+}
+
+/// Device memory comes from the stream-ordered allocator where the driver
+/// and device have it (CUDA 11.2): a step's table and scratch are allocated
+/// and freed on its stream each call, and cuMemFree would synchronize the
+/// device every time. The pointers it gave are kept, so that mgpuMemFree
+/// frees each pointer as it was allocated.
+class StreamOrderedMemory {
+public:
+  bool available(ScopedContext &scope) {
+    std::call_once(probed, [&] {
+      CUdevice device;
+      int supported = 0;
+      usable = scope.driver.cuMemAllocAsync && scope.driver.cuMemFreeAsync &&
+               scope.driver.cuDeviceGet(&device, 0) == kSuccess &&
+               scope.driver.cuDeviceGetAttribute(
+                   &supported, kAttributeMemoryPools, device) == kSuccess &&
+               supported;
+    });
+    return usable;
+  }
+  void remember(void *pointer) {
+    std::lock_guard<std::mutex> lock(mutex);
+    pointers.insert(pointer);
+  }
+  /// Whether `pointer` came from the allocator; forgets it.
+  bool forget(void *pointer) {
+    std::lock_guard<std::mutex> lock(mutex);
+    return pointers.erase(pointer) != 0;
+  }
+
+private:
+  std::once_flag probed;
+  bool usable = false;
+  std::mutex mutex;
+  std::unordered_set<void *> pointers;
+};
+
+StreamOrderedMemory &streamOrderedMemory() {
+  static StreamOrderedMemory *instance = new StreamOrderedMemory;
+  return *instance;
 }
 } // namespace
 
@@ -245,13 +287,21 @@ void mgpuEventRecord(void *event, void *stream) {
     scope.check("cuEventRecord", scope.driver.cuEventRecord(event, stream));
 }
 
-void *mgpuMemAlloc(uint64_t sizeBytes, void * /*stream*/, bool isHostShared) {
+void *mgpuMemAlloc(uint64_t sizeBytes, void *stream, bool isHostShared) {
   ScopedContext scope;
   if (!scope)
     return nullptr;
   CUdeviceptr pointer = 0;
   if (sizeBytes == 0)
     return nullptr;
+  StreamOrderedMemory &pool = streamOrderedMemory();
+  if (!isHostShared && pool.available(scope)) {
+    if (!scope.check("cuMemAllocAsync",
+                     scope.driver.cuMemAllocAsync(&pointer, sizeBytes, stream)))
+      return nullptr;
+    pool.remember(reinterpret_cast<void *>(pointer));
+    return reinterpret_cast<void *>(pointer);
+  }
   bool ok = isHostShared
                 ? scope.check("cuMemAllocManaged",
                               scope.driver.cuMemAllocManaged(
@@ -261,11 +311,17 @@ void *mgpuMemAlloc(uint64_t sizeBytes, void * /*stream*/, bool isHostShared) {
   return ok ? reinterpret_cast<void *>(pointer) : nullptr;
 }
 
-void mgpuMemFree(void *ptr, void * /*stream*/) {
+void mgpuMemFree(void *ptr, void *stream) {
   if (!ptr)
     return;
   ScopedContext scope;
-  if (scope)
+  if (!scope)
+    return;
+  if (streamOrderedMemory().forget(ptr))
+    scope.check("cuMemFreeAsync",
+                scope.driver.cuMemFreeAsync(reinterpret_cast<CUdeviceptr>(ptr),
+                                            stream));
+  else
     scope.check("cuMemFree",
                 scope.driver.cuMemFree_v2(reinterpret_cast<CUdeviceptr>(ptr)));
 }
