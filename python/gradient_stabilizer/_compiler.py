@@ -293,6 +293,26 @@ def compile_module(module: str, vector_width: int = 8) -> Path:
     return target
 
 
+def build_step_library(sig: StepSignature, output: Path) -> Path:
+    """Lowers emit_step_module(sig) through pipeline(sig) into a shared object
+    at `output`, to be loaded elsewhere with CompiledStep(sig, library=...):
+    nothing there needs the toolchain. A GPU target's host code calls the
+    runtime (mgpu* / gsEmu*), which CompiledStep loads first; CPU code is
+    built for baseline x86-64."""
+    tools = [gs_opt(), _mlir_translate(), _clang()]
+    lowered = _run([tools[0], f"--pass-pipeline=builtin.module({pipeline(sig)})"],
+                   emit_step_module(sig).encode())
+    llvm_ir = _run([tools[1], "--mlir-to-llvmir"], lowered)
+    output = Path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    # Kernels emulated on the CPU convert to bf16 with compiler-rt's
+    # __truncsfbf2, which libgcc may lack.
+    builtins = ["-rtlib=compiler-rt"] if sig.target == "gpu-emulator" else []
+    _run([tools[2], "-O2", "-shared", "-fPIC", *builtins, "-x", "ir", "-", "-o",
+          str(output)], llvm_ir)
+    return output
+
+
 def _prune_cache(folder: Path, keep: Path) -> None:
     """Deletes the least recently used compiled steps beyond
     MAX_DISK_CACHE_FILES (never `keep`). A process that still has one loaded
@@ -430,7 +450,11 @@ def _warn_jit_fallback(error: CompilerError) -> None:
 class CompiledStep:
     """A compiled step for one `StepSignature`, callable on buffers."""
 
-    def __init__(self, sig: StepSignature, vector_width: int = 8):
+    def __init__(self, sig: StepSignature, vector_width: int = 8,
+                 library: Path | None = None):
+        """Compiles `sig`, or, with `library`, loads a shared object that
+        was built from emit_step_module(sig) and pipeline(sig) beforehand
+        (e.g. on a machine with the toolchain, for one without it)."""
         self.signature = sig
         self.module = emit_step_module(sig)
         n = len(sig.shapes)
@@ -451,6 +475,10 @@ class CompiledStep:
             self._runtime = (gpu_emulator() if sig.target == "gpu-emulator"
                              else cuda_runtime())
         address, self.compiler = None, "toolchain"
+        if library is not None:
+            mode = "toolchain"
+            self.compiler = "prebuilt"
+            self.library_path = Path(library)
         if mode != "toolchain":
             try:
                 binding = capi()
@@ -463,8 +491,12 @@ class CompiledStep:
                     raise
                 _warn_jit_fallback(error)
         if address is None:
-            self.library_path = compile_module(self.module, vector_width)
-            self._library = ctypes.CDLL(str(self.library_path))
+            if library is None:
+                self.library_path = compile_module(self.module, vector_width)
+            try:
+                self._library = ctypes.CDLL(str(self.library_path))
+            except OSError as error:
+                raise CompilerError(f"cannot load {self.library_path}: {error}") from error
             address = ctypes.cast(self._library.gs_step, ctypes.c_void_p).value
         self._function = ctypes.CFUNCTYPE(None, *argtypes)(address)
 

@@ -1,8 +1,9 @@
 """scripts/gpu-check, the device check of issue 14, run here: `--dry-run`
 drives every section it can through the emulated GPU kernels on CPU tensors
 (about a minute), as the device machine would run it: from the tree, with the
-build's libraries only (GS_OPT points nowhere, so any use of the compiler
-would fail). Without --dry-run and without a GPU it must say so and exit 0."""
+build's libraries and the modules `--prepare` built beforehand only (GS_OPT
+points nowhere, so any use of the compiler would fail). Without --dry-run
+and without a GPU it must say so and exit 0."""
 
 import json
 import os
@@ -23,7 +24,10 @@ pytestmark = pytest.mark.skipif(
     reason="the build has no libgs_gpu_kernels_emulated.so / libgs_cpu_kernels.so")
 
 SECTIONS = ["environment", "correctness", "special", "determinism", "streams",
-            "devices", "syncs", "launches", "sharded", "speed"]
+            "devices", "syncs", "launches", "lowered", "sharded", "speed"]
+# What a device run carries besides the tree (docs/gpu.md).
+CARRIED = [LIB / "libgs_gpu_kernels.so", LIB / "libgs_cpu_kernels.so",
+           LIB / "libgs_cuda_runtime.so", ROOT / "build" / "gpu-check"]
 
 
 def run_check(tmp_path, *args, timeout=400):
@@ -41,6 +45,10 @@ def run_check(tmp_path, *args, timeout=400):
 
 
 def test_dry_run_passes_every_section_it_can(tmp_path):
+    prepared = subprocess.run([sys.executable, str(SCRIPT), "--prepare"], cwd=ROOT,
+                              capture_output=True, text=True, timeout=300)
+    assert prepared.returncode == 0, prepared.stdout + prepared.stderr
+    assert prepared.stdout.count("built build/gpu-check/") == 6, prepared.stdout
     proc, out = run_check(tmp_path, "--dry-run")
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     results = json.loads((out / "results.json").read_text())
@@ -57,6 +65,9 @@ def test_dry_run_passes_every_section_it_can(tmp_path):
                     "speed"):
         assert "pass" in by_section[section], section
     assert len(by_section["correctness"]) == 24
+    # The lowered modules ran on the emulator; the synchronization check
+    # needs a GPU.
+    assert by_section["lowered"] == ["pass", "pass", "pass", "skip"]
     for section in ("streams", "devices", "syncs", "launches"):
         assert set(by_section[section]) == {"skip"}, section
     assert "GS_GPU_MAX_BLOCKS=0 rejected" in [r["case"] for r in results["records"]]
@@ -86,7 +97,7 @@ def test_missing_library_is_an_error_naming_it(tmp_path):
 
 def test_the_tree_that_travels_fits_the_device_tool():
     """What a device run sends: tracked and untracked-not-ignored files plus
-    the two carried libraries, under the tool's 64 MiB."""
+    the carried libraries and modules, under the tool's 64 MiB."""
     try:
         listed = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"],
                                 cwd=ROOT, capture_output=True, check=True).stdout
@@ -94,7 +105,9 @@ def test_the_tree_that_travels_fits_the_device_tool():
         pytest.skip("not a git checkout")
     files = [ROOT / name.decode() for name in listed.split(b"\0") if name]
     size = sum(f.stat().st_size for f in files if f.is_file())
-    size += sum((LIB / name).stat().st_size
-                for name in ("libgs_gpu_kernels.so", "libgs_cpu_kernels.so")
-                if (LIB / name).is_file())
+    for path in CARRIED:
+        if path.is_dir():
+            size += sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+        elif path.is_file():
+            size += path.stat().st_size
     assert size < 64 << 20, f"{size / 2**20:.1f} MiB would travel"
