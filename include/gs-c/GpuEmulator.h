@@ -41,6 +41,11 @@ int64_t gsEmuShuffle(int32_t site, int32_t kind, int32_t mask, int32_t value,
                      int32_t offset, int32_t maskAndClamp);
 /* bar.sync 0 of all threads of the block. */
 void gsEmuBarrier(int32_t site);
+/* The launch contract of a kernel compiled for blocks of x * y * z threads,
+ * checked by its entry: exactly (`exact`: gpu.known_block_size, reqntid) or
+ * at most that many (maxntid). Returns 1 if the launch keeps it; else fails
+ * the launch and returns 0 (the thread then returns). */
+int32_t gsEmuCheckBlockSize(int32_t x, int32_t y, int32_t z, int32_t exact);
 
 /* The mgpu* host functions gpu-to-llvm calls, renamed. Streams and events
  * are placeholders: every launch completes before it returns. */

@@ -450,6 +450,29 @@ void gsEmuBarrier(int32_t site) {
   activeLaunch->barrier(site);
 }
 
+int32_t gsEmuCheckBlockSize(int32_t x, int32_t y, int32_t z, int32_t exact) {
+  if (!activeLaunch) {
+    fail("gsEmuCheckBlockSize called outside a kernel");
+    return 0;
+  }
+  int32_t bx = activeLaunch->specialRegister(3),
+          by = activeLaunch->specialRegister(4),
+          bz = activeLaunch->specialRegister(5);
+  bool holds = exact ? (bx == x && by == y && bz == z)
+                     : int64_t(bx) * by * bz <= int64_t(x) * y * z;
+  if (holds)
+    return 1;
+  auto dims = [](int32_t a, int32_t b, int32_t c) {
+    return std::to_string(a) + " x " + std::to_string(b) + " x " +
+           std::to_string(c);
+  };
+  fail("a kernel compiled for blocks of " +
+       std::string(exact ? "" : "at most ") + dims(x, y, z) + " threads (" +
+       (exact ? "gpu.known_block_size / nvvm.reqntid" : "nvvm.maxntid") +
+       ") was launched with blocks of " + dims(bx, by, bz));
+  return 0;
+}
+
 // Streams and events: every launch has completed when it returns, so there
 // is nothing to wait for; a non-null handle keeps callers' null checks happy.
 static char placeholder;

@@ -255,6 +255,32 @@ static void countingKernel(void **params) {
     ++*counter;
 }
 
+// Entries as convert-nvvm-kernels-to-emulator writes them for a kernel
+// compiled for blocks of exactly 64 x 2 x 1 threads (known_block_size), or
+// at most 128 (maxntid).
+static void exactBlockKernel(void **params) {
+  if (gsEmuCheckBlockSize(64, 2, 1, /*exact=*/1))
+    countingKernel(params);
+}
+static void boundedBlockKernel(void **params) {
+  if (gsEmuCheckBlockSize(128, 1, 1, /*exact=*/0))
+    countingKernel(params);
+}
+
+static void testBlockContracts() {
+  int32_t counter = 0, *pointer = &counter;
+  void *params[] = {&pointer};
+  gsEmuLaunch(exactBlockKernel, 2, 1, 1, 64, 2, 1, 0, params);
+  gsEmuLaunch(boundedBlockKernel, 3, 1, 1, 32, 2, 1, 0, params);
+  expectNoError("kept contracts");
+  expect(counter == 5, "launches that keep their block size contract run");
+  gsEmuLaunch(exactBlockKernel, 1, 1, 1, 128, 1, 1, 0, params);
+  expectError("exact block size", "launched with blocks of 128 x 1 x 1");
+  gsEmuLaunch(boundedBlockKernel, 1, 1, 1, 64, 4, 1, 0, params);
+  expectError("at most", "at most 128 x 1 x 1 threads");
+  expect(counter == 5, "a launch that breaks it runs no kernel code");
+}
+
 static void testMisuse() {
   int32_t counter = 0;
   launch(deadlockKernel, 1, 32, &counter);
@@ -309,6 +335,7 @@ int main() {
   testPartialWarp();
   testBarrier();
   testExitedThreads();
+  testBlockContracts();
   testMisuse();
   testMemory();
   std::printf(failures ? "FAILED: %d\n" : "PASSED\n", failures);

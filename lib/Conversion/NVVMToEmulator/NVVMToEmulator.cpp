@@ -73,6 +73,13 @@ private:
 
   /// Kernels by "<module>::<kernel>", after renaming.
   llvm::StringMap<LLVM::LLVMFuncOp> kernels;
+  /// The block size a kernel was compiled for, by its new name: exactly
+  /// (gpu.known_block_size, nvvm.reqntid) or at most (nvvm.maxntid).
+  struct BlockContract {
+    int32_t x = 0, y = 0, z = 0;
+    bool exact = false;
+  };
+  llvm::StringMap<BlockContract> blockContracts;
   /// Numbers every shuffle and barrier, so the emulator can tell lanes that
   /// wait at different ones apart (a divergent warp).
   int32_t nextSite = 0;
@@ -234,7 +241,20 @@ ConvertNVVMKernelsToEmulatorPass::dissolve(gpu::GPUModuleOp gpuModule,
         return failure();
       if (func->hasAttr(gpu::GPUDialect::getKernelFuncAttrName()))
         kernels[(gpuModule.getSymName() + "::" + oldName).str()] = func;
-      // Kernel attributes mean nothing on the host.
+      // The launch contract becomes a check in the kernel's entry (see
+      // getOrCreateEntry); the attributes mean nothing on the host.
+      for (auto [name, exact] :
+           {std::pair<StringRef, bool>{"gpu.known_block_size", true},
+            {"nvvm.reqntid", true},
+            {"nvvm.maxntid", false}}) {
+        auto sizes = func->getAttrOfType<DenseI32ArrayAttr>(name);
+        auto known = blockContracts.find(newName.getValue());
+        if (!sizes || sizes.size() != 3 ||
+            (known != blockContracts.end() && known->second.exact >= exact))
+          continue;
+        blockContracts[newName.getValue()] = {sizes[0], sizes[1], sizes[2],
+                                              exact};
+      }
       for (StringRef name :
            {"gpu.kernel", "gpu.known_block_size", "gpu.known_grid_size",
             "nvvm.kernel", "nvvm.maxntid", "nvvm.reqntid", "nvvm.minctasm"})
@@ -263,6 +283,29 @@ ConvertNVVMKernelsToEmulatorPass::getOrCreateEntry(LLVM::LLVMFuncOp kernel,
       LLVM::LLVMFunctionType::get(LLVM::LLVMVoidType::get(ctx), {ptr}));
   Block *body = entry.addEntryBlock(b);
   b.setInsertionPointToStart(body);
+  // A launch that breaks the kernel's block size contract fails, as the
+  // driver refuses it (reqntid, maxntid) or as the kernel's code, which
+  // assumes its block size (known_block_size), would go wrong.
+  auto contract = blockContracts.find(kernel.getSymName());
+  if (contract != blockContracts.end()) {
+    Type i32 = IntegerType::get(ctx, 32);
+    auto constant = [&](int32_t value) -> Value {
+      return LLVM::ConstantOp::create(b, loc, i32, value);
+    };
+    const BlockContract &c = contract->second;
+    SmallVector<Value> sizes = {constant(c.x), constant(c.y), constant(c.z),
+                                constant(c.exact ? 1 : 0)};
+    LLVM::LLVMFuncOp check =
+        declare(module, "gsEmuCheckBlockSize", i32, SmallVector<Type>(4, i32));
+    Value ok = LLVM::CallOp::create(b, loc, check, sizes).getResult();
+    Value holds =
+        LLVM::ICmpOp::create(b, loc, LLVM::ICmpPredicate::ne, ok, constant(0));
+    Block *run = entry.addBlock(), *refuse = entry.addBlock();
+    LLVM::CondBrOp::create(b, loc, holds, run, refuse);
+    b.setInsertionPointToStart(refuse);
+    LLVM::ReturnOp::create(b, loc, ValueRange{});
+    b.setInsertionPointToStart(run);
+  }
   SmallVector<Value> args;
   for (auto [i, type] : llvm::enumerate(kernel.getFunctionType().getParams())) {
     Value slot = LLVM::GEPOp::create(b, loc, ptr, ptr, body->getArgument(0),
@@ -355,6 +398,7 @@ ConvertNVVMKernelsToEmulatorPass::replaceLaunch(gpu::LaunchFuncOp launch,
 void ConvertNVVMKernelsToEmulatorPass::runOnOperation() {
   ModuleOp module = getOperation();
   kernels.clear();
+  blockContracts.clear();
   nextSite = 0;
   if (failed(renameRuntimeCalls(module)))
     return signalPassFailure();

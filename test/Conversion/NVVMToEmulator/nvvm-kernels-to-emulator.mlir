@@ -43,7 +43,15 @@
 // CHECK: llvm.insertvalue %[[VALID]], %{{.*}}[1]
 
 // The entry unpacks the parameters as CUDA passes them.
+// The entry checks the launch against nvvm.maxntid (at most 32 x 1 x 1
+// threads: the last argument, exact, is 0) before it runs the kernel.
 // CHECK: llvm.func @__gs_emu_kernels_scale_entry(%[[ARGS:.*]]: !llvm.ptr) {
+// CHECK: %[[X:.*]] = llvm.mlir.constant(32 : i32) : i32
+// CHECK: %[[EXACT:.*]] = llvm.mlir.constant(0 : i32) : i32
+// CHECK: %[[OK:.*]] = llvm.call @gsEmuCheckBlockSize(%[[X]], %{{.*}}, %{{.*}}, %[[EXACT]])
+// CHECK: %[[HOLDS:.*]] = llvm.icmp "ne" %[[OK]]
+// CHECK: llvm.cond_br %[[HOLDS]], ^[[BODY:.*]], ^[[REFUSE:[^ ]*]]
+// CHECK: ^[[BODY]]:
 // CHECK: %[[A0:.*]] = llvm.getelementptr %[[ARGS]][0] : (!llvm.ptr) -> !llvm.ptr, !llvm.ptr
 // CHECK: %[[V0P:.*]] = llvm.load %[[A0]] : !llvm.ptr -> !llvm.ptr
 // CHECK: %[[V0:.*]] = llvm.load %[[V0P]] : !llvm.ptr -> !llvm.ptr
@@ -51,6 +59,9 @@
 // CHECK: %[[V1P:.*]] = llvm.load %[[A1]] : !llvm.ptr -> !llvm.ptr
 // CHECK: %[[V1:.*]] = llvm.load %[[V1P]] : !llvm.ptr -> f32
 // CHECK: llvm.call @__gs_emu_kernels_scale(%[[V0]], %[[V1]])
+// CHECK-NEXT: llvm.return
+// CHECK: ^[[REFUSE]]:
+// CHECK-NEXT: llvm.return
 module attributes {gpu.container_module} {
   llvm.func @host(%buf: !llvm.ptr, %x: f32, %n: i64) {
     %one = llvm.mlir.constant(1 : i64) : i64
@@ -88,6 +99,41 @@ module attributes {gpu.container_module} {
       %value = llvm.extractvalue %r[0] : !llvm.struct<(f32, i1)>
       %out_slot = llvm.getelementptr %out[%tid] : (!llvm.ptr, i32) -> !llvm.ptr, f32
       llvm.store %value, %out_slot : f32, !llvm.ptr
+      llvm.return
+    }
+  }
+}
+
+// -----
+
+// gpu.known_block_size (the size the kernel's code assumes) makes the check
+// exact, also next to nvvm.maxntid; a kernel with neither is not checked.
+
+// CHECK-LABEL: llvm.func @__gs_emu_kernels_exact_entry(
+// CHECK: %[[X:.*]] = llvm.mlir.constant(64 : i32) : i32
+// CHECK: %[[Y:.*]] = llvm.mlir.constant(2 : i32) : i32
+// CHECK: %[[Z:.*]] = llvm.mlir.constant(1 : i32) : i32
+// CHECK: %[[EXACT:.*]] = llvm.mlir.constant(1 : i32) : i32
+// CHECK: llvm.call @gsEmuCheckBlockSize(%[[X]], %[[Y]], %[[Z]], %[[EXACT]])
+// CHECK-LABEL: llvm.func @__gs_emu_kernels_free_entry(
+// CHECK-NOT: gsEmuCheckBlockSize
+// CHECK: llvm.call @__gs_emu_kernels_free(
+module attributes {gpu.container_module} {
+  llvm.func @host(%buf: !llvm.ptr) {
+    %one = llvm.mlir.constant(1 : i64) : i64
+    %x = llvm.mlir.constant(64 : i64) : i64
+    %y = llvm.mlir.constant(2 : i64) : i64
+    gpu.launch_func @kernels::@exact blocks in (%one, %one, %one)
+        threads in (%x, %y, %one) : i64 args(%buf : !llvm.ptr)
+    gpu.launch_func @kernels::@free blocks in (%one, %one, %one)
+        threads in (%x, %one, %one) : i64 args(%buf : !llvm.ptr)
+    llvm.return
+  }
+  gpu.module @kernels {
+    llvm.func @exact(%out: !llvm.ptr) attributes {gpu.kernel, nvvm.kernel, nvvm.maxntid = array<i32: 128, 1, 1>, gpu.known_block_size = array<i32: 64, 2, 1>} {
+      llvm.return
+    }
+    llvm.func @free(%out: !llvm.ptr) attributes {gpu.kernel, nvvm.kernel} {
       llvm.return
     }
   }
