@@ -46,6 +46,10 @@ void gsEmuBarrier(int32_t site);
  * at most that many (maxntid). Returns 1 if the launch keeps it; else fails
  * the launch and returns 0 (the thread then returns). */
 int32_t gsEmuCheckBlockSize(int32_t x, int32_t y, int32_t z, int32_t exact);
+/* A shared-memory variable of the kernel, named by its entry: the first call
+ * of each block fills it with 0xFF bytes, as shared memory starts a block
+ * undefined (one host variable serves every block). */
+void gsEmuSharedMemory(void *address, int64_t bytes);
 
 /* The mgpu* host functions gpu-to-llvm calls, renamed. Streams and events
  * are placeholders: every launch completes before it returns. */

@@ -72,6 +72,7 @@ public:
   int64_t shuffle(int32_t site, int32_t kind, int32_t mask, int32_t value,
                   int32_t offset, int32_t clamp);
   void barrier(int32_t site);
+  void sharedMemory(void *address, int64_t bytes);
 
 private:
   static void fiberMain();
@@ -87,6 +88,8 @@ private:
   int32_t gridDim[3], blockDim[3];
   int32_t blockId[3] = {0, 0, 0};
   bool reverse = false;
+  /// Shared variables this block has filled with poison.
+  std::vector<void *> poisoned;
   std::vector<Fiber> fibers;
   Fiber *current = nullptr;
   Context scheduler;
@@ -175,6 +178,17 @@ int64_t Launch::shuffle(int32_t site, int32_t kind, int32_t mask, int32_t value,
   fiber.clamp = clamp;
   yield(fiber);
   return fiber.result;
+}
+
+/// On a GPU shared memory starts each block undefined; here one host
+/// variable serves every block, so a kernel that read what an earlier block
+/// left there would pass. The first thread of each block to enter fills it
+/// with 0xFF bytes (NaN, -1) instead, before any thread writes it.
+void Launch::sharedMemory(void *address, int64_t bytes) {
+  if (std::find(poisoned.begin(), poisoned.end(), address) != poisoned.end())
+    return;
+  poisoned.push_back(address);
+  std::memset(address, 0xFF, static_cast<size_t>(bytes));
 }
 
 void Launch::barrier(int32_t site) {
@@ -314,6 +328,7 @@ bool Launch::resolveShuffles(bool &failed) {
 
 bool Launch::runBlock(StackPool &stacks) {
   int numThreads = blockDim[0] * blockDim[1] * blockDim[2];
+  poisoned.clear();
   fibers.assign(numThreads, Fiber());
   for (int i = 0; i < numThreads; ++i) {
     Fiber &fiber = fibers[i];
@@ -448,6 +463,14 @@ void gsEmuBarrier(int32_t site) {
     return;
   }
   activeLaunch->barrier(site);
+}
+
+void gsEmuSharedMemory(void *address, int64_t bytes) {
+  if (!activeLaunch) {
+    fail("gsEmuSharedMemory called outside a kernel");
+    return;
+  }
+  activeLaunch->sharedMemory(address, bytes);
 }
 
 int32_t gsEmuCheckBlockSize(int32_t x, int32_t y, int32_t z, int32_t exact) {

@@ -255,6 +255,32 @@ static void countingKernel(void **params) {
     ++*counter;
 }
 
+// A kernel's shared variable, registered by its entry as
+// convert-nvvm-kernels-to-emulator writes it: thread 0 of each block reads
+// what is there and writes 42; thread 1 reads after it.
+static int32_t sharedCell[4];
+static void sharedLeftoverKernel(void **params) {
+  gsEmuSharedMemory(sharedCell, sizeof(sharedCell));
+  int32_t *out = *static_cast<int32_t **>(params[0]);
+  int32_t block = reg(CtaidX);
+  if (linearTid() == 0) {
+    out[block] = sharedCell[0];
+    sharedCell[0] = 42;
+  } else if (linearTid() == 1) {
+    out[2 + block] = sharedCell[0];
+  }
+}
+
+static void testSharedMemoryPerBlock() {
+  int32_t out[4] = {0, 0, 0, 0};
+  launch(sharedLeftoverKernel, 2, 32, out);
+  expectNoError("shared memory per block");
+  expect(out[0] == -1 && out[1] == -1,
+         "each block finds its shared memory poisoned, not the last block's");
+  expect(out[2] == 42 && out[3] == 42,
+         "threads of one block share their shared memory");
+}
+
 // Entries as convert-nvvm-kernels-to-emulator writes them for a kernel
 // compiled for blocks of exactly 64 x 2 x 1 threads (known_block_size), or
 // at most 128 (maxntid).
@@ -335,6 +361,7 @@ int main() {
   testPartialWarp();
   testBarrier();
   testExitedThreads();
+  testSharedMemoryPerBlock();
   testBlockContracts();
   testMisuse();
   testMemory();

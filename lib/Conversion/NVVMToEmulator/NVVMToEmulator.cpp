@@ -15,6 +15,7 @@
 #include "mlir/IR/AttrTypeSubElements.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/SymbolTable.h"
+#include "mlir/Interfaces/DataLayoutInterfaces.h"
 #include "llvm/ADT/StringMap.h"
 
 namespace mlir::gs {
@@ -80,6 +81,10 @@ private:
     bool exact = false;
   };
   llvm::StringMap<BlockContract> blockContracts;
+  /// The shared-memory globals (new name, bytes) of each kernel's
+  /// gpu.module, by the kernel's new name: its entry has them poisoned per
+  /// block.
+  llvm::StringMap<SmallVector<std::pair<std::string, int64_t>>> sharedOfKernel;
   /// Numbers every shuffle and barrier, so the emulator can tell lanes that
   /// wait at different ones apart (a divergent warp).
   int32_t nextSite = 0;
@@ -218,6 +223,15 @@ ConvertNVVMKernelsToEmulatorPass::dissolve(gpu::GPUModuleOp gpuModule,
           return std::nullopt;
         return LLVM::LLVMPointerType::get(ctx);
       });
+  SmallVector<std::pair<std::string, int64_t>> shared;
+  for (Operation *op : ops)
+    if (auto global = dyn_cast<LLVM::GlobalOp>(op))
+      if (global.getAddrSpace() == 3)
+        shared.push_back(
+            {prefix + global.getSymName().str(),
+             static_cast<int64_t>(DataLayout::closest(global)
+                                      .getTypeSize(global.getGlobalType())
+                                      .getFixedValue())});
   for (Operation *op : ops) {
     auto symbol = cast<SymbolOpInterface>(op);
     std::string oldName = symbol.getName().str();
@@ -239,8 +253,10 @@ ConvertNVVMKernelsToEmulatorPass::dissolve(gpu::GPUModuleOp gpuModule,
     if (auto func = dyn_cast<LLVM::LLVMFuncOp>(op)) {
       if (failed(rewriteNVVMOps(func)))
         return failure();
-      if (func->hasAttr(gpu::GPUDialect::getKernelFuncAttrName()))
+      if (func->hasAttr(gpu::GPUDialect::getKernelFuncAttrName())) {
         kernels[(gpuModule.getSymName() + "::" + oldName).str()] = func;
+        sharedOfKernel[newName.getValue()] = shared;
+      }
       // The launch contract becomes a check in the kernel's entry (see
       // getOrCreateEntry); the attributes mean nothing on the host.
       for (auto [name, exact] :
@@ -305,6 +321,15 @@ ConvertNVVMKernelsToEmulatorPass::getOrCreateEntry(LLVM::LLVMFuncOp kernel,
     b.setInsertionPointToStart(refuse);
     LLVM::ReturnOp::create(b, loc, ValueRange{});
     b.setInsertionPointToStart(run);
+  }
+  for (auto &[global, bytes] : sharedOfKernel.lookup(kernel.getSymName())) {
+    Type i64 = IntegerType::get(ctx, 64);
+    Value address = LLVM::AddressOfOp::create(b, loc, ptr, global);
+    Value size = LLVM::ConstantOp::create(b, loc, i64, bytes);
+    LLVM::CallOp::create(b, loc,
+                         declare(module, "gsEmuSharedMemory",
+                                 LLVM::LLVMVoidType::get(ctx), {ptr, i64}),
+                         ValueRange{address, size});
   }
   SmallVector<Value> args;
   for (auto [i, type] : llvm::enumerate(kernel.getFunctionType().getParams())) {
@@ -399,6 +424,7 @@ void ConvertNVVMKernelsToEmulatorPass::runOnOperation() {
   ModuleOp module = getOperation();
   kernels.clear();
   blockContracts.clear();
+  sharedOfKernel.clear();
   nextSite = 0;
   if (failed(renameRuntimeCalls(module)))
     return signalPassFailure();

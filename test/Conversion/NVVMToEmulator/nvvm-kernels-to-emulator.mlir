@@ -52,6 +52,10 @@
 // CHECK: %[[HOLDS:.*]] = llvm.icmp "ne" %[[OK]]
 // CHECK: llvm.cond_br %[[HOLDS]], ^[[BODY:.*]], ^[[REFUSE:[^ ]*]]
 // CHECK: ^[[BODY]]:
+// Its gpu.module's shared variable (32 x f32) is poisoned once per block.
+// CHECK: %[[SHARED:.*]] = llvm.mlir.addressof @__gs_emu_kernels_shared : !llvm.ptr
+// CHECK: %[[BYTES:.*]] = llvm.mlir.constant(128 : i64) : i64
+// CHECK: llvm.call @gsEmuSharedMemory(%[[SHARED]], %[[BYTES]])
 // CHECK: %[[A0:.*]] = llvm.getelementptr %[[ARGS]][0] : (!llvm.ptr) -> !llvm.ptr, !llvm.ptr
 // CHECK: %[[V0P:.*]] = llvm.load %[[A0]] : !llvm.ptr -> !llvm.ptr
 // CHECK: %[[V0:.*]] = llvm.load %[[V0P]] : !llvm.ptr -> !llvm.ptr
