@@ -79,7 +79,7 @@ private:
   void yield(Fiber &fiber);
   void resume(Fiber &fiber);
   bool runBlock(StackPool &stacks);
-  bool resolveBarrier();
+  bool resolveBarrier(bool &failed);
   bool resolveShuffles(bool &failed);
   std::string where() const;
 
@@ -198,16 +198,29 @@ void Launch::barrier(int32_t site) {
   yield(fiber);
 }
 
-bool Launch::resolveBarrier() {
-  bool anyWaiting = false;
+bool Launch::resolveBarrier(bool &failed) {
+  const Fiber *first = nullptr;
   for (Fiber &fiber : fibers) {
     if (fiber.wait == Wait::Barrier)
-      anyWaiting = true;
+      first = first ? first : &fiber;
     else if (fiber.wait != Wait::Exited)
       return false;
   }
-  if (!anyWaiting)
+  if (!first)
     return false;
+  // Threads of a block that wait at different barrier instructions are
+  // divergent: undefined on a GPU, though one hardware barrier may count
+  // them together.
+  for (Fiber &fiber : fibers) {
+    if (fiber.wait == Wait::Barrier && fiber.site != first->site) {
+      fail("divergent barriers in block (" + std::to_string(blockId[0]) + ", " +
+           std::to_string(blockId[1]) + ", " + std::to_string(blockId[2]) +
+           "): threads " + std::to_string(first->linear) + " and " +
+           std::to_string(fiber.linear) + " wait at different barriers");
+      failed = true;
+      return false;
+    }
+  }
   // bar.sync waits for the threads that have not exited.
   for (Fiber &fiber : fibers)
     if (fiber.wait == Wait::Barrier)
@@ -354,8 +367,11 @@ bool Launch::runBlock(StackPool &stacks) {
     bool progress = resolveShuffles(failed);
     if (failed)
       return false;
-    if (!progress)
-      progress = resolveBarrier();
+    if (!progress) {
+      progress = resolveBarrier(failed);
+      if (failed)
+        return false;
+    }
     if (!progress) {
       int atBarrier = 0, atShuffle = 0, exited = 0;
       for (Fiber &fiber : fibers) {

@@ -307,6 +307,13 @@ static void testBlockContracts() {
   expect(counter == 5, "a launch that breaks it runs no kernel code");
 }
 
+static void divergentBarrierKernel(void **) {
+  if (linearTid() % 2)
+    gsEmuBarrier(7);
+  else
+    gsEmuBarrier(8);
+}
+
 static void testMisuse() {
   int32_t counter = 0;
   launch(deadlockKernel, 1, 32, &counter);
@@ -315,6 +322,8 @@ static void testMisuse() {
   expectError("divergent", "divergent shuffles in warp 0");
   launch(exitedLaneKernel, 1, 32, &counter);
   expectError("exited lane", "lane 31, which has exited");
+  launch(divergentBarrierKernel, 1, 32, &counter);
+  expectError("divergent barriers", "divergent barriers in block (0, 0, 0)");
   // The first error sticks: later launches do nothing until it is cleared.
   launch(deadlockKernel, 1, 32, &counter);
   launch(countingKernel, 1, 32, &counter);
