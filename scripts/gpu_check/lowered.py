@@ -94,6 +94,10 @@ def run_case(ctx, name: str, steps: int = 4):
     group = H.make_group(shapes, dtypes, optimizer, np.random.default_rng(5))
     rng = np.random.default_rng(11)
     stream = None if ctx.dry_run else torch.cuda.current_stream(ctx.dev).cuda_stream
+    # An empty CUDA tensor has no storage (address 0), which steps refuse;
+    # the kernels never dereference an empty tensor's address, so any valid
+    # one does.
+    placeholder = torch.zeros(64, dtype=torch.uint8, device=ctx.dev)
     slowest = 0.0
     for k in range(steps):
         grads = [rng.standard_normal(s) * rng.uniform(0.1, 10) for s in shapes]
@@ -108,15 +112,14 @@ def run_case(ctx, name: str, steps: int = 4):
                 "scaling": ([np.array(inv_scale, np.float32),
                              np.array(1.0 if found_inf else 0.0, np.float32)]
                             if amp else [])}
-        if ctx.dry_run:
-            buffers = host
-        else:  # device copies; uint16 (bf16 bits) travels as int16
-            buffers = {key: [torch.from_numpy(a.view(np.int16) if a.dtype == np.uint16
-                                              else a).to(ctx.dev) for a in arrays]
-                       for key, arrays in host.items()}
+        # Copies on the checked device (CPU tensors in a dry run, the same
+        # code path); uint16 (bf16 bits) travels as int16.
+        buffers = {key: [torch.from_numpy(a.view(np.int16) if a.dtype == np.uint16
+                                          else a).clone().to(ctx.dev) for a in arrays]
+                   for key, arrays in host.items()}
 
         def addr(x):
-            return C.address(x) if ctx.dry_run else x.data_ptr()
+            return x.data_ptr() if x.numel() else placeholder.data_ptr()
         args = ([addr(p) for p in buffers["params"]], [addr(g) for g in buffers["grads"]],
                 [addr(m) for m in buffers["moments"]],
                 *[addr(s) for s in buffers["state"]], 1e-2, 0.1,
@@ -126,9 +129,9 @@ def run_case(ctx, name: str, steps: int = 4):
         slowest = max(slowest, time.perf_counter() - start)
         if not ctx.dry_run:
             torch.cuda.synchronize(ctx.dev)
-            for key in ("params", "moments", "state"):
-                for dst, src in zip(host[key], buffers[key]):
-                    np.copyto(dst, src.cpu().numpy().view(dst.dtype))
+        for key in ("params", "moments", "state"):
+            for dst, src in zip(host[key], buffers[key]):
+                np.copyto(dst, src.cpu().numpy().view(dst.dtype))
         H.reference_step(group, optimizer, cfg, stored, 1e-2, 0.1, inv_scale, found_inf)
         H.compare(group, 1e-6, f"{name} step {k}")
     return step, slowest
@@ -142,7 +145,9 @@ def no_wait(ctx, step_and_case):
     opt_name, shapes, dtypes, amp = CASES[name]
     moments = step.signature.num_moments
     dtype = {"f32": torch.float32, "bf16": torch.bfloat16, "f16": torch.float16}
-    tensors = [torch.zeros(s, dtype=dtype[d], device=ctx.dev) for s, d in zip(shapes, dtypes)]
+    # At least one element each: an empty CUDA tensor has no address.
+    tensors = [torch.zeros(s if 0 not in s else (1,), dtype=dtype[d], device=ctx.dev)
+               for s, d in zip(shapes, dtypes)]
     grads = [torch.ones_like(t) for t in tensors]
     moment_tensors = [torch.zeros_like(t) for t in tensors for _ in range(moments)]
     n = len(shapes)
