@@ -14,6 +14,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <condition_variable>
 #include <cstdarg>
 #include <cstdio>
@@ -272,6 +273,47 @@ Operands describeArgs(const GSCpuStepArgs &a) {
   return o;
 }
 
+/// Rows [first, last) of a step as a step of their own: the same kernels run
+/// on it unchanged. Chunk ids restart at 0 (`offsets`, caller storage, gets
+/// the rebased prefix sums, so partials are reused from their start); state
+/// and records start at row `first`.
+Operands windowOf(const GSCpuStepArgs &a, int64_t first, int64_t last,
+                  std::vector<int64_t> &offsets) {
+  int64_t n = last - first, base = a.chunkOffsets[first];
+  offsets.resize(n + 1);
+  for (int64_t t = 0; t <= n; ++t)
+    offsets[t] = a.chunkOffsets[first + t] - base;
+  GSCpuStepArgs w = a;
+  w.numTensors = n;
+  w.table = a.table + first * a.tableWidth;
+  w.chunkOffsets = offsets.data();
+  w.stats = a.stats + first * 2;
+  w.counts = a.counts + first * 2;
+  w.steps = a.steps + first;
+  w.partialsSize = offsets[n];
+  w.records = a.records + first * GS_CPU_RECORD_WORDS;
+  w.recordsSize = n * GS_CPU_RECORD_WORDS;
+  return describeArgs(w);
+}
+
+/// Gradient bytes per thread that one window of tensors may span:
+/// GS_CPU_WINDOW_BYTES when set (0: the whole table is one window), else
+/// 1 MiB. Read at every step. Returns -1 with the error set when the
+/// variable is malformed.
+int64_t windowBytesPerThread() {
+  const char *text = std::getenv("GS_CPU_WINDOW_BYTES");
+  if (!text || !*text)
+    return int64_t(1) << 20;
+  char *end = nullptr;
+  errno = 0;
+  long long value = std::strtoll(text, &end, 10);
+  if (errno || *end || value < 0 || value > (int64_t(1) << 40)) {
+    fail("GS_CPU_WINDOW_BYTES must be an integer in [0, 2^40], got '%s'", text);
+    return -1;
+  }
+  return value;
+}
+
 void launch(const Kernel &kernel, Operands &o, int numThreads) {
   void *symbol = kernel.isa[isa()];
   if (kernel.info.kind == Kind::Scalars) {
@@ -328,12 +370,37 @@ int gsCpuRunStep(const char *norms, const char *scalars, const char *update,
       checkFits(u->info, shape) || checkBuffers(*args) ||
       checkTables(shape, u->info.elementBytes))
     return 1;
+  int64_t windowBytes = windowBytesPerThread();
+  if (windowBytes < 0)
+    return 1;
   if (args->numTensors == 0)
     return 0;
-  Operands o = describeArgs(*args);
-  launch(*n, o, numThreads);
-  launch(*s, o, 1);
-  launch(*u, o, numThreads);
+  // The norms pass reads every gradient, and the update pass reads it
+  // again. Run back to back over the whole table, the second read comes
+  // from memory; run window by window (consecutive tensors spanning a few
+  // MiB of gradients per thread), it comes from the cache. Tensors are
+  // independent (spec section 5), so windows change no result; only the
+  // group-wide found_inf of a loss-scaled step needs every norm first.
+  int64_t budget = windowBytes * numThreads / std::max(1, u->info.elementBytes);
+  if (s->info.amp != 0 || budget == 0) {
+    Operands o = describeArgs(*args);
+    launch(*n, o, numThreads);
+    launch(*s, o, 1);
+    launch(*u, o, numThreads);
+    return 0;
+  }
+  thread_local std::vector<int64_t> offsets;
+  auto numel = [&](int64_t t) { return args->table[t * args->tableWidth]; };
+  for (int64_t first = 0, last; first < args->numTensors; first = last) {
+    int64_t elements = numel(first);
+    for (last = first + 1;
+         last < args->numTensors && numel(last) <= budget - elements; ++last)
+      elements += numel(last);
+    Operands o = windowOf(*args, first, last, offsets);
+    launch(*n, o, numThreads);
+    launch(*s, o, 1);
+    launch(*u, o, numThreads);
+  }
   return 0;
 }
 

@@ -126,6 +126,55 @@ def test_thread_count_never_changes_bits(dtype):
                                b.view(torch.uint8) if b.dim() else b)
 
 
+def test_window_size_never_changes_bits(monkeypatch):
+    """gsCpuRunStep runs norms, scalars and update window by window
+    (GS_CPU_WINDOW_BYTES of gradients per thread; 0: the whole table at
+    once): neither the window size nor the thread count changes a bit, also
+    when one tensor of a window is skipped for a non-finite gradient."""
+    def run(window, threads):
+        monkeypatch.setenv("GS_CPU_WINDOW_BYTES", window)
+        torch.manual_seed(0)
+        net = torch.nn.Sequential(torch.nn.Linear(64, 600), torch.nn.Linear(600, 40),
+                                  torch.nn.Linear(40, 3))
+        opt = GSWrapper(torch.optim.AdamW(net.parameters(), lr=1e-2), backend="compiled")
+        data = torch.randn(8, 64, generator=torch.Generator().manual_seed(1))
+        saved = torch.get_num_threads()
+        torch.set_num_threads(threads)
+        try:
+            for k in range(4):
+                opt.zero_grad()
+                net(data * (k + 1)).sum().backward()
+                if k == 2:
+                    net[1].weight.grad[0, 0] = float("nan")
+                opt.step()
+        finally:
+            torch.set_num_threads(saved)
+        return ([p.detach().clone() for p in net.parameters()]
+                + [torch.tensor([opt.scaler.state_of(p)[key] for key in ("m", "v", "k")])
+                   for p in net.parameters()])
+
+    reference = run("0", 1)
+    for window, threads in (("1", 1), ("4096", 2), ("200000", 1), ("200000", 2), ("", 2)):
+        for a, b in zip(reference, run(window, threads)):
+            assert torch.equal(a, b), (window, threads)
+
+
+def test_malformed_window_size_is_refused(monkeypatch):
+    """A malformed GS_CPU_WINDOW_BYTES is an error naming it, before
+    anything is written."""
+    net = model()
+    opt = GSWrapper(torch.optim.AdamW(net.parameters(), lr=1e-2), backend="compiled")
+    net(torch.ones(2, 6)).sum().backward()
+    before = [p.detach().clone() for p in net.parameters()]
+    for bad in ("-1", "1MiB", "99999999999999999999"):
+        monkeypatch.setenv("GS_CPU_WINDOW_BYTES", bad)
+        with pytest.raises(K.KernelError, match=f"GS_CPU_WINDOW_BYTES must be an "
+                           f"integer in .0, 2\\^40., got '{bad}'"):
+            opt.step()
+        assert all(torch.equal(p, q) for p, q in zip(net.parameters(), before))
+        assert all(opt.scaler.state_of(p)["k"] == 0 for p in net.parameters())
+
+
 def test_kernel_names_cover_every_configuration():
     lib = K.cpu_kernels()
     for structure in K.STRUCTURES:
