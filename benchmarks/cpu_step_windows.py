@@ -10,7 +10,8 @@ on persistent tables), on 1 and 2 threads, for
   parameters: the shape of conv nets and small layers),
 
 with every window size interleaved round by round (min and median ms, and
-the ratio to one window).
+the ratio to one window). The runtime's default is 256 KiB on one thread
+and the whole table on more.
 
     .venv/bin/python benchmarks/cpu_step_windows.py [--rounds 5]
 """
@@ -35,7 +36,7 @@ from gpt2_shapes import gpt2_small_shapes  # noqa: E402
 from gradient_stabilizer import _cpu_kernels as K  # noqa: E402
 
 WINDOWS = [("whole table (0)", "0"), ("256 KiB", str(256 << 10)),
-           ("1 MiB (default)", ""), ("4 MiB", str(4 << 20))]
+           ("1 MiB", str(1 << 20)), ("4 MiB", str(4 << 20))]
 
 
 def small_shapes():

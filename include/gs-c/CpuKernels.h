@@ -69,11 +69,12 @@ typedef struct GSCpuStepArgs {
 /// `update` on `numThreads`. Checks everything first (kernels exist and fit
 /// each other and the table; chunk offsets agree with the element counts;
 /// addresses are non-null and aligned; scratch is large enough); on an error
-/// nothing is written. Without loss scaling the three run window by window:
-/// consecutive tensors spanning at most GS_CPU_WINDOW_BYTES of gradients per
-/// thread (default 1 MiB; 0: the whole table at once; a malformed value is
-/// an error), so the update reads gradients the norms pass left in the
-/// cache. Windows change no bit (tensors are independent).
+/// nothing is written. Without loss scaling the three may run window by
+/// window: consecutive tensors spanning at most GS_CPU_WINDOW_BYTES of
+/// gradients per thread (0: the whole table at once; default 256 KiB on one
+/// thread, 0 on more; a malformed value is an error), so the update reads
+/// gradients the norms pass left in the cache. Windows change no bit
+/// (tensors are independent).
 int gsCpuRunStep(const char *norms, const char *scalars, const char *update,
                  const GSCpuStepArgs *args, int numThreads);
 

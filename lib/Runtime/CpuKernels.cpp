@@ -298,12 +298,15 @@ Operands windowOf(const GSCpuStepArgs &a, int64_t first, int64_t last,
 
 /// Gradient bytes per thread that one window of tensors may span:
 /// GS_CPU_WINDOW_BYTES when set (0: the whole table is one window), else
-/// 1 MiB. Read at every step. Returns -1 with the error set when the
-/// variable is malformed.
-int64_t windowBytesPerThread() {
+/// 256 KiB on one thread (the window's gradients and the update's other
+/// traffic fit in a core's L2) and 0 on more, where handing every window's
+/// phases to the pool costs more than the cache saves
+/// (benchmarks/cpu_step_windows.py). Read at every step. Returns -1 with the
+/// error set when the variable is malformed.
+int64_t windowBytesPerThread(int numThreads) {
   const char *text = std::getenv("GS_CPU_WINDOW_BYTES");
   if (!text || !*text)
-    return int64_t(1) << 20;
+    return numThreads == 1 ? int64_t(256) << 10 : 0;
   char *end = nullptr;
   errno = 0;
   long long value = std::strtoll(text, &end, 10);
@@ -370,7 +373,7 @@ int gsCpuRunStep(const char *norms, const char *scalars, const char *update,
       checkFits(u->info, shape) || checkBuffers(*args) ||
       checkTables(shape, u->info.elementBytes))
     return 1;
-  int64_t windowBytes = windowBytesPerThread();
+  int64_t windowBytes = windowBytesPerThread(numThreads);
   if (windowBytes < 0)
     return 1;
   if (args->numTensors == 0)
@@ -378,7 +381,7 @@ int gsCpuRunStep(const char *norms, const char *scalars, const char *update,
   // The norms pass reads every gradient, and the update pass reads it
   // again. Run back to back over the whole table, the second read comes
   // from memory; run window by window (consecutive tensors spanning a few
-  // MiB of gradients per thread), it comes from the cache. Tensors are
+  // hundred KiB of gradients per thread), it comes from the cache. Tensors are
   // independent (spec section 5), so windows change no result; only the
   // group-wide found_inf of a loss-scaled step needs every norm first.
   int64_t budget = windowBytes * numThreads / std::max(1, u->info.elementBytes);

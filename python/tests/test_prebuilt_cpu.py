@@ -154,7 +154,8 @@ def test_window_size_never_changes_bits(monkeypatch):
                    for p in net.parameters()])
 
     reference = run("0", 1)
-    for window, threads in (("1", 1), ("4096", 2), ("200000", 1), ("200000", 2), ("", 2)):
+    for window, threads in (("1", 1), ("4096", 2), ("200000", 1), ("200000", 2), ("", 1),
+                            ("", 2)):
         for a, b in zip(reference, run(window, threads)):
             assert torch.equal(a, b), (window, threads)
 
