@@ -69,28 +69,29 @@ Call::~Call() {
     threadError() = context->lastError;
 }
 
-ContextImpl *Call::useContext(void *handle) {
-  auto *found =
-      static_cast<ContextImpl *>(use(keyOf(handle), HandleKind::Context));
+/// The context that owns an object of the C API.
+static ContextImpl *ownerOf(ContextImpl *context) { return context; }
+template <typename Impl> static ContextImpl *ownerOf(Impl *object) {
+  return object->owner;
+}
+
+template <typename Impl> Impl *Call::useAs(void *handle, HandleKind kind) {
+  auto *found = static_cast<Impl *>(use(keyOf(handle), kind));
   if (found)
-    bind(found);
+    bind(ownerOf(found));
   return found;
+}
+
+ContextImpl *Call::useContext(void *handle) {
+  return useAs<ContextImpl>(handle, HandleKind::Context);
 }
 
 ModuleImpl *Call::useModule(void *handle) {
-  auto *found =
-      static_cast<ModuleImpl *>(use(keyOf(handle), HandleKind::Module));
-  if (found)
-    bind(found->owner);
-  return found;
+  return useAs<ModuleImpl>(handle, HandleKind::Module);
 }
 
 ExecutableImpl *Call::useExecutable(void *handle) {
-  auto *found =
-      static_cast<ExecutableImpl *>(use(keyOf(handle), HandleKind::Executable));
-  if (found)
-    bind(found->owner);
-  return found;
+  return useAs<ExecutableImpl>(handle, HandleKind::Executable);
 }
 
 void Call::fail(std::string message) {

@@ -101,6 +101,7 @@ public:
   bool onLargeStack(llvm::function_ref<void()> fn, bool orInline = false);
 
 private:
+  template <typename Impl> Impl *useAs(void *handle, HandleKind kind);
   void *use(uintptr_t key, HandleKind kind);
   void bind(ContextImpl *owner);
 
