@@ -77,9 +77,7 @@ def _find_tool(name: str, env: str, candidates: Sequence[Path]) -> str:
 def _bundled(folder: str, name: str, env: str) -> str:
     """A file of the build: the installed package's, or a checkout's build
     tree's (see _paths)."""
-    path = _paths.find(folder, name, env)
-    if path is None:
-        raise CompilerError(_paths.not_found(folder, name, env))
+    path = _paths.require(folder, name, env, CompilerError)
     if not path.is_file():
         raise CompilerError(f"{env}={path} does not exist")
     return str(path)
@@ -332,19 +330,17 @@ class _CAPI:
     """ctypes binding of include/gs-c/GS.h."""
 
     def __init__(self, path: str):
-        lib = ctypes.CDLL(path)
         vp, cp = ctypes.c_void_p, ctypes.c_char_p
-        for name, restype, argtypes in [
-                ("gsContextCreate", vp, []), ("gsContextDestroy", None, [vp]),
-                ("gsContextGetLastError", cp, [vp]),
-                ("gsModuleParse", vp, [vp, cp, ctypes.c_size_t]),
-                ("gsModuleDestroy", None, [vp]),
-                ("gsModuleRunPipeline", ctypes.c_int, [vp, cp]),
-                ("gsExecutableCreate", vp, [vp, ctypes.c_int]),
-                ("gsExecutableDestroy", None, [vp]),
-                ("gsExecutableLookup", vp, [vp, cp])]:
-            function = getattr(lib, name)
-            function.restype, function.argtypes = restype, argtypes
+        lib = _paths.load_library(path, {
+            "gsContextCreate": ([], vp), "gsContextDestroy": ([vp], None),
+            "gsContextGetLastError": ([vp], cp),
+            "gsModuleParse": ([vp, cp, ctypes.c_size_t], vp),
+            "gsModuleDestroy": ([vp], None),
+            "gsModuleRunPipeline": ([vp, cp], ctypes.c_int),
+            "gsExecutableCreate": ([vp, ctypes.c_int], vp),
+            "gsExecutableDestroy": ([vp], None),
+            "gsExecutableLookup": ([vp, cp], vp),
+        }, CompilerError)
         self.lib = lib
         self.context = lib.gsContextCreate()
 
@@ -382,12 +378,11 @@ class GpuRuntime:
 
     def __init__(self, library: str, env: str, prefix: str):
         path = _bundled("lib", library, env)
-        try:
-            self.lib = ctypes.CDLL(path, mode=ctypes.RTLD_GLOBAL)
-        except OSError as error:
-            raise CompilerError(f"cannot load {path}: {error}") from error
+        self.lib = _paths.load_library(path, {
+            f"{prefix}GetLastError": (None, ctypes.c_char_p),
+            f"{prefix}ClearLastError": (None, None),
+        }, CompilerError, global_symbols=True)
         self._get_error = getattr(self.lib, f"{prefix}GetLastError")
-        self._get_error.restype = ctypes.c_char_p
         self._clear_error = getattr(self.lib, f"{prefix}ClearLastError")
         self._set_stream = getattr(self.lib, "gsRuntimeSetStream", None)
         if self._set_stream is not None:
@@ -426,11 +421,7 @@ def capi() -> _CAPI:
     """The process-wide C API binding (loaded on first use)."""
     global _capi_instance
     if _capi_instance is None:
-        path = _bundled("lib", "libGSCAPI.so", "GS_CAPI_LIB")
-        try:
-            _capi_instance = _CAPI(path)
-        except OSError as error:
-            raise CompilerError(f"cannot load {path}: {error}") from error
+        _capi_instance = _CAPI(_bundled("lib", "libGSCAPI.so", "GS_CAPI_LIB"))
     return _capi_instance
 
 
@@ -493,10 +484,7 @@ class CompiledStep:
         if address is None:
             if library is None:
                 self.library_path = compile_module(self.module, vector_width)
-            try:
-                self._library = ctypes.CDLL(str(self.library_path))
-            except OSError as error:
-                raise CompilerError(f"cannot load {self.library_path}: {error}") from error
+            self._library = _paths.load_library(self.library_path, {}, CompilerError)
             address = ctypes.cast(self._library.gs_step, ctypes.c_void_p).value
         self._function = ctypes.CFUNCTYPE(None, *argtypes)(address)
 

@@ -96,10 +96,7 @@ def kernel_set(structure: str, dtype: str, on_nonfinite: str = "skip",
 def library_path() -> Path:
     """libgs_cpu_kernels.so: GS_CPU_KERNELS_LIB, the installed package's, or
     a checkout's build tree's (see _paths)."""
-    path = _paths.find("lib", "libgs_cpu_kernels.so", "GS_CPU_KERNELS_LIB")
-    if path is None:
-        raise KernelError(_paths.not_found("lib", "libgs_cpu_kernels.so", "GS_CPU_KERNELS_LIB"))
-    return path
+    return _paths.require("lib", "libgs_cpu_kernels.so", "GS_CPU_KERNELS_LIB", KernelError)
 
 
 class CpuKernels:
@@ -107,20 +104,15 @@ class CpuKernels:
 
     def __init__(self, path: Optional[Path] = None):
         path = library_path() if path is None else Path(path)
-        try:
-            lib = ctypes.CDLL(str(path))
-        except OSError as error:
-            raise KernelError(f"cannot load {path}: {error}") from error
-        lib.gsCpuRunStep.argtypes = [ctypes.c_char_p] * 3 + [
-            ctypes.POINTER(_StepArgs), ctypes.c_int]
-        lib.gsCpuRunStep.restype = ctypes.c_int
-        lib.gsCpuRunKernel.argtypes = [ctypes.c_char_p, ctypes.POINTER(_StepArgs),
-                                       ctypes.c_int]
-        lib.gsCpuRunKernel.restype = ctypes.c_int
-        lib.gsCpuHasKernel.argtypes = [ctypes.c_char_p]
-        lib.gsCpuHasKernel.restype = ctypes.c_int
-        lib.gsCpuKernelISA.restype = ctypes.c_char_p
-        lib.gsCpuLastError.restype = ctypes.c_char_p
+        run = [ctypes.c_char_p] * 3 + [ctypes.POINTER(_StepArgs), ctypes.c_int]
+        lib = _paths.load_library(path, {
+            "gsCpuRunStep": (run, ctypes.c_int),
+            "gsCpuRunKernel": ([ctypes.c_char_p, ctypes.POINTER(_StepArgs), ctypes.c_int],
+                               ctypes.c_int),
+            "gsCpuHasKernel": ([ctypes.c_char_p], ctypes.c_int),
+            "gsCpuKernelISA": (None, ctypes.c_char_p),
+            "gsCpuLastError": (None, ctypes.c_char_p),
+        }, KernelError)
         self._lib = lib
         self.path = path
 

@@ -39,11 +39,7 @@ class _StepArgs(ctypes.Structure):
 def library_path() -> Path:
     """libgs_gpu_kernels.so: GS_GPU_KERNELS_LIB, a checkout's build tree's,
     or the installed package's (see _paths)."""
-    path = _paths.find("lib", "libgs_gpu_kernels.so", "GS_GPU_KERNELS_LIB")
-    if path is None:
-        raise KernelError(_paths.not_found("lib", "libgs_gpu_kernels.so",
-                                           "GS_GPU_KERNELS_LIB"))
-    return path
+    return _paths.require("lib", "libgs_gpu_kernels.so", "GS_GPU_KERNELS_LIB", KernelError)
 
 
 class GpuKernels:
@@ -51,21 +47,14 @@ class GpuKernels:
 
     def __init__(self, path: Optional[Path] = None):
         path = library_path() if path is None else Path(path)
-        try:
-            lib = ctypes.CDLL(str(path))
-        except OSError as error:
-            raise KernelError(f"cannot load {path}: {error}") from error
-        lib.gsGpuRunStep.argtypes = [ctypes.c_char_p] * 3 + [
-            ctypes.POINTER(_StepArgs), ctypes.c_int, ctypes.c_void_p]
-        lib.gsGpuRunStep.restype = ctypes.c_int
-        lib.gsGpuRunKernel.argtypes = [ctypes.c_char_p, ctypes.POINTER(_StepArgs),
-                                       ctypes.c_int, ctypes.c_void_p]
-        lib.gsGpuRunKernel.restype = ctypes.c_int
-        lib.gsGpuHasKernel.argtypes = [ctypes.c_char_p]
-        lib.gsGpuHasKernel.restype = ctypes.c_int
-        lib.gsGpuKernelImage.argtypes = [ctypes.c_int]
-        lib.gsGpuKernelImage.restype = ctypes.c_char_p
-        lib.gsGpuLastError.restype = ctypes.c_char_p
+        run = [ctypes.POINTER(_StepArgs), ctypes.c_int, ctypes.c_void_p]
+        lib = _paths.load_library(path, {
+            "gsGpuRunStep": ([ctypes.c_char_p] * 3 + run, ctypes.c_int),
+            "gsGpuRunKernel": ([ctypes.c_char_p] + run, ctypes.c_int),
+            "gsGpuHasKernel": ([ctypes.c_char_p], ctypes.c_int),
+            "gsGpuKernelImage": ([ctypes.c_int], ctypes.c_char_p),
+            "gsGpuLastError": (None, ctypes.c_char_p),
+        }, KernelError)
         self._lib = lib
         self.path = path
 

@@ -61,3 +61,32 @@ def not_found(folder: str, name: str, env: str) -> str:
     return (f"{name} not found (looked in {where}): install the package's wheel, "
             f"build the project (scripts/setup.sh; GS_BUILD_DIR names a build "
             f"tree other than build/) or set {env}")
+
+
+def require(folder: str, name: str, env: str, error: type) -> Path:
+    """`find`, raising `error` with `not_found`'s message instead of None."""
+    path = find(folder, name, env)
+    if path is None:
+        raise error(not_found(folder, name, env))
+    return path
+
+
+def load_library(path: Path, signatures: dict, error: type, global_symbols: bool = False):
+    """Loads the shared library at `path` with ctypes and declares its
+    functions: `signatures` maps a name to (argtypes or None, restype).
+    A library that does not load raises `error` naming the path.
+    `global_symbols`: its symbols resolve the symbols of code loaded later
+    (RTLD_GLOBAL; JIT-compiled steps call the GPU runtimes)."""
+    import ctypes
+
+    try:
+        lib = ctypes.CDLL(str(path), mode=ctypes.RTLD_GLOBAL if global_symbols
+                          else ctypes.DEFAULT_MODE)
+    except OSError as cause:
+        raise error(f"cannot load {path}: {cause}") from cause
+    for name, (argtypes, restype) in signatures.items():
+        function = getattr(lib, name)
+        if argtypes is not None:
+            function.argtypes = argtypes
+        function.restype = restype
+    return lib
