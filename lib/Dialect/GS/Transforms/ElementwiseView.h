@@ -19,6 +19,10 @@
 #include "mlir/IR/Value.h"
 #include "llvm/ADT/DenseMap.h"
 
+namespace mlir::linalg {
+class LinalgOp;
+} // namespace mlir::linalg
+
 namespace mlir::gs::matchers {
 
 enum class ExprKind {
@@ -50,6 +54,14 @@ struct Expr {
   double constant = 0;
   arith::CmpFPredicate predicate = arith::CmpFPredicate::AlwaysFalse;
 };
+
+/// A linalg op computes each result element from the operands' elements at
+/// the same position (identity maps) or from 0-d / scalar operands (maps
+/// without results), without looking at the position itself.
+bool isElementwiseLinalg(linalg::LinalgOp op);
+
+/// A scalar or 0-d tensor value that exists outside linalg bodies.
+bool isOuterScalar(Value value);
 
 /// Views `value` as an expression node, looking through casts between float
 /// types, fills, 0-d broadcasts, 0-d extracts and element-wise linalg ops.
@@ -122,6 +134,10 @@ double recoverDecimal(double f32Value);
 /// `value` rounded to 15 significant digits, so that coefficients derived
 /// from constants (1 - 0.9) read as written (0.1).
 double roundDecimal(double value);
+
+//===----------------------------------------------------------------------===//
+// Emitting matched uniform values (ElementwiseMaterialize.cpp)
+//===----------------------------------------------------------------------===//
 
 /// Emits `value`, a uniform expression, as an f64 scalar at the builder's
 /// insertion point; null when it contains something that cannot be emitted.
