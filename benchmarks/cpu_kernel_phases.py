@@ -26,36 +26,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from gpt2_shapes import gpt2_small_shapes  # noqa: E402
 from gradient_stabilizer import _cpu_kernels as K  # noqa: E402
-
-
-class Step:
-    """Persistent tables and buffers of an AdamW step over `shapes`."""
-
-    def __init__(self, lib, shapes):
-        self.tensors = [torch.randn(s) for s in shapes for _ in range(2)]
-        self.tensors += [torch.zeros(s) for s in shapes for _ in range(2)]
-        n = len(shapes)
-        params, grads = self.tensors[0:2 * n:2], self.tensors[1:2 * n:2]
-        moments = self.tensors[2 * n:]
-        self.numel = sum(p.numel() for p in params)
-        table = torch.tensor([[p.numel(), p.data_ptr(), g.data_ptr(),
-                               moments[2 * i].data_ptr(), moments[2 * i + 1].data_ptr()]
-                              for i, (p, g) in enumerate(zip(params, grads))],
-                             dtype=torch.int64)
-        offsets = torch.tensor(K.chunk_offsets([p.numel() for p in params]),
-                               dtype=torch.int64)
-        hyper = torch.tensor([1e-4, 0.01, 0.6, 0.999, 1e-12, 0.9, 0.999, 1e-8],
-                             dtype=torch.float64)
-        scratch = [torch.zeros(n, 2, dtype=torch.float64), torch.zeros(n, 2, dtype=torch.int64),
-                   torch.zeros(n, dtype=torch.int64),
-                   torch.zeros(int(offsets[-1]), dtype=torch.float64),
-                   torch.zeros(n * K.RECORD_WORDS, dtype=torch.float32)]
-        self.keep = [table, offsets, hyper, *scratch]
-        stats, counts, steps, partials, records = scratch
-        self.args = lib.args(n, 5, table.data_ptr(), offsets.data_ptr(), hyper.data_ptr(),
-                             hyper.numel(), stats.data_ptr(), counts.data_ptr(),
-                             steps.data_ptr(), partials.data_ptr(), partials.numel(),
-                             records.data_ptr(), records.numel())
+from raw_step import Step  # noqa: E402
 
 
 def per_element(fn, numel, repeats, inner):

@@ -25,15 +25,13 @@ import sys
 import time
 from pathlib import Path
 
-import torch
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "python"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from cpu_kernel_phases import Step  # noqa: E402
 from gpt2_shapes import gpt2_small_shapes  # noqa: E402
 from gradient_stabilizer import _cpu_kernels as K  # noqa: E402
+from raw_step import Step  # noqa: E402
 
 WINDOWS = [("whole table (0)", "0"), ("256 KiB", str(256 << 10)),
            ("1 MiB", str(1 << 20)), ("4 MiB", str(4 << 20))]

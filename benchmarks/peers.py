@@ -42,6 +42,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from gpt2_shapes import gpt2_small_shapes  # noqa: E402
 from gradient_stabilizer import GSWrapper  # noqa: E402
 from gradient_stabilizer import _cpu_kernels as K  # noqa: E402
+from raw_step import Step  # noqa: E402
 
 LR, WEIGHT_DECAY = 1e-4, 0.01
 GAMMA1, GAMMA2, EPS = 0.6, 0.999, 1e-12
@@ -127,25 +128,8 @@ def main():
     start = time.perf_counter()
     ours.step()
     our_first = time.perf_counter() - start
-    raw_params = model(shapes)
-    moments = [torch.zeros(s) for s in shapes for _ in range(2)]
-    table = torch.tensor([[p.numel(), p.data_ptr(), p.grad.data_ptr(),
-                           moments[2 * i].data_ptr(), moments[2 * i + 1].data_ptr()]
-                          for i, p in enumerate(raw_params)], dtype=torch.int64)
-    offsets = torch.tensor(K.chunk_offsets([p.numel() for p in raw_params]),
-                           dtype=torch.int64)
-    hyper = torch.tensor([LR, WEIGHT_DECAY, GAMMA1, GAMMA2, EPS, 0.9, 0.999, 1e-8],
-                         dtype=torch.float64)
+    raw_step = Step(lib, shapes, LR, WEIGHT_DECAY)
     n = len(shapes)
-    stats = torch.zeros(n, 2, dtype=torch.float64)
-    counts = torch.zeros(n, 2, dtype=torch.int64)
-    steps = torch.zeros(n, dtype=torch.int64)
-    partials = torch.zeros(int(offsets[-1]), dtype=torch.float64)
-    records = torch.zeros(n * K.RECORD_WORDS, dtype=torch.float32)
-    step_args = lib.args(n, 5, table.data_ptr(), offsets.data_ptr(), hyper.data_ptr(),
-                         hyper.numel(), stats.data_ptr(), counts.data_ptr(),
-                         steps.data_ptr(), partials.data_ptr(), partials.numel(),
-                         records.data_ptr(), records.numel())
     kernels = K.kernel_set("adamw", "f32")
 
     # (a) GS in eager torch + fused AdamW.
@@ -177,7 +161,7 @@ def main():
             "GSWrapper(AdamW, compiled).step()", ours.step, threads)
         variants[("raw", threads)] = Variant(
             "raw kernels (gsCpuRunStep)",
-            lambda t=threads: lib.run_step(kernels, step_args, t), threads)
+            lambda t=threads: lib.run_step(kernels, raw_step.args, t), threads)
         variants[("a", threads)] = Variant("(a) GS eager + AdamW(fused)", eager_step, threads)
         variants[("c", threads)] = Variant("(c) clip_grad_norm_ + AdamW(fused)", clip_step,
                                            threads)

@@ -24,7 +24,6 @@ import platform
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import numpy as np
@@ -37,15 +36,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from gpt2_shapes import gpt2_small_shapes  # noqa: E402
 from gradient_stabilizer import GSWrapper  # noqa: E402
 from gradient_stabilizer import _cpu_kernels as K  # noqa: E402
-
-
-def timed(fn, repeats):
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times), float(np.median(times))
+from raw_step import Step, timed  # noqa: E402
 
 
 def main():
@@ -65,24 +56,9 @@ def main():
         p.grad = torch.randn(p.shape)
     rows = []
 
-    # Raw kernels on persistent tables.
-    moments = [torch.zeros(s) for s in shapes for _ in range(2)]
-    table = torch.tensor([[p.numel(), p.data_ptr(), p.grad.data_ptr(),
-                           moments[2 * i].data_ptr(), moments[2 * i + 1].data_ptr()]
-                          for i, p in enumerate(params)], dtype=torch.int64)
-    offsets = torch.tensor(K.chunk_offsets([p.numel() for p in params]), dtype=torch.int64)
-    hyper = torch.tensor([1e-4, 0.01, 0.6, 0.999, 1e-12, 0.9, 0.999, 1e-8],
-                         dtype=torch.float64)
-    n = len(params)
-    stats = torch.zeros(n, 2, dtype=torch.float64)
-    counts = torch.zeros(n, 2, dtype=torch.int64)
-    steps = torch.zeros(n, dtype=torch.int64)
-    partials = torch.zeros(int(offsets[-1]), dtype=torch.float64)
-    records = torch.zeros(n * K.RECORD_WORDS, dtype=torch.float32)
-    step_args = lib.args(n, 5, table.data_ptr(), offsets.data_ptr(), hyper.data_ptr(),
-                         hyper.numel(), stats.data_ptr(), counts.data_ptr(),
-                         steps.data_ptr(), partials.data_ptr(), partials.numel(),
-                         records.data_ptr(), records.numel())
+    # Raw kernels on persistent tables (their own buffers).
+    raw_step = Step(lib, shapes)  # keeps the buffers alive
+    step_args = raw_step.args
     kernels = K.kernel_set("adamw", "f32")
     raw = {}
     for threads in (1, 2):

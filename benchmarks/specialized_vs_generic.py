@@ -37,12 +37,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "python"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from cpu_kernel_phases import Step  # noqa: E402
 from gpt2_shapes import gpt2_small_shapes  # noqa: E402
 from gradient_stabilizer import _cpu_kernels as K  # noqa: E402
+from raw_step import Step  # noqa: E402
 
 DEFAULT_LIBRARY = ROOT / "build" / "specialized-baseline" / "gpt2_specialized.so"
-LR, WEIGHT_DECAY = 1e-4, 0.01  # the hyperparameters Step's table holds
+LR, WEIGHT_DECAY = 1e-4, 0.01
 
 
 class SpecializedStep:
@@ -58,9 +58,7 @@ class SpecializedStep:
         self.stats = torch.zeros(n, 2, dtype=torch.float64)
         self.counts = torch.zeros(n, 2, dtype=torch.int64)
         self.steps = torch.zeros(n, dtype=torch.int64)
-        t = step.tensors
-        params, grads, moments = t[0:2 * n:2], t[1:2 * n:2], t[2 * n:]
-        self._args = ([x.data_ptr() for x in (*params, *grads, *moments)]
+        self._args = ([x.data_ptr() for x in (*step.params, *step.grads, *step.moments)]
                       + [self.stats.data_ptr(), self.counts.data_ptr(),
                          self.steps.data_ptr(), LR, WEIGHT_DECAY])
 
@@ -103,7 +101,7 @@ def main():
     lib = K.cpu_kernels()
     kernels = K.kernel_set("adamw", "f32")
     torch.set_num_threads(1)
-    step = Step(lib, shapes)
+    step = Step(lib, shapes, LR, WEIGHT_DECAY)
     specialized = SpecializedStep(args.library, step, n)
     print(f"kernels for {lib.isa}; load average "
           f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}")
