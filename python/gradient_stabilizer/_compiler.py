@@ -484,7 +484,8 @@ class CompiledStep:
         if address is None:
             if library is None:
                 self.library_path = compile_module(self.module, vector_width)
-            self._library = _paths.load_library(self.library_path, {}, CompilerError)
+            self._library = _paths.load_library(self.library_path,
+                                                {"gs_step": (None, None)}, CompilerError)
             address = ctypes.cast(self._library.gs_step, ctypes.c_void_p).value
         self._function = ctypes.CFUNCTYPE(None, *argtypes)(address)
 

@@ -16,6 +16,7 @@ test/lit.cfg.py set GS_BUILD_DIR to the build under test.
 
 from __future__ import annotations
 
+import ctypes
 import os
 from pathlib import Path
 from typing import Optional
@@ -74,18 +75,21 @@ def require(folder: str, name: str, env: str, error: type) -> Path:
 def load_library(path: Path, signatures: dict, error: type, global_symbols: bool = False):
     """Loads the shared library at `path` with ctypes and declares its
     functions: `signatures` maps a name to (argtypes or None, restype).
-    A library that does not load raises `error` naming the path.
+    A library that does not load, or lacks one of the functions (a variable
+    naming the wrong library), raises `error` naming the path.
     `global_symbols`: its symbols resolve the symbols of code loaded later
     (RTLD_GLOBAL; JIT-compiled steps call the GPU runtimes)."""
-    import ctypes
-
     try:
         lib = ctypes.CDLL(str(path), mode=ctypes.RTLD_GLOBAL if global_symbols
                           else ctypes.DEFAULT_MODE)
     except OSError as cause:
         raise error(f"cannot load {path}: {cause}") from cause
     for name, (argtypes, restype) in signatures.items():
-        function = getattr(lib, name)
+        try:
+            function = getattr(lib, name)
+        except AttributeError:
+            raise error(f"cannot use {path}: it has no function {name} "
+                        f"(is it the library it should be?)") from None
         if argtypes is not None:
             function.argtypes = argtypes
         function.restype = restype

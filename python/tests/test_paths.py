@@ -41,3 +41,17 @@ def test_a_checkout_finds_its_build_tree(monkeypatch):
     assert _paths.build_dir() == root / "build"
     assert _paths.candidates("lib", "x.so") == [root / "build" / "lib" / "x.so",
                                                 _paths.PACKAGE_DIR / "lib" / "x.so"]
+
+
+def test_a_variable_naming_the_wrong_library_is_an_error(monkeypatch):
+    """A library that loads but is not the kernels: an error naming the path
+    and the missing function, not an AttributeError from ctypes."""
+    import ctypes.util
+
+    libm = ctypes.util.find_library("m")
+    monkeypatch.setenv("GS_CPU_KERNELS_LIB", libm)
+    with pytest.raises(K.KernelError, match=f"cannot use {libm}: it has no function gsCpuRunStep"):
+        K.CpuKernels()
+    monkeypatch.setenv("GS_CPU_KERNELS_LIB", "/nonexistent/libgs_cpu_kernels.so")
+    with pytest.raises(K.KernelError, match="cannot load /nonexistent/libgs_cpu_kernels.so"):
+        K.CpuKernels()
