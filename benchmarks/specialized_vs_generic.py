@@ -66,7 +66,7 @@ class SpecializedStep:
         self._fn(*self._args)
 
 
-def check_same_update(step: Step, specialized: SpecializedStep, lib, kernels, n):
+def check_same_update(step: Step, specialized: SpecializedStep, lib, kernels):
     """One step of each from the same state: the same parameters and
     moments (to rounding), or the comparison is not of the same work."""
     saved = [x.clone() for x in step.tensors]
@@ -107,7 +107,7 @@ def main():
           f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print(f"GPT-2 small: {n} tensors, {step.numel / 1e6:.1f}M parameters (f32), "
           f"AdamW; {args.rounds} rounds, every variant once per round")
-    worst = check_same_update(step, specialized, lib, kernels, n)
+    worst = check_same_update(step, specialized, lib, kernels)
     print(f"one step from the same state: max relative difference {worst:.1e}")
 
     def generic(window: str, threads: int):
