@@ -8,7 +8,6 @@
 
 #include "mlir/Conversion/Passes.h"
 #include "mlir/Dialect/Arith/Transforms/Passes.h"
-#include "mlir/Dialect/Bufferization/Pipelines/Passes.h"
 #include "mlir/Dialect/Bufferization/Transforms/Passes.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/Linalg/Passes.h"
@@ -40,11 +39,12 @@ static void buildBufferization(OpPassManager &pm,
   gs::ConvertGSToLoopsOptions loopOptions;
   loopOptions.vectorWidth = options.vectorWidth;
   pm.addPass(gs::createConvertGSToLoops(loopOptions));
-  bufferization::BufferDeallocationPipelineOptions deallocOptions;
-  bufferization::buildBufferDeallocationPipeline(pm, deallocOptions);
-  // A public function that returns its updated tensors hands out owned
-  // buffers: the deallocation pipeline clones them. In-place entry points
-  // (bufferization.materialize_in_destination) have no such copies.
+  // Upstream's deallocation pipeline, unless nothing is on the heap (the
+  // common case: step tables are stack allocations). Either way a function
+  // that returns its updated tensors hands out owned buffers, clones of
+  // them; in-place entry points (bufferization.materialize_in_destination)
+  // have no such copies.
+  pm.addPass(gs::createDeallocateBuffers());
   pm.addPass(createConvertBufferizationToMemRefPass());
   pm.addPass(createCanonicalizerPass());
 }

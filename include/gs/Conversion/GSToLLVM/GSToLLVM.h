@@ -12,6 +12,7 @@ class RewritePatternSet;
 
 namespace gs {
 #define GEN_PASS_DECL_CONVERTGSTOLLVM
+#define GEN_PASS_DECL_DEALLOCATEBUFFERS
 #define GEN_PASS_DECL_SPLITENTRYBLOCKS
 #include "gs/Conversion/Passes.h.inc"
 
@@ -23,6 +24,12 @@ void populateGSToLLVMConversionPatterns(const LLVMTypeConverter &converter,
 /// Registers the gs dialect's ConvertToLLVMPatternInterface, through which
 /// `convert-to-llvm` and `convert-gpu-to-nvvm` find those patterns.
 void registerConvertGSToLLVMInterface(DialectRegistry &registry);
+
+/// Makes the printer write literal LLVM structs of 16 or more fields once,
+/// as `!llvm_struct` aliases, instead of in full at every use (a function
+/// returning a thousand memrefs printed its result type thousands of
+/// times); the gs dialect provides the aliases.
+void registerLLVMStructAliases(DialectRegistry &registry);
 } // namespace gs
 } // namespace mlir
 
