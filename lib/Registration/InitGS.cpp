@@ -92,6 +92,7 @@ void gs::registerGSDialects(DialectRegistry &registry) {
   registerConvertNVVMToLLVMInterface(registry);
   ub::registerConvertUBToLLVMInterface(registry);
   gs::registerConvertGSToLLVMInterface(registry);
+  // Printing: large returned structs once, as aliases.
   gs::registerLLVMStructAliases(registry);
   vector::registerConvertVectorToLLVMInterface(registry);
   NVVM::registerNVVMTargetInterfaceExternalModels(registry);

@@ -28,6 +28,9 @@ namespace {
 /// them.
 constexpr size_t kMinAliasedFields = 16;
 
+/// The gs dialect's only OpAsmDialectInterface (a dialect holds one per
+/// interface kind): aliases the gs dialect wants for its own attributes
+/// would go here too.
 struct LargeLLVMStructAliases : OpAsmDialectInterface {
   using OpAsmDialectInterface::OpAsmDialectInterface;
 
