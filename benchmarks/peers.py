@@ -42,10 +42,10 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from gpt2_shapes import gpt2_small_shapes  # noqa: E402
 from gradient_stabilizer import GSWrapper  # noqa: E402
 from gradient_stabilizer import _cpu_kernels as K  # noqa: E402
-from raw_step import Step  # noqa: E402
+from raw_step import GS_DEFAULTS, Step  # noqa: E402
 
 LR, WEIGHT_DECAY = 1e-4, 0.01
-GAMMA1, GAMMA2, EPS = 0.6, 0.999, 1e-12
+GAMMA1, GAMMA2, EPS = GS_DEFAULTS
 
 
 def gs_torch_(grads, m, v, k):

@@ -192,12 +192,9 @@ def DeallocateBuffers : Pass<"gs-deallocate-buffers", "::mlir::ModuleOp"> {
            "of returning owned buffers (then their results are not cloned "
            "either)">,
   ];
-  let dependentDialects = [
-    "::mlir::arith::ArithDialect",
-    "::mlir::bufferization::BufferizationDialect",
-    "::mlir::memref::MemRefDialect",
-    "::mlir::scf::SCFDialect",
-  ];
+  // The dialects of the upstream pipeline come from the pass itself
+  // (getDependentDialects asks the pipeline it would run).
+  let dependentDialects = ["::mlir::bufferization::BufferizationDialect"];
 }
 
 def ConvertGSToGPU : Pass<"convert-gs-to-gpu", "::mlir::ModuleOp"> {

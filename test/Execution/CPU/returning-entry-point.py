@@ -21,7 +21,7 @@ N = len(SHAPES)
 
 
 def tensor(shape, element):
-    return f"tensor<{'x'.join(map(str, shape))}{'x' if shape else ''}{element}>"
+    return f"tensor<{C._tensor(shape, element)}>"
 
 
 def module() -> str:
