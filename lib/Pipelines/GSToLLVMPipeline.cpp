@@ -63,18 +63,14 @@ static void buildLowerToLLVM(OpPassManager &pm,
   pm.addPass(arith::createArithExpandOpsPass(expandOptions));
   pm.addPass(createSCFToControlFlowPass());
   pm.addPass(createConvertVectorToLLVMPass());
-  // Buffer views of run-time addresses (generic multi-tensor steps).
-  pm.addPass(gs::createConvertGSToLLVM());
-  pm.addPass(createFinalizeMemRefToLLVMConversionPass());
-  pm.addPass(createConvertMathToLLVMPass());
-  pm.addPass(createArithToLLVMConversionPass());
-  pm.addPass(createConvertIndexToLLVMPass());
   // Before the signatures change: see gs-split-entry-blocks.
   pm.addNestedPass<func::FuncOp>(gs::createSplitEntryBlocks());
-  ConvertFuncToLLVMPassOptions funcOptions;
-  funcOptions.useBarePtrCallConv = options.barePtrABI;
-  pm.addPass(createConvertFuncToLLVMPass(funcOptions));
-  pm.addPass(createConvertControlFlowToLLVMPass());
+  // func, cf, memref, arith, math, index and the buffer views of run-time
+  // addresses (generic multi-tensor steps) in one conversion instead of a
+  // pass per dialect: see gs-lower-to-llvm.
+  gs::LowerModuleToLLVMOptions lowerOptions;
+  lowerOptions.useBarePtrCallConv = options.barePtrABI;
+  pm.addPass(gs::createLowerModuleToLLVM(lowerOptions));
   pm.addPass(createReconcileUnrealizedCastsPass());
   pm.addPass(createCanonicalizerPass());
 }

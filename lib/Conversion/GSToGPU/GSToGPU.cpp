@@ -429,9 +429,10 @@ LogicalResult ConvertGSToGPUPass::lower(MultiTensorStepOp op,
                                    onDevice.lookup(host))
                 .getAsyncToken();
   gpu::WaitOp::create(b, loc, Type(), token);
-  // A heap table of the host (a large static group) is freed once copied:
+  // A heap table of the host that nothing else frees is freed once copied:
   // the copy from pageable memory has read it when the call returns, and
-  // this pipeline has no deallocation stage.
+  // this pipeline has no deallocation stage. (A bufferized gs.group_step
+  // frees its own after the step: its memref.dealloc is another user.)
   for (auto [host, copyIn] : *staged)
     if (host.getDefiningOp<memref::AllocOp>() &&
         llvm::all_of(host.getUsers(), [&](Operation *user) {

@@ -8,6 +8,7 @@
 
 #include "mlir/Dialect/Bufferization/IR/Bufferization.h"
 #include "mlir/Dialect/Bufferization/Pipelines/Passes.h"
+#include "mlir/Dialect/ControlFlow/IR/ControlFlow.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Interfaces/CallInterfaces.h"
 #include "mlir/Interfaces/FunctionInterfaces.h"
@@ -25,8 +26,12 @@ static bool isBuffer(Type type) { return isa<BaseMemRefType>(type); }
 
 /// True when `op` could make a buffer that someone must free: it allocates
 /// on the heap (stack allocations are freed with their scope), or it has
-/// buffer results and effects nobody declared.
+/// buffer results and effects nobody declared. An allocation under manual
+/// deallocation (the heap tables of a bufferized gs.group_step) is freed by
+/// whoever made it.
 static bool mayAllocateOnHeap(Operation *op) {
+  if (op->hasAttr(bufferization::BufferizationDialect::kManualDeallocation))
+    return false;
   auto effects = dyn_cast<MemoryEffectOpInterface>(op);
   if (!effects)
     return !op->hasTrait<OpTrait::HasRecursiveMemoryEffects>() &&

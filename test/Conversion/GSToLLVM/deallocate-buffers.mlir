@@ -54,6 +54,50 @@ func.func @in_place(%p: memref<8xf32>, %g: memref<8xf32>) {
 
 // -----
 
+// A heap allocation under manual deallocation (a bufferized gs.group_step's
+// large table) is freed by whoever made it: still the fast path, only the
+// returned argument is cloned, and the dealloc stays the only one.
+// CHECK-LABEL: func.func @manual_heap
+// CHECK-SAME: (%[[P:.*]]: memref<8xf32>)
+// CHECK: %[[A:.*]] = memref.alloc() {bufferization.manual_deallocation}
+// CHECK: memref.dealloc %[[A]] {bufferization.manual_deallocation}
+// CHECK-NOT: bufferization.dealloc
+// CHECK-NOT: memref.dealloc
+// CHECK: %[[CP:.*]] = bufferization.clone %[[P]]
+// CHECK: return %[[CP]]
+func.func @manual_heap(%p: memref<8xf32>) -> memref<8xf32> {
+  %c0 = arith.constant 0 : index
+  %table = memref.alloc() {bufferization.manual_deallocation} : memref<9000xi64>
+  %x = memref.load %table[%c0] : memref<9000xi64>
+  memref.store %x, %table[%c0] : memref<9000xi64>
+  memref.dealloc %table {bufferization.manual_deallocation} : memref<9000xi64>
+  return %p : memref<8xf32>
+}
+
+// -----
+
+// Beside another heap allocation, upstream's pipeline runs and keeps the
+// manual deallocation as it is (its runtime check that the buffer has no
+// ownership folds away).
+// CHECK-LABEL: func.func @manual_and_owned_heap
+// CHECK: %[[T:.*]] = memref.alloc() {bufferization.manual_deallocation}
+// CHECK: memref.dealloc %[[T]] {bufferization.manual_deallocation}
+// CHECK: %[[A:.*]] = memref.alloc() : memref<8xf32>
+// CHECK-NOT: dealloc
+// CHECK: return %[[A]]
+func.func @manual_and_owned_heap(%p: memref<8xf32>) -> memref<8xf32> {
+  %c0 = arith.constant 0 : index
+  %table = memref.alloc() {bufferization.manual_deallocation} : memref<9000xi64>
+  %x = memref.load %table[%c0] : memref<9000xi64>
+  memref.store %x, %table[%c0] : memref<9000xi64>
+  memref.dealloc %table {bufferization.manual_deallocation} : memref<9000xi64>
+  %a = memref.alloc() : memref<8xf32>
+  memref.copy %p, %a : memref<8xf32> to memref<8xf32>
+  return %a : memref<8xf32>
+}
+
+// -----
+
 // A heap allocation: upstream's whole pipeline runs, which frees it.
 // CHECK-LABEL: func.func @heap
 // CHECK: %[[A:.*]] = memref.alloc()

@@ -111,3 +111,47 @@ func.func @adam_bias_corrections(%p: tensor<100xf32>, %g: tensor<100xf32>,
       : tensor<100xf32>, tensor<100xf32>, tensor<100xf32>, tensor<1x2xf64>,
         tensor<1x2xi64>, tensor<1xi64>
 }
+
+// -----
+
+// A strided view (here of a slice) is stepped in a contiguous heap copy,
+// copied in and back by loops (a memref.copy between layouts would need the
+// runtime's memrefCopy), and a table or scratch beyond 64 KiB lives on
+// the heap too (8,194 chunks: 65,552 bytes of partial sums). Both are freed
+// right after the step under manual deallocation, so upstream's
+// ownership-based deallocation leaves them alone.
+// CHECK-LABEL: func @heap_buffers
+// CHECK-SAME: (%[[P:.*]]: memref<8xf32>, %[[G:.*]]: memref<4xf32>, %[[Q:.*]]: memref<134234112xf32>
+// CHECK: %[[VIEW:.*]] = memref.subview %[[P]][0] [4] [2]
+// CHECK: %[[COPY:.*]] = memref.alloc() {bufferization.manual_deallocation} : memref<4xf32>
+// CHECK: scf.for %[[I:.*]] = %c0 to %c4 step %c1 {
+// CHECK-NEXT: %[[X:.*]] = memref.load %[[VIEW]][%[[I]]] : memref<4xf32, strided<[2]>>
+// CHECK-NEXT: memref.store %[[X]], %[[COPY]][%[[I]]] : memref<4xf32>
+// CHECK: %[[PARTIALS:.*]] = memref.alloc() {bufferization.manual_deallocation} : memref<8194xf64>
+// CHECK: gs.multi_tensor_step
+// CHECK-SAME: scratch(%[[PARTIALS]], %{{.*}} : memref<8194xf64>, memref<32xf32>)
+// CHECK-NEXT: scf.for %[[J:.*]] = %c0 to %c4 step %c1 {
+// CHECK-NEXT: %[[Y:.*]] = memref.load %[[COPY]][%[[J]]] : memref<4xf32>
+// CHECK-NEXT: memref.store %[[Y]], %[[VIEW]][%[[J]]] : memref<4xf32, strided<[2]>>
+// CHECK-NEXT: }
+// CHECK-NEXT: memref.dealloc %[[COPY]] {bufferization.manual_deallocation}
+// CHECK-NEXT: memref.dealloc %[[PARTIALS]] {bufferization.manual_deallocation}
+// CHECK-NOT: memref.dealloc
+// CHECK: return
+func.func @heap_buffers(%p: tensor<8xf32>, %g: tensor<4xf32>,
+                        %q: tensor<134234112xf32>, %h: tensor<134234112xf32>,
+                        %stats: tensor<2x2xf64>, %counts: tensor<2x2xi64>,
+                        %steps: tensor<2xi64>, %lr: f64, %wd: f64)
+    -> (tensor<8xf32>, tensor<134234112xf32>, tensor<2x2xf64>,
+        tensor<2x2xi64>, tensor<2xi64>) {
+  %s = tensor.extract_slice %p[0] [4] [2] : tensor<8xf32> to tensor<4xf32>
+  %r:5 = gs.group_step #gs.sgd<>
+      params(%s, %q : tensor<4xf32>, tensor<134234112xf32>)
+      grads(%g, %h : tensor<4xf32>, tensor<134234112xf32>)
+      stats(%stats : tensor<2x2xf64>) counts(%counts : tensor<2x2xi64>)
+      steps(%steps : tensor<2xi64>) lr(%lr) weight_decay(%wd)
+  %u = tensor.insert_slice %r#0 into %p[0] [4] [2] : tensor<4xf32> into tensor<8xf32>
+  return %u, %r#1, %r#2, %r#3, %r#4
+      : tensor<8xf32>, tensor<134234112xf32>, tensor<2x2xf64>,
+        tensor<2x2xi64>, tensor<2xi64>
+}

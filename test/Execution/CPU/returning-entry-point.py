@@ -46,26 +46,6 @@ def module() -> str:
             f"{', '.join(results)}\n}}\n")
 
 
-def descriptor(rank: int):
-    """A ranked memref descriptor: allocated and aligned pointers, offset,
-    sizes, strides."""
-    fields = [("allocated", ctypes.c_void_p), ("aligned", ctypes.c_void_p),
-              ("offset", ctypes.c_int64)]
-    if rank:
-        fields += [("sizes", ctypes.c_int64 * rank), ("strides", ctypes.c_int64 * rank)]
-    return type(f"Descriptor{rank}", (ctypes.Structure,), {"_fields_": fields})
-
-
-def describe(array: np.ndarray):
-    d = descriptor(array.ndim)()
-    d.allocated = d.aligned = array.ctypes.data
-    d.offset = 0
-    for k in range(array.ndim):
-        d.sizes[k] = array.shape[k]
-        d.strides[k] = array.strides[k] // array.itemsize
-    return d
-
-
 def result_array(d, shape, dtype) -> np.ndarray:
     """A copy of what a returned descriptor holds."""
     count = int(np.prod(shape, dtype=np.int64))
@@ -78,7 +58,7 @@ result_shapes = ([(s, np.float32) for s in SHAPES] + [(s, np.float32) for s in S
                                                         for _ in range(2)]
                  + [((N, 2), np.float64), ((N, 2), np.int64), ((N,), np.int64)])
 Result = type("Result", (ctypes.Structure,), {"_fields_": [
-    (f"r{i}", descriptor(len(shape))) for i, (shape, _) in enumerate(result_shapes)]})
+    (f"r{i}", H.memref_descriptor(len(shape))) for i, (shape, _) in enumerate(result_shapes)]})
 
 binding = C.capi()
 executable = binding.jit(module(), "gs-to-llvm")
@@ -109,7 +89,7 @@ for k in range(3):
 
     # The returning entry point on a copy of the inputs.
     args = inputs[:N] + grads + inputs[N:]
-    descriptors = [describe(a) for a in args]
+    descriptors = [H.describe(a) for a in args]
     result = Result()
     returning(ctypes.byref(result), *[ctypes.addressof(d) for d in descriptors], lr, wd)
     returned = [getattr(result, f"r{i}") for i in range(len(result_shapes))]

@@ -275,6 +275,28 @@ def compile_step(shapes, dtypes, opt_name, cfg, inv_scale=False, found_inf=False
     return C.CompiledStep(sig)
 
 
+def memref_descriptor(rank: int):
+    """The C struct of a ranked memref descriptor (what a function with
+    `llvm.emit_c_interface` takes by pointer and returns): allocated and
+    aligned pointers, offset, sizes, strides."""
+    fields = [("allocated", ctypes.c_void_p), ("aligned", ctypes.c_void_p),
+              ("offset", ctypes.c_int64)]
+    if rank:
+        fields += [("sizes", ctypes.c_int64 * rank), ("strides", ctypes.c_int64 * rank)]
+    return type(f"Descriptor{rank}", (ctypes.Structure,), {"_fields_": fields})
+
+
+def describe(array: np.ndarray):
+    """A memref descriptor of `array`'s memory (strides in elements)."""
+    d = memref_descriptor(array.ndim)()
+    d.allocated = d.aligned = array.ctypes.data
+    d.offset = 0
+    for k in range(array.ndim):
+        d.sizes[k] = array.shape[k]
+        d.strides[k] = array.strides[k] // array.itemsize
+    return d
+
+
 def resync(group: Group):
     """Restarts the reference from the compiled state, so the next comparison
     measures one step's error, not the drift of many."""

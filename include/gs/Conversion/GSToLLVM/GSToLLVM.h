@@ -13,6 +13,7 @@ class RewritePatternSet;
 namespace gs {
 #define GEN_PASS_DECL_CONVERTGSTOLLVM
 #define GEN_PASS_DECL_DEALLOCATEBUFFERS
+#define GEN_PASS_DECL_LOWERMODULETOLLVM
 #define GEN_PASS_DECL_SPLITENTRYBLOCKS
 #include "gs/Conversion/Passes.h.inc"
 

@@ -23,6 +23,7 @@
 #include "mlir/Dialect/Bufferization/IR/BufferizableOpInterface.h"
 #include "mlir/Dialect/Bufferization/IR/Bufferization.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/IR/DialectRegistry.h"
 #include "llvm/Support/MathExtras.h"
 
@@ -91,15 +92,51 @@ struct TableBuilder {
   Value f64(double value) {
     return buildFloatConstant(b, loc, b.getF64Type(), value);
   }
-  /// The step's tables and scratch: on the stack while small, so the
-  /// deallocation pipeline has nothing to track for them; on the heap
-  /// beyond kStackBytes.
+  /// The step's tables and scratch: on the stack while small; on the heap
+  /// beyond kStackBytes, freed after the step (see heapAlloc).
   Value alloc(ArrayRef<int64_t> shape, Type elementType) {
     auto type = MemRefType::get(shape, elementType);
     int64_t bytes = type.getNumElements() * type.getElementTypeBitWidth() / 8;
     if (bytes <= kStackBytes)
       return memref::AllocaOp::create(b, loc, type);
-    return memref::AllocOp::create(b, loc, type);
+    return heapAlloc(type);
+  }
+  /// A heap buffer that only the step uses, freed by freeHeapBuffers. Both
+  /// carry `bufferization.manual_deallocation`, so ownership-based
+  /// deallocation leaves them alone and gs-deallocate-buffers does not run
+  /// that whole pipeline for them (for a function returning 3,000 tensors
+  /// the pipeline's one `bufferization.dealloc` took a minute).
+  Value heapAlloc(MemRefType type) {
+    auto alloc = memref::AllocOp::create(b, loc, type);
+    alloc->setAttr(bufferization::BufferizationDialect::kManualDeallocation,
+                   b.getUnitAttr());
+    heap.push_back(alloc);
+    return alloc;
+  }
+  void freeHeapBuffers() {
+    for (Value buffer : heap)
+      memref::DeallocOp::create(b, loc, buffer)
+          ->setAttr(bufferization::BufferizationDialect::kManualDeallocation,
+                    b.getUnitAttr());
+  }
+  SmallVector<Value> heap;
+  /// Copies a strided buffer to or from its contiguous copy as a loop nest
+  /// of loads and stores: a memref.copy between layouts lowers to a call to
+  /// `memrefCopy` of MLIR's C runner utilities, a library that neither a
+  /// JIT-compiled step nor one linked ahead of time has.
+  void copy(Value from, Value to) {
+    auto type = cast<MemRefType>(from.getType());
+    SmallVector<Value> lower, upper, steps;
+    for (int64_t size : type.getShape()) {
+      lower.push_back(index(0));
+      upper.push_back(index(size));
+      steps.push_back(index(1));
+    }
+    scf::buildLoopNest(b, loc, lower, upper, steps,
+                       [&](OpBuilder &nested, Location at, ValueRange ivs) {
+                         Value x = memref::LoadOp::create(nested, at, from, ivs);
+                         memref::StoreOp::create(nested, at, x, to, ivs);
+                       });
   }
   static constexpr int64_t kStackBytes = 64 * 1024;
   void store(Value value, Value memref, ArrayRef<int64_t> position) {
@@ -167,6 +204,7 @@ struct GroupStepOpInterface
     // The table holds one address per tensor, so each buffer must be
     // contiguous: a buffer of another layout (a strided view) is stepped in
     // a contiguous copy, copied back if the step writes it.
+    TableBuilder t{rewriter, loc, op, /*heap=*/{}};
     SmallVector<std::pair<Value, Value>> copiedBack;
     auto buffersOf = [&](ValueRange tensors,
                          bool written) -> FailureOr<SmallVector<Value>> {
@@ -178,10 +216,9 @@ struct GroupStepOpInterface
         auto type = cast<MemRefType>(buffer->getType());
         Value contiguous = *buffer;
         if (!type.getLayout().isIdentity()) {
-          contiguous = memref::AllocOp::create(
-              rewriter, loc,
+          contiguous = t.heapAlloc(
               MemRefType::get(type.getShape(), type.getElementType()));
-          memref::CopyOp::create(rewriter, loc, *buffer, contiguous);
+          t.copy(*buffer, contiguous);
           if (written)
             copiedBack.push_back({contiguous, *buffer});
         }
@@ -215,7 +252,6 @@ struct GroupStepOpInterface
         failed(counts) || failed(steps))
       return failure();
 
-    TableBuilder t{rewriter, loc, op};
     // Element types in order of first appearance, and each row's index.
     SmallVector<Type> types;
     SmallVector<int64_t> typeIndices;
@@ -288,7 +324,8 @@ struct GroupStepOpInterface
         records, invScale, foundInf,
         /*worker=*/Value(), /*num_workers=*/Value());
     for (auto [contiguous, original] : copiedBack)
-      memref::CopyOp::create(rewriter, loc, contiguous, original);
+      t.copy(contiguous, original);
+    t.freeHeapBuffers();
     // The results are the operands' own buffers.
     SmallVector<Value> results;
     for (Value tensor : llvm::concat<Value>(op.getParams(), op.getMoments()))
