@@ -177,7 +177,7 @@ class PrebuiltStep:
 
     def __call__(self, params, grads, moments, stats, counts, steps, lr, wd,
                  inv_scale=None, found_inf=None):
-        K, m = self.K, self.moments
+        m = self.moments
         self.hyper[0], self.hyper[1] = lr, wd
         if inv_scale and not found_inf:
             found_inf = self.zero.ctypes.data

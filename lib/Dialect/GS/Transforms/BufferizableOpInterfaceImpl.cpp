@@ -134,7 +134,8 @@ struct TableBuilder {
     }
     scf::buildLoopNest(b, loc, lower, upper, steps,
                        [&](OpBuilder &nested, Location at, ValueRange ivs) {
-                         Value x = memref::LoadOp::create(nested, at, from, ivs);
+                         Value x =
+                             memref::LoadOp::create(nested, at, from, ivs);
                          memref::StoreOp::create(nested, at, x, to, ivs);
                        });
   }
