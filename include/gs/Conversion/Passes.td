@@ -124,6 +124,7 @@ def LowerModuleToLLVM : Pass<"gs-lower-to-llvm", "::mlir::ModuleOp"> {
     0.8 s. It converts without pattern rollback (upstream's patterns for
     these dialects never fail after rewriting), which saves a quarter of
     that.
+
     Upstream's `convert-to-llvm` is the same idea, but it builds its type
     converter with default options, so it cannot produce the bare-pointer
     calling convention that `use-bare-ptr-call-conv` selects here.

@@ -1,9 +1,10 @@
 # RUN: %python %s | FileCheck %s
 # Parameters and moments that are strided views (every other element of a
 # larger buffer) on the CPU: a gs.group_step steps each such buffer in a
-# contiguous heap copy, copies it back after the step and frees the copy
-# (manual deallocation; under the sanitizers a leak or double free fails
-# this test). The entry point takes the whole buffers and views them itself,
+# contiguous heap copy, copies it in and back with loops and frees the copy
+# (test/Pipelines/gs-to-llvm-heap-buffers.mlir checks one malloc and one
+# free per copy; under the sanitizers a double or invalid free fails this
+# test). The entry point takes the whole buffers and views them itself,
 # is lowered by gs-to-llvm and called through its C interface. Three steps
 # (the second with a gradient spike): the viewed elements hold bitwise what
 # the contiguous in-place step computes from the same state, which the

@@ -82,6 +82,8 @@ struct TableBuilder {
   RewriterBase &b;
   Location loc;
   GroupStepOp op;
+  /// What heapAlloc allocated, for freeHeapBuffers.
+  SmallVector<Value> heap;
 
   Value index(int64_t value) {
     return arith::ConstantIndexOp::create(b, loc, value);
@@ -119,7 +121,6 @@ struct TableBuilder {
           ->setAttr(bufferization::BufferizationDialect::kManualDeallocation,
                     b.getUnitAttr());
   }
-  SmallVector<Value> heap;
   /// Copies a strided buffer to or from its contiguous copy as a loop nest
   /// of loads and stores: a memref.copy between layouts lowers to a call to
   /// `memrefCopy` of MLIR's C runner utilities, a library that neither a
