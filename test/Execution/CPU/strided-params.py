@@ -14,6 +14,7 @@ import ctypes
 import numpy as np
 
 import gs_harness as H
+from gradient_stabilizer import _compiler as C
 from gradient_stabilizer import reference as R
 
 SHAPES = [(8,), (5,)]
@@ -60,7 +61,7 @@ def module() -> str:
     return "\n".join(lines) + "\n"
 
 
-binding = H.C.capi()
+binding = C.capi()
 executable = binding.jit(module(), "gs-to-llvm")
 address = binding.lib.gsExecutableLookup(executable, b"_mlir_ciface_step")
 strided_step = ctypes.CFUNCTYPE(None, *([ctypes.c_void_p] * 11), ctypes.c_double,
