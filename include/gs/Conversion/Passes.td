@@ -202,8 +202,10 @@ def DeallocateBuffers : Pass<"gs-deallocate-buffers", "::mlir::ModuleOp"> {
   let description = [{
     Runs upstream's `buffer-deallocation-pipeline` (ownership-based
     deallocation, its simplification and lowering) when the module has
-    ownership to track: an operation that allocates on the heap, a call that
-    returns buffers, a function other than `func.func` that returns them, or
+    ownership to track: an operation that allocates on the heap (other than
+    under `bufferization.manual_deallocation`, as a bufferized
+    `gs.group_step` allocates its large tables), a call that returns
+    buffers, a function other than `func.func` that returns them, or
     an operation that makes a buffer with unknown effects. Otherwise
     nothing in the module can own a buffer, and the pipeline's only effect
     would be the one its function-boundary ABI asks for: every buffer a
