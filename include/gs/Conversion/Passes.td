@@ -122,8 +122,8 @@ def LowerModuleToLLVM : Pass<"gs-lower-to-llvm", "::mlir::ModuleOp"> {
     buffers are copied), the seven passes with the reconciliation and
     canonicalization after them took 1.6 s; this pass with the same two,
     0.8 s. It converts without pattern rollback (upstream's patterns for
-    these dialects never fail after rewriting), which saves a quarter of
-    that.
+    these dialects never fail after rewriting), which saves about a fifth
+    of the conversion's time.
 
     Upstream's `convert-to-llvm` is the same idea, but it builds its type
     converter with default options, so it cannot produce the bare-pointer

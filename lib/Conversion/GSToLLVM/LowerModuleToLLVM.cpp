@@ -69,7 +69,7 @@ struct LowerModuleToLLVMPass
     target.addLegalOp<ModuleOp>();
     target.addIllegalOp<gs::ViewAddressOp>();
     // Without rollback, the driver does not keep the bookkeeping to undo
-    // every rewrite, a quarter of the conversion's time. Upstream's
+    // every rewrite, about a fifth of the conversion's time. Upstream's
     // patterns for these dialects never fail after rewriting (their own
     // passes offer the same switch, `allow-pattern-rollback`), and a
     // failure fails the pass either way.
