@@ -39,8 +39,9 @@ static void buildBufferization(OpPassManager &pm,
   gs::ConvertGSToLoopsOptions loopOptions;
   loopOptions.vectorWidth = options.vectorWidth;
   pm.addPass(gs::createConvertGSToLoops(loopOptions));
-  // Upstream's deallocation pipeline, unless nothing is on the heap (the
-  // common case: step tables are stack allocations). Either way a function
+  // Upstream's deallocation pipeline, unless nothing but the steps' own
+  // tables (stack allocations, or heap ones each step frees) is allocated.
+  // Either way a function
   // that returns its updated tensors hands out owned buffers, clones of
   // them; in-place entry points (bufferization.materialize_in_destination)
   // have no such copies.
